@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# THE test command: brings the environment up (Docker engine with BuildKit, arm64 emulation, local
+# registry, base images), builds the kiln frontend image, then runs every test of the workspace with
+# end-to-end tests required (KILN_E2E=1 makes an e2e test fail, not skip, when it finds no daemon).
+#   hack/test.sh [extra cargo test arguments]
+# Needs root (see hack/env-up.sh).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+hack/env-up.sh
+hack/frontend-image.sh kiln:dev
+
+export KILN_E2E=1
+export KILN_IMAGE=kiln:dev
+cargo test --workspace "$@"
