@@ -1,1 +1,7 @@
-//! kiln
+//! kiln: a BuildKit frontend that builds Talos system-extension images from bldr-format trees.
+//!
+//! Data flows one way: files → [`spec`] → [`tree`] → convert → LLB → gateway.
+
+pub mod cli;
+pub mod spec;
+pub mod tree;

@@ -1,0 +1,307 @@
+//! The command line: inspection commands over a tree on disk.
+//!
+//! Every command prints diagnostics as `file:line:col: level: message` on stderr and exits 1 when
+//! the tree has errors, so scripts and editors can jump to the line.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::spec::vars::parse_build_arg;
+use crate::spec::{Diagnostics, LoadError, Platform};
+use crate::tree::{self, FileSet, LoadOptions, Tree};
+
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about = "Build Talos system-extension images from pkg.yaml trees with BuildKit")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every package of the tree (name and directory).
+    Targets(TargetsArgs),
+    /// Print the dependency graph as Graphviz DOT.
+    Graph(GraphArgs),
+    /// Render a Go template with a package's variables, e.g. '{{ .VERSION }}'.
+    Eval(EvalArgs),
+    /// Show a package and its dependency closure in build order, rendered and resolved.
+    Plan(PlanArgs),
+    /// Print a JSON Schema for pkg.yaml, Pkgfile or vars.yaml (for yaml-language-server).
+    Schema(SchemaArgs),
+}
+
+/// Options every tree command takes.
+#[derive(Debug, Clone, Args)]
+pub struct TreeArgs {
+    /// Root of the tree (the directory holding the Pkgfile).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Target platform: linux/amd64 or linux/arm64 (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Build argument KEY=VALUE, visible to templates as BUILD_ARG_KEY (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
+    pub build_args: Vec<(String, String)>,
+    /// The Pkgfile's name relative to the root.
+    #[arg(long = "file", short = 'f', default_value = tree::files::PKGFILE)]
+    pub pkgfile: String,
+}
+
+impl TreeArgs {
+    pub fn platform(&self) -> Platform {
+        self.platform.unwrap_or_else(Platform::host)
+    }
+
+    pub fn options(&self) -> LoadOptions {
+        LoadOptions {
+            platform: self.platform(),
+            build_args: self.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
+            pkgfile: self.pkgfile.clone(),
+        }
+    }
+
+    /// Loads the tree, printing warnings; errors come back as [`LoadError`].
+    pub fn load(&self) -> Result<Tree> {
+        let files = FileSet::from_dir(&self.root, &self.pkgfile)
+            .with_context(|| format!("reading the tree at {}", self.root.display()))?;
+        let tree = tree::load(&files, &self.options())?;
+        print_diagnostics(&tree.warnings);
+        Ok(tree)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TargetsArgs {
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Only the graph below this package.
+    #[arg(long, short = 't')]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The package whose variables the template sees.
+    #[arg(long, short = 't')]
+    pub target: String,
+    /// The template text.
+    pub template: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    #[arg(long, short = 't')]
+    pub target: String,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaKind {
+    Pkg,
+    Pkgfile,
+    Vars,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    pub kind: SchemaKind,
+}
+
+pub fn print_diagnostics(diags: &Diagnostics) {
+    for d in &diags.0 {
+        eprintln!("{d}");
+    }
+}
+
+/// Runs a command and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Targets(a) => targets(&a),
+        Command::Graph(a) => graph(&a),
+        Command::Eval(a) => eval(&a),
+        Command::Plan(a) => plan(&a),
+        Command::Schema(a) => schema(&a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => report(&e),
+    }
+}
+
+/// Prints an error the way users read it and returns the exit code.
+pub fn report(e: &anyhow::Error) -> i32 {
+    if let Some(LoadError(diags)) = e.downcast_ref::<LoadError>() {
+        print_diagnostics(diags);
+        let n = diags.errors().count();
+        eprintln!("kiln: {n} error{}", if n == 1 { "" } else { "s" });
+    } else {
+        eprintln!("kiln: {e:#}");
+    }
+    1
+}
+
+#[derive(Serialize)]
+struct TargetEntry<'a> {
+    name: &'a str,
+    dir: &'a str,
+    file: &'a str,
+    line: usize,
+}
+
+fn targets(args: &TargetsArgs) -> Result<()> {
+    let tree = args.tree.load()?;
+    let entries: Vec<TargetEntry<'_>> = tree
+        .packages
+        .values()
+        .map(|p| TargetEntry {
+            name: &p.pkg.name,
+            dir: if p.dir.is_empty() { "." } else { &p.dir },
+            file: &p.file,
+            line: p.pkg.span.line,
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &entries)?;
+        writeln!(out)?;
+    } else {
+        let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
+        for e in &entries {
+            writeln!(out, "{:width$}  {}", e.name, e.dir)?;
+        }
+    }
+    Ok(())
+}
+
+fn graph(args: &GraphArgs) -> Result<()> {
+    let tree = args.tree.load()?;
+    print!("{}", tree.dot(args.target.as_deref())?);
+    Ok(())
+}
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    let tree = args.tree.load()?;
+    tree.resolve(&args.target)?;
+    let package = &tree.packages[&args.target];
+    match kiln_template::render("<eval>", &args.template, &package.vars) {
+        // No trailing newline, like bldr: the output is spliced into tags.
+        Ok(r) => print!("{}", r.text),
+        Err(e) => anyhow::bail!("the template argument, column {}: {}", e.column, e.message),
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct PlanEntry<'a> {
+    name: &'a str,
+    file: &'a str,
+    dependencies: Vec<PlanDep<'a>>,
+    templated_files: Vec<&'a str>,
+    package: &'a crate::spec::Pkg,
+}
+
+#[derive(Serialize)]
+struct PlanDep<'a> {
+    #[serde(flatten)]
+    dep: &'a crate::spec::Dependency,
+    declared_by: &'a str,
+}
+
+fn plan(args: &PlanArgs) -> Result<()> {
+    let tree = args.tree.load()?;
+    let plan = tree.resolve(&args.target)?;
+    let entries: Vec<PlanEntry<'_>> = plan
+        .order
+        .iter()
+        .map(|name| {
+            let p = &tree.packages[name];
+            PlanEntry {
+                name,
+                file: &p.file,
+                dependencies: plan.deps[name]
+                    .iter()
+                    .map(|d| PlanDep {
+                        dep: &d.dep,
+                        declared_by: &d.declared_by,
+                    })
+                    .collect(),
+                templated_files: p.templated.iter().map(|t| t.path.as_str()).collect(),
+                package: &p.pkg,
+            }
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({"target": plan.target, "platform": tree.platform, "packages": entries}),
+        )?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "# {} for {}: {} packages in build order", plan.target, tree.platform, entries.len())?;
+    for (i, e) in entries.iter().enumerate() {
+        let p = e.package;
+        let scripts: usize = p.steps.iter().map(|s| s.prepare.len() + s.build.len() + s.install.len() + s.test.len()).sum();
+        writeln!(
+            out,
+            "{}. {} ({}:{}) variant={:?} steps={} scripts={}",
+            i + 1,
+            e.name,
+            e.file,
+            p.span.line,
+            p.variant,
+            p.steps.len(),
+            scripts
+        )?;
+        for d in &e.dependencies {
+            let what = match d.dep.target() {
+                crate::spec::DepRef::Stage(s) => format!("stage {s}"),
+                crate::spec::DepRef::Image(i) => format!("image {i}"),
+            };
+            let via = if d.declared_by == e.name { String::new() } else { format!(" (runtime, via {})", d.declared_by) };
+            writeln!(out, "   <- {what} {} -> {}{via}", d.dep.from, d.dep.to)?;
+        }
+        for t in &e.templated_files {
+            writeln!(out, "   + /pkg/{t}")?;
+        }
+    }
+    Ok(())
+}
+
+fn schema(args: &SchemaArgs) -> Result<()> {
+    let schema = match args.kind {
+        SchemaKind::Pkg => schemars::schema_for!(crate::spec::Pkg),
+        SchemaKind::Pkgfile => schemars::schema_for!(crate::spec::Pkgfile),
+        SchemaKind::Vars => schemars::schema_for!(VarsFile),
+    };
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(())
+}
+
+/// vars.yaml: a flat map of template variables (values may themselves be templates).
+#[derive(schemars::JsonSchema)]
+#[schemars(title = "vars.yaml")]
+#[allow(dead_code)]
+struct VarsFile(BTreeMap<String, String>);

@@ -1,0 +1,147 @@
+//! Diagnostics: errors and warnings that point at a line of a file as the user wrote it.
+//!
+//! Every layer that reads user input reports through [`Diagnostics`] so that kiln can show all
+//! problems at once, each with its file, line and column, instead of stopping at the first.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A 1-based line range (inclusive) and 1-based column in a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+pub struct Span {
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+}
+
+impl Span {
+    pub fn new(line: usize, column: usize, end_line: usize) -> Span {
+        Span {
+            line,
+            column,
+            end_line: end_line.max(line),
+        }
+    }
+
+    pub fn at(line: usize, column: usize) -> Span {
+        Span::new(line, column, line)
+    }
+
+    /// The smallest span covering both.
+    pub fn join(self, other: Span) -> Span {
+        if self.line == 0 {
+            return other;
+        }
+        if other.line == 0 {
+            return self;
+        }
+        let (line, column) = if (other.line, other.column) < (self.line, self.column) {
+            (other.line, other.column)
+        } else {
+            (self.line, self.column)
+        };
+        Span::new(line, column, self.end_line.max(other.end_line))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Path relative to the tree root, `/`-separated.
+    pub file: String,
+    pub span: Span,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        if self.span.line == 0 {
+            write!(f, "{}: {level}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {level}: {}",
+                self.file, self.span.line, self.span.column, self.message
+            )
+        }
+    }
+}
+
+/// An ordered collection of diagnostics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn error(&mut self, file: &str, span: Span, message: impl Into<String>) {
+        self.push(Severity::Error, file, span, message);
+    }
+
+    pub fn warning(&mut self, file: &str, span: Span, message: impl Into<String>) {
+        self.push(Severity::Warning, file, span, message);
+    }
+
+    fn push(&mut self, severity: Severity, file: &str, span: Span, message: impl Into<String>) {
+        self.0.push(Diagnostic {
+            severity,
+            file: file.to_string(),
+            span,
+            message: message.into(),
+        });
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.severity == Severity::Warning)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sorted by file and position so output is stable whatever order discovery ran in.
+    pub fn sorted(mut self) -> Diagnostics {
+        self.0.sort();
+        self.0.dedup();
+        self
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Returned when loading fails: every diagnostic, warnings included.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0)]
+pub struct LoadError(pub Diagnostics);

@@ -1,0 +1,93 @@
+//! Template variables: the built-in set per platform, build arguments, and their precedence.
+//!
+//! Lowest precedence first: defaults, build-platform `BUILD`/`HOST`, target-platform `ARCH`,
+//! `TARGET`, `CFLAGS`, `CXXFLAGS`, every build arg `K=V` as `BUILD_ARG_K`, the Pkgfile's `vars`,
+//! then each `vars.yaml` from the root down (applied by the tree loader).
+
+use std::collections::BTreeMap;
+
+use super::platform::Platform;
+
+pub type Vars = BTreeMap<String, String>;
+
+/// The variables bldr exports into every build's environment (the rest are template-only).
+pub fn builtin(build: Platform, target: Platform) -> Vars {
+    let mut v = Vars::new();
+    v.insert("LDFLAGS".into(), "-s".into());
+    v.insert("VENDOR".into(), "talos".into());
+    v.insert("SYSROOT".into(), "/talos".into());
+    v.insert("PATH".into(), "/bin:/usr/bin:/sbin:/usr/sbin".into());
+    v.insert("BUILD".into(), build.build_triple().into());
+    v.insert("HOST".into(), build.build_triple().into());
+    v.insert("ARCH".into(), target.arch().into());
+    v.insert("TARGET".into(), target.target().into());
+    v.insert("CFLAGS".into(), target.cflags().into());
+    v.insert("CXXFLAGS".into(), target.cflags().into());
+    v
+}
+
+/// The root context of a tree for one platform: built-ins, build args, then the Pkgfile's vars.
+pub fn root_context(
+    platform: Platform,
+    build_args: &BTreeMap<String, String>,
+    pkgfile_vars: &BTreeMap<String, String>,
+) -> Vars {
+    // Templates are rendered with the target platform as build platform too (bldr's behaviour).
+    let mut v = builtin(platform, platform);
+    for (k, val) in build_args {
+        v.insert(format!("BUILD_ARG_{k}"), val.clone());
+    }
+    for (k, val) in pkgfile_vars {
+        v.insert(k.clone(), val.clone());
+    }
+    v
+}
+
+/// Parses `K=V` as given to `--build-arg`.
+pub fn parse_build_arg(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("build arg {s:?} must look like KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_builtin_then_build_args_then_pkgfile() {
+        let args = BTreeMap::from([("TAG".to_string(), "v1".to_string()), ("ARCH".to_string(), "x".to_string())]);
+        let pkgfile = BTreeMap::from([
+            ("SYSROOT".to_string(), "/custom".to_string()),
+            ("BUILD_ARG_TAG".to_string(), "from-pkgfile".to_string()),
+        ]);
+        let v = root_context(Platform::LinuxArm64, &args, &pkgfile);
+        assert_eq!(v["ARCH"], "aarch64", "build args never override a built-in directly");
+        assert_eq!(v["BUILD_ARG_ARCH"], "x");
+        assert_eq!(v["SYSROOT"], "/custom");
+        assert_eq!(v["BUILD_ARG_TAG"], "from-pkgfile", "Pkgfile vars win over build args");
+        assert_eq!(v["TARGET"], "aarch64-talos-linux-musl");
+        assert_eq!(v["BUILD"], "aarch64-linux-musl");
+        assert_eq!(v["CFLAGS"], "-O2 -g0");
+        assert_eq!(v["CXXFLAGS"], "-O2 -g0");
+    }
+
+    #[test]
+    fn amd64_builtins() {
+        let v = builtin(Platform::LinuxAmd64, Platform::LinuxAmd64);
+        assert_eq!(v["ARCH"], "x86_64");
+        assert_eq!(v["HOST"], "x86_64-linux-musl");
+        assert_eq!(v["CFLAGS"], "-O2 -g0 -march=x86-64-v2 -mtune=generic");
+        assert_eq!(v["PATH"], "/bin:/usr/bin:/sbin:/usr/sbin");
+        assert_eq!(v["LDFLAGS"], "-s");
+        assert_eq!(v["VENDOR"], "talos");
+    }
+
+    #[test]
+    fn build_arg_parsing() {
+        assert_eq!(parse_build_arg("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert!(parse_build_arg("novalue").is_err());
+        assert!(parse_build_arg("=x").is_err());
+    }
+}

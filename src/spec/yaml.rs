@@ -1,0 +1,351 @@
+//! A YAML reader that keeps source positions and reports every problem it finds.
+//!
+//! `saphyr` parses into nodes that carry spans; this module walks them with a [`Reader`] that knows
+//! how to map a rendered line back to the line the user wrote (templates may add or remove lines),
+//! collects errors and unknown-key warnings, and converts scalars the way Go's YAML decoder does
+//! when it fills a string field: from the text as written (`8721136` stays `8721136`).
+
+use std::collections::BTreeMap;
+
+use saphyr::{MarkedYamlOwned, YamlDataOwned, YamlLoader};
+use saphyr_parser::{Parser, ScalarStyle};
+
+use super::diag::{Diagnostics, Span};
+
+pub type Node = MarkedYamlOwned;
+
+/// Maps 1-based rendered lines to 1-based source lines.
+pub trait LineMap {
+    fn source_line(&self, rendered_line: usize) -> usize;
+}
+
+/// The identity map, for files that are not templates (Pkgfile).
+pub struct Identity;
+
+impl LineMap for Identity {
+    fn source_line(&self, rendered_line: usize) -> usize {
+        rendered_line
+    }
+}
+
+impl LineMap for kiln_template::Rendered {
+    fn source_line(&self, rendered_line: usize) -> usize {
+        kiln_template::Rendered::source_line(self, rendered_line)
+    }
+}
+
+/// Parses the first YAML document of `text`. An empty document yields `None`.
+pub fn parse(text: &str) -> Result<Option<Node>, (usize, usize, String)> {
+    let mut loader: YamlLoader<'_, Node> = YamlLoader::default();
+    // Keep scalars as written: Go's decoder fills string fields from the literal text.
+    loader.early_parse(false);
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut loader, true) {
+        return Err((e.marker().line(), e.marker().col() + 1, e.info().to_string()));
+    }
+    if let Some(e) = loader.error() {
+        return Err((e.marker().line(), e.marker().col() + 1, e.info().to_string()));
+    }
+    Ok(loader.into_documents().into_iter().next())
+}
+
+/// Walks nodes of one file, recording diagnostics against it.
+pub struct Reader<'a> {
+    pub file: &'a str,
+    /// The text that was parsed (rendered), to place the ends of spans.
+    pub text: &'a str,
+    pub lines: &'a dyn LineMap,
+    pub diags: &'a mut Diagnostics,
+}
+
+/// The scalar forms kiln accepts.
+pub enum Scalar<'n> {
+    Null,
+    Text(&'n str, ScalarStyle),
+}
+
+impl<'a> Reader<'a> {
+    pub fn span(&self, node: &Node) -> Span {
+        let start = node.span.start;
+        let end = node.span.end;
+        // A block scalar's span starts at its content; its `|` or `>` header sits a line above.
+        let header_above = matches!(
+            &node.data,
+            YamlDataOwned::Representation(_, ScalarStyle::Literal | ScalarStyle::Folded, _)
+        );
+        let first = if header_above { start.line().saturating_sub(1) } else { start.line() };
+        let line = self.lines.source_line(first.max(1));
+        let end_rendered = self.last_content_line(end.index()).max(first);
+        let end_line = self.lines.source_line(end_rendered.max(1));
+        Span::new(line, start.col() + 1, end_line)
+    }
+
+    /// The line of the last non-blank character before `char_index`: a node's end marker sits on
+    /// the next token, often lines later.
+    fn last_content_line(&self, char_index: usize) -> usize {
+        let mut line = 1;
+        let mut last = 1;
+        for (i, c) in self.text.chars().enumerate() {
+            if i >= char_index {
+                break;
+            }
+            if c == '\n' {
+                line += 1;
+            } else if !c.is_whitespace() {
+                last = line;
+            }
+        }
+        last
+    }
+
+    pub fn error(&mut self, node: &Node, message: impl Into<String>) {
+        let span = self.span(node);
+        self.diags.error(self.file, span, message);
+    }
+
+    pub fn warning(&mut self, node: &Node, message: impl Into<String>) {
+        let span = self.span(node);
+        self.diags.warning(self.file, span, message);
+    }
+
+    pub fn scalar<'n>(&self, node: &'n Node) -> Option<Scalar<'n>> {
+        match &node.data {
+            YamlDataOwned::Representation(text, style, _) => {
+                if *style == ScalarStyle::Plain && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                    Some(Scalar::Null)
+                } else {
+                    Some(Scalar::Text(text, *style))
+                }
+            }
+            YamlDataOwned::Tagged(_, inner) => self.scalar(inner),
+            _ => None,
+        }
+    }
+
+    fn kind(node: &Node) -> &'static str {
+        match &node.data {
+            YamlDataOwned::Sequence(_) => "a list",
+            YamlDataOwned::Mapping(_) => "a mapping",
+            YamlDataOwned::Alias(_) => "an alias",
+            _ => "a scalar",
+        }
+    }
+
+    /// A string field; `what` names it in messages.
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match self.scalar(node) {
+            Some(Scalar::Text(t, _)) => Some(t.to_string()),
+            Some(Scalar::Null) => Some(String::new()),
+            None => {
+                let kind = Self::kind(node);
+                self.error(node, format!("{what} must be a string, found {kind}"));
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match self.scalar(node) {
+            Some(Scalar::Text(t, ScalarStyle::Plain)) => match t {
+                "true" | "True" | "TRUE" => Some(true),
+                "false" | "False" | "FALSE" => Some(false),
+                _ => {
+                    self.error(node, format!("{what} must be true or false, found {t:?}"));
+                    None
+                }
+            },
+            Some(Scalar::Null) => Some(false),
+            _ => {
+                self.error(node, format!("{what} must be true or false"));
+                None
+            }
+        }
+    }
+
+    /// A list of strings. A single string where a list is expected is an error (as in bldr).
+    pub fn string_list(&mut self, node: &Node, what: &str) -> Vec<(String, Span)> {
+        let mut out = Vec::new();
+        match &node.data {
+            YamlDataOwned::Sequence(items) => {
+                for item in items {
+                    if let Some(s) = self.string(item, &format!("each item of {what}")) {
+                        out.push((s, self.span(item)));
+                    }
+                }
+            }
+            _ if matches!(self.scalar(node), Some(Scalar::Null)) => {}
+            _ => {
+                let kind = Self::kind(node);
+                self.error(node, format!("{what} must be a list, found {kind}; write it as `- item` lines"));
+            }
+        }
+        out
+    }
+
+    /// A mapping of string keys to string values.
+    pub fn string_map(&mut self, node: &Node, what: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Some(entries) = self.mapping(node, what) {
+            for (k, v) in entries {
+                if let Some(key) = self.string(k, &format!("a key of {what}")) {
+                    if let Some(value) = self.string(v, &format!("{what}.{key}")) {
+                        out.insert(key, value);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The entries of a mapping, in document order. A null node is an empty mapping.
+    pub fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<Vec<(&'n Node, &'n Node)>> {
+        match &node.data {
+            YamlDataOwned::Mapping(m) => Some(m.iter().collect()),
+            YamlDataOwned::Tagged(_, inner) => self.mapping(inner, what),
+            _ if matches!(self.scalar(node), Some(Scalar::Null)) => Some(Vec::new()),
+            _ => {
+                let kind = Self::kind(node);
+                self.error(node, format!("{what} must be a mapping, found {kind}"));
+                None
+            }
+        }
+    }
+
+    pub fn sequence<'n>(&mut self, node: &'n Node, what: &str) -> Vec<&'n Node> {
+        match &node.data {
+            YamlDataOwned::Sequence(items) => items.iter().collect(),
+            _ if matches!(self.scalar(node), Some(Scalar::Null)) => Vec::new(),
+            _ => {
+                let kind = Self::kind(node);
+                self.error(node, format!("{what} must be a list, found {kind}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Splits a mapping into known fields, warning about keys that are not in `known`.
+    pub fn fields<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> Fields<'n> {
+        let mut fields = Fields {
+            entries: BTreeMap::new(),
+        };
+        let Some(entries) = self.mapping(node, what) else {
+            return fields;
+        };
+        for (k, v) in entries {
+            let Some(key) = self.string(k, &format!("a key of {what}")) else {
+                continue;
+            };
+            if known.contains(&key.as_str()) {
+                fields.entries.insert(key, (k, v));
+            } else {
+                let hint = closest(&key, known)
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                self.warning(k, format!("unknown key `{key}` in {what} is ignored{hint}"));
+            }
+        }
+        fields
+    }
+}
+
+/// The known keys of one mapping, with their key and value nodes.
+pub struct Fields<'n> {
+    entries: BTreeMap<String, (&'n Node, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    pub fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.get(key).map(|(_, v)| *v)
+    }
+}
+
+/// The known key nearest to a misspelt one, for "did you mean" hints.
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(&key.to_lowercase(), &k.to_lowercase()), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_keep_their_written_text() {
+        let node = parse("a: 8721136\nb: 1.10\nc: \"x\"\nd:\n").unwrap().unwrap();
+        let mut diags = Diagnostics::default();
+        let mut r = Reader {
+            file: "f.yaml",
+            text: "",
+            lines: &Identity,
+            diags: &mut diags,
+        };
+        let map = r.string_map(&node, "vars");
+        assert_eq!(map["a"], "8721136");
+        assert_eq!(map["b"], "1.10");
+        assert_eq!(map["c"], "x");
+        assert_eq!(map["d"], "");
+        assert!(diags.is_empty());
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let err = parse("a: [1, 2\nb: c\n").unwrap_err();
+        assert!(err.0 >= 1, "{err:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_warnings_with_a_hint() {
+        let node = parse("name: x\nvarient: alpine\n").unwrap().unwrap();
+        let mut diags = Diagnostics::default();
+        let mut r = Reader {
+            file: "pkg.yaml",
+            text: "",
+            lines: &Identity,
+            diags: &mut diags,
+        };
+        let f = r.fields(&node, "the package", &["name", "variant"]);
+        assert!(f.get("name").is_some());
+        assert!(!diags.has_errors());
+        let w: Vec<_> = diags.warnings().collect();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].span.line, 2);
+        assert!(w[0].message.contains("did you mean `variant`"), "{}", w[0].message);
+    }
+
+    #[test]
+    fn a_string_where_a_list_is_expected_is_an_error() {
+        let node = parse("build: make\n").unwrap().unwrap();
+        let mut diags = Diagnostics::default();
+        let mut r = Reader {
+            file: "pkg.yaml",
+            text: "",
+            lines: &Identity,
+            diags: &mut diags,
+        };
+        let f = r.fields(&node, "a step", &["build"]);
+        let list = r.string_list(f.get("build").unwrap(), "build");
+        assert!(list.is_empty());
+        let e: Vec<_> = diags.errors().collect();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].message.contains("must be a list"));
+        assert_eq!(e[0].span.line, 1);
+    }
+}

@@ -1,0 +1,274 @@
+//! The dependency graph: unknown stages and cycles, runtime-dependency propagation, build order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::spec::{DepRef, Dependency, Diagnostics, LoadError, Span};
+
+use super::load::Tree;
+
+/// A dependency as a package receives it: declared by itself or inherited through `runtime: true`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedDep {
+    pub dep: Dependency,
+    /// The package whose pkg.yaml declares it.
+    pub declared_by: String,
+}
+
+/// What building `target` needs, in build order.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: String,
+    /// Every package the target needs, dependencies before dependents, the target last.
+    pub order: Vec<String>,
+    /// Each package's effective dependencies, runtime ones expanded, in merge order.
+    pub deps: BTreeMap<String, Vec<ResolvedDep>>,
+}
+
+/// Reports unknown stages and cycles anywhere in the tree.
+pub(super) fn check(tree: &Tree, diags: &mut Diagnostics) {
+    for (name, package) in &tree.packages {
+        for dep in &package.pkg.dependencies {
+            if let DepRef::Stage(stage) = dep.target() {
+                if !tree.packages.contains_key(stage) {
+                    let hint = closest_name(stage, tree.packages.keys())
+                        .map(|c| format!("; did you mean {c:?}?"))
+                        .unwrap_or_else(|| "; check the name: of the package you mean".to_string());
+                    diags.error(
+                        &package.file,
+                        dep.span,
+                        format!("package {name:?} depends on stage {stage:?}, which no pkg.yaml defines{hint}"),
+                    );
+                }
+            }
+        }
+    }
+    // Colour-marking DFS; each cycle is reported once, at the package that closes it.
+    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+    let mut reported = BTreeSet::new();
+    for name in tree.packages.keys() {
+        let mut path = Vec::new();
+        visit(tree, name, &mut state, &mut path, &mut reported, diags);
+    }
+}
+
+fn visit<'t>(
+    tree: &'t Tree,
+    name: &'t str,
+    state: &mut BTreeMap<&'t str, u8>,
+    path: &mut Vec<&'t str>,
+    reported: &mut BTreeSet<Vec<String>>,
+    diags: &mut Diagnostics,
+) {
+    match state.get(name) {
+        Some(2) => return,
+        Some(1) => {
+            let start = path.iter().position(|p| *p == name).unwrap_or(0);
+            let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+            let mut key = cycle.clone();
+            key.sort();
+            if reported.insert(key) {
+                cycle.push(name.to_string());
+                let files: Vec<String> = path[start..]
+                    .iter()
+                    .filter_map(|p| tree.packages.get(*p).map(|pk| pk.file.clone()))
+                    .collect();
+                let closing = path.last().and_then(|p| tree.packages.get(*p));
+                if let Some(closing) = closing {
+                    let span = closing
+                        .pkg
+                        .dependencies
+                        .iter()
+                        .find(|d| d.target() == DepRef::Stage(name))
+                        .map(|d| d.span)
+                        .unwrap_or(closing.pkg.span);
+                    diags.error(
+                        &closing.file,
+                        span,
+                        format!(
+                            "circular dependency: {} (in {}); remove one of these dependencies",
+                            cycle.join(" -> "),
+                            files.join(", ")
+                        ),
+                    );
+                }
+            }
+            return;
+        }
+        _ => {}
+    }
+    let Some(package) = tree.packages.get(name) else {
+        return;
+    };
+    state.insert(name, 1);
+    path.push(name);
+    for dep in &package.pkg.dependencies {
+        if let DepRef::Stage(stage) = dep.target() {
+            if let Some((key, _)) = tree.packages.get_key_value(stage) {
+                visit(tree, key, state, path, reported, diags);
+            }
+        }
+    }
+    path.pop();
+    state.insert(name, 2);
+}
+
+fn closest_name<'a>(name: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    names
+        .map(|n| (strsim(name, n), n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+        .min()
+        .map(|(_, n)| n)
+}
+
+fn strsim(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The key under which bldr de-duplicates a package's dependency list.
+fn dedup_key(dep: &Dependency) -> (String, String, String) {
+    let (kind, name) = match dep.target() {
+        DepRef::Stage(s) => ("stage", s),
+        DepRef::Image(i) => ("image", i),
+    };
+    (kind.to_string(), name.to_string(), dep.to.clone())
+}
+
+impl Tree {
+    /// The runtime dependencies a dependent of `name` inherits, transitively.
+    fn runtime_closure(&self, name: &str, seen: &mut BTreeSet<String>, out: &mut Vec<ResolvedDep>) {
+        if !seen.insert(name.to_string()) {
+            return;
+        }
+        let Some(package) = self.packages.get(name) else {
+            return;
+        };
+        for dep in package.pkg.dependencies.iter().filter(|d| d.runtime) {
+            out.push(ResolvedDep {
+                dep: dep.clone(),
+                declared_by: name.to_string(),
+            });
+            if let DepRef::Stage(stage) = dep.target() {
+                self.runtime_closure(stage, seen, out);
+            }
+        }
+    }
+
+    /// A package's dependencies in merge order: each declared one followed by the runtime
+    /// dependencies it brings, duplicates dropped.
+    pub fn effective_deps(&self, name: &str) -> Vec<ResolvedDep> {
+        let Some(package) = self.packages.get(name) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut keys = BTreeSet::new();
+        for dep in &package.pkg.dependencies {
+            let mut group = vec![ResolvedDep {
+                dep: dep.clone(),
+                declared_by: name.to_string(),
+            }];
+            if let DepRef::Stage(stage) = dep.target() {
+                self.runtime_closure(stage, &mut BTreeSet::new(), &mut group);
+            }
+            for d in group {
+                if keys.insert(dedup_key(&d.dep)) {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// Everything `target` needs, in build order.
+    pub fn resolve(&self, target: &str) -> Result<Plan, LoadError> {
+        if !self.packages.contains_key(target) {
+            let mut diags = Diagnostics::default();
+            let hint = closest_name(target, self.packages.keys())
+                .map(|c| format!("did you mean {c:?}? "))
+                .unwrap_or_default();
+            diags.error(
+                &self.pkgfile_name(),
+                Span::default(),
+                format!("package {target:?} is not defined; {hint}`kiln targets` lists the packages"),
+            );
+            return Err(LoadError(diags));
+        }
+        let mut plan = Plan {
+            target: target.to_string(),
+            order: Vec::new(),
+            deps: BTreeMap::new(),
+        };
+        self.post_order(target, &mut plan);
+        Ok(plan)
+    }
+
+    fn post_order(&self, name: &str, plan: &mut Plan) {
+        if plan.deps.contains_key(name) {
+            return;
+        }
+        let deps = self.effective_deps(name);
+        // Mark before recursing; `load` already rejected cycles.
+        plan.deps.insert(name.to_string(), deps.clone());
+        for d in &deps {
+            if let DepRef::Stage(stage) = d.dep.target() {
+                self.post_order(stage, plan);
+            }
+        }
+        plan.order.push(name.to_string());
+    }
+
+    fn pkgfile_name(&self) -> String {
+        super::files::PKGFILE.to_string()
+    }
+
+    /// Graphviz DOT of the graph below `target`, or of every package.
+    pub fn dot(&self, target: Option<&str>) -> Result<String, LoadError> {
+        let names: Vec<String> = match target {
+            Some(t) => self.resolve(t)?.order,
+            None => self.packages.keys().cloned().collect(),
+        };
+        let mut out = String::from("digraph kiln {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+        let mut images = BTreeSet::new();
+        for name in &names {
+            out.push_str(&format!("  {};\n", quote(name)));
+        }
+        for name in &names {
+            for d in self.effective_deps(name) {
+                let (node, inherited) = (d.dep.target(), d.declared_by != *name);
+                let to = match node {
+                    DepRef::Stage(s) => quote(s),
+                    DepRef::Image(i) => {
+                        images.insert(i.to_string());
+                        quote(i)
+                    }
+                };
+                let mut attrs = Vec::new();
+                if d.dep.runtime || inherited {
+                    attrs.push("style=bold, color=forestgreen".to_string());
+                }
+                if d.dep.from != "/" || d.dep.to != "/" {
+                    attrs.push(format!("label={}", quote(&format!("{} -> {}", d.dep.from, d.dep.to))));
+                }
+                let attrs = if attrs.is_empty() { String::new() } else { format!(" [{}]", attrs.join(", ")) };
+                out.push_str(&format!("  {} -> {to}{attrs};\n", quote(name)));
+            }
+        }
+        for image in images {
+            out.push_str(&format!("  {} [shape=box, style=filled, fillcolor=lemonchiffon];\n", quote(&image)));
+        }
+        out.push_str("}\n");
+        Ok(out)
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}

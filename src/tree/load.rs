@@ -1,0 +1,251 @@
+//! Loading a tree for one platform: variables scoped by directory, templates rendered, every
+//! pkg.yaml read, every *.tmpl attached to its closest ancestor package.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::spec::vars::{self, Vars};
+use crate::spec::yaml::{self, Reader};
+use crate::spec::{Diagnostics, LoadError, Pkg, Pkgfile, Platform, Span};
+
+use super::files::{FileSet, PKG_YAML, TEMPLATE_SUFFIX, VARS_YAML};
+
+/// What a load depends on besides the files.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub platform: Platform,
+    /// `--build-arg K=V`, visible to templates as `BUILD_ARG_K`.
+    pub build_args: BTreeMap<String, String>,
+    /// The Pkgfile's path in the file set (`-f`).
+    pub pkgfile: String,
+}
+
+impl LoadOptions {
+    pub fn new(platform: Platform) -> LoadOptions {
+        LoadOptions {
+            platform,
+            build_args: BTreeMap::new(),
+            pkgfile: super::files::PKGFILE.to_string(),
+        }
+    }
+}
+
+/// A rendered `*.tmpl` file, materialised at `/pkg/<path>` in the package's build.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplatedFile {
+    /// Relative to the package directory, without `.tmpl`.
+    pub path: String,
+    pub contents: String,
+}
+
+/// One package of a loaded tree.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub pkg: Pkg,
+    /// The package's directory relative to the root (`""` for the root itself).
+    pub dir: String,
+    /// Path of its pkg.yaml relative to the root.
+    pub file: String,
+    /// The pkg.yaml as written (before rendering), for source maps in build errors.
+    pub source: Arc<str>,
+    /// The template variables the package was rendered with.
+    pub vars: Vars,
+    pub templated: Vec<TemplatedFile>,
+}
+
+/// A tree loaded for one platform.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub platform: Platform,
+    pub pkgfile: Pkgfile,
+    pub packages: BTreeMap<String, Package>,
+    /// Warnings found while loading (unknown keys and the like).
+    pub warnings: Diagnostics,
+}
+
+fn parent_dir(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn text<'a>(file: &str, data: &'a [u8], diags: &mut Diagnostics) -> Option<&'a str> {
+    match std::str::from_utf8(data) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.error(file, Span::default(), format!("not UTF-8 text ({e}); save the file as UTF-8"));
+            None
+        }
+    }
+}
+
+fn render(file: &str, source: &str, vars: &Vars, diags: &mut Diagnostics) -> Option<kiln_template::Rendered> {
+    match kiln_template::render(file, source, vars) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            diags.error(file, Span::at(e.line, e.column), format!("template: {}", e.message));
+            None
+        }
+    }
+}
+
+/// Loads every package of the tree for `opts.platform`. Fails with every error found.
+pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
+    let mut diags = Diagnostics::default();
+    let pkgfile = match files.get(&opts.pkgfile) {
+        Some(data) => match text(&opts.pkgfile, data, &mut diags) {
+            Some(t) => Pkgfile::parse(&opts.pkgfile, t, &mut diags),
+            None => Pkgfile::default(),
+        },
+        None => {
+            diags.error(
+                &opts.pkgfile,
+                Span::default(),
+                format!("no {} at the root of the tree; create one with `format: v1alpha2`", opts.pkgfile),
+            );
+            Pkgfile::default()
+        }
+    };
+
+    // Every directory that holds a definition file, with its ancestors; sorted, so parents first.
+    let mut dirs = BTreeSet::from([String::new()]);
+    for path in files.files.keys() {
+        let mut d = parent_dir(path);
+        loop {
+            dirs.insert(d.to_string());
+            if d.is_empty() {
+                break;
+            }
+            d = parent_dir(d);
+        }
+    }
+
+    let root_vars = vars::root_context(opts.platform, &opts.build_args, &pkgfile.vars);
+    let mut context: BTreeMap<String, Vars> = BTreeMap::new();
+    let mut packages: BTreeMap<String, Package> = BTreeMap::new();
+    // pkg.yaml directory -> package name, for attaching templates.
+    let mut package_dirs: BTreeMap<String, Option<String>> = BTreeMap::new();
+
+    for dir in &dirs {
+        let mut vars = if dir.is_empty() {
+            root_vars.clone()
+        } else {
+            context.get(parent_dir(dir)).cloned().unwrap_or_else(|| root_vars.clone())
+        };
+        let vars_file = join(dir, VARS_YAML);
+        if let Some(data) = files.get(&vars_file) {
+            if let Some(source) = text(&vars_file, data, &mut diags) {
+                if let Some(rendered) = render(&vars_file, source, &vars, &mut diags) {
+                    match yaml::parse(&rendered.text) {
+                        Ok(Some(node)) => {
+                            let mut r = Reader {
+                                file: &vars_file,
+                                text: &rendered.text,
+                                lines: &rendered,
+                                diags: &mut diags,
+                            };
+                            vars.extend(r.string_map(&node, "vars.yaml"));
+                        }
+                        Ok(None) => {}
+                        Err((line, col, msg)) => {
+                            let span = Span::at(rendered.source_line(line.max(1)), col);
+                            diags.error(&vars_file, span, format!("invalid YAML (after rendering the template): {msg}"));
+                        }
+                    }
+                }
+            }
+        }
+        let pkg_file = join(dir, PKG_YAML);
+        if let Some(data) = files.get(&pkg_file) {
+            let mut name = None;
+            if let Some(source) = text(&pkg_file, data, &mut diags) {
+                if let Some(rendered) = render(&pkg_file, source, &vars, &mut diags) {
+                    if let Some(pkg) = Pkg::parse(&pkg_file, &rendered.text, &rendered, &mut diags) {
+                        name = Some(pkg.name.clone());
+                        if let Some(existing) = packages.get(&pkg.name) {
+                            let message = format!(
+                                "package {:?} is defined twice, in {} and {}; rename one of them",
+                                pkg.name, existing.file, pkg_file
+                            );
+                            diags.error(&pkg_file, pkg.span, message.clone());
+                            diags.error(&existing.file, existing.pkg.span, message);
+                        } else {
+                            packages.insert(
+                                pkg.name.clone(),
+                                Package {
+                                    pkg,
+                                    dir: dir.clone(),
+                                    file: pkg_file.clone(),
+                                    source: Arc::from(source),
+                                    vars: vars.clone(),
+                                    templated: Vec::new(),
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            package_dirs.insert(dir.clone(), name);
+        }
+        context.insert(dir.clone(), vars);
+    }
+
+    for (path, data) in &files.files {
+        let Some(stripped) = path.strip_suffix(TEMPLATE_SUFFIX) else {
+            continue;
+        };
+        // The closest ancestor directory holding a pkg.yaml owns the template.
+        let mut dir = parent_dir(path);
+        let owner = loop {
+            if let Some(owner) = package_dirs.get(dir) {
+                break Some((dir, owner));
+            }
+            if dir.is_empty() {
+                break None;
+            }
+            dir = parent_dir(dir);
+        };
+        let Some((pkg_dir, owner)) = owner else {
+            diags.error(path, Span::default(), "no package to attach this template to: put it in or under a directory with a pkg.yaml");
+            continue;
+        };
+        // The owner failed to load: its errors are already reported.
+        let Some(owner) = owner else { continue };
+        let Some(package) = packages.get_mut(owner) else {
+            continue;
+        };
+        let Some(source) = text(path, data, &mut diags) else {
+            continue;
+        };
+        if let Some(rendered) = render(path, source, &package.vars, &mut diags) {
+            let relative = if pkg_dir.is_empty() {
+                stripped.to_string()
+            } else {
+                stripped[pkg_dir.len() + 1..].to_string()
+            };
+            package.templated.push(TemplatedFile {
+                path: relative,
+                contents: rendered.text,
+            });
+        }
+    }
+
+    let tree = Tree {
+        platform: opts.platform,
+        pkgfile,
+        packages,
+        warnings: Diagnostics::default(),
+    };
+    super::graph::check(&tree, &mut diags);
+    let diags = diags.sorted();
+    if diags.has_errors() {
+        return Err(LoadError(diags));
+    }
+    Ok(Tree { warnings: diags, ..tree })
+}

@@ -1,0 +1,12 @@
+//! A package tree: discovery of its files, loading per platform, and the dependency graph.
+
+pub mod files;
+pub mod graph;
+pub mod load;
+
+pub use files::FileSet;
+pub use graph::{Plan, ResolvedDep};
+pub use load::{load, LoadOptions, Package, TemplatedFile, Tree};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,75 @@
+//! Compatibility with the real siderolabs/extensions tree: every target loads and plans on
+//! both platforms. Skips (saying so) where `../shared/corpus` is absent.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use kiln::spec::Platform;
+use kiln::tree::{self, FileSet, LoadOptions};
+
+fn corpus() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/siderolabs-extensions");
+    if dir.join("Pkgfile").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: {} is absent", dir.display());
+        None
+    }
+}
+
+/// The build arguments the corpus README names, with plausible values.
+pub fn corpus_build_args() -> BTreeMap<String, String> {
+    [
+        ("TAG", "v1.14.0"),
+        ("PKGS", "v1.14.0"),
+        ("PKGS_PREFIX", "ghcr.io/siderolabs"),
+        ("TOOLS", "v1.14.0"),
+        ("TOOLS_PREFIX", "ghcr.io/siderolabs"),
+        ("SOURCE_DATE_EPOCH", "1700000000"),
+        ("TEST_STAGE", ""),
+        ("GNU_MIRROR_URL", "https://ftp.gnu.org"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+#[test]
+fn every_corpus_target_plans_on_both_platforms() {
+    let Some(dir) = corpus() else { return };
+    let files = FileSet::from_dir(&dir, "Pkgfile").expect("reading the corpus");
+    let pkg_yamls = files.files.keys().filter(|k| k.ends_with("/pkg.yaml")).count();
+    for platform in Platform::ALL {
+        let mut opts = LoadOptions::new(platform);
+        opts.build_args = corpus_build_args();
+        let tree = match tree::load(&files, &opts) {
+            Ok(t) => t,
+            Err(e) => panic!("{platform}: the corpus failed to load:\n{e}"),
+        };
+        assert_eq!(tree.packages.len(), pkg_yamls, "{platform}: one package per pkg.yaml");
+        let mut planned = 0;
+        for name in tree.packages.keys() {
+            let plan = tree.resolve(name).unwrap_or_else(|e| panic!("{platform}: {name}: {e}"));
+            assert_eq!(plan.order.last(), Some(name));
+            planned += 1;
+        }
+        assert_eq!(planned, pkg_yamls);
+        // Spot checks that templating and variables really happened.
+        let gvisor = &tree.packages["gvisor"];
+        let manifest = gvisor.templated.iter().find(|t| t.path == "manifest.yaml").expect("gvisor manifest");
+        assert!(manifest.contents.contains("name: gvisor"));
+        assert!(!manifest.contents.contains("{{"), "rendered: {}", manifest.contents);
+        assert!(!manifest.contents.contains("<no value>"), "rendered: {}", manifest.contents);
+        let base = &tree.packages["base"];
+        assert!(base
+            .pkg
+            .dependencies
+            .iter()
+            .any(|d| d.image.as_deref() == Some("ghcr.io/siderolabs/tools:v1.14.0")));
+        let cloudflared = &tree.packages["cloudflared"].pkg;
+        let url = &cloudflared.steps[0].sources[0].url;
+        let expected = if platform == Platform::LinuxArm64 { "linux-arm64" } else { "linux-amd64" };
+        assert!(url.ends_with(expected), "{platform}: {url}");
+        assert_eq!(cloudflared.steps[0].sources.len(), 1);
+    }
+}
