@@ -1,1 +1,133 @@
-//! placeholder
+//! kiln-validate: checks a Talos system-extension image strictly, before it is exported or pushed.
+//!
+//! An image is read from one of several sources ([`source`]) into a [`Tree`] per platform and the
+//! rules ([`rules`]) run over that tree, producing a [`Report`]. The same code runs inside BuildKit
+//! on the real built filesystem (`kiln validate /image`) and on images from disk or a registry.
+
+pub mod cli;
+pub mod rules;
+pub mod source;
+pub mod tree;
+pub mod version;
+mod yaml;
+
+use serde::Serialize;
+
+pub use source::{load, LoadError, Target};
+pub use tree::{Entry, EntryKind, Tree};
+pub use version::{TalosVersion, DEFAULT_TALOS_VERSION};
+
+/// How bad a violation is: errors fail the build, warnings are shown only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One broken rule at one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub severity: Severity,
+    /// Relative to the image root, e.g. `rootfs/usr/bin/foo` or `manifest.yaml`; `""` for the root.
+    pub path: String,
+    /// Stable rule id, e.g. `hardlink`, `path-not-allowed`, `manifest-version`.
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let path = if self.path.is_empty() { "." } else { &self.path };
+        write!(f, "{severity}: {path}: {}: {}", self.rule, self.message)
+    }
+}
+
+/// All violations of one image (one platform), sorted by path, then severity and rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub violations: Vec<Violation>,
+}
+
+impl Report {
+    /// Whether any violation is an error.
+    pub fn has_errors(&self) -> bool {
+        self.violations.iter().any(|v| v.severity == Severity::Error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Violation> {
+        self.violations
+            .iter()
+            .filter(|v| v.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Violation> {
+        self.violations
+            .iter()
+            .filter(|v| v.severity == Severity::Warning)
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        severity: Severity,
+        path: impl Into<String>,
+        rule: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.violations.push(Violation {
+            severity,
+            path: path.into(),
+            rule,
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn error(&mut self, path: impl Into<String>, rule: &'static str, message: impl Into<String>) {
+        self.push(Severity::Error, path, rule, message);
+    }
+
+    pub(crate) fn warn(&mut self, path: impl Into<String>, rule: &'static str, message: impl Into<String>) {
+        self.push(Severity::Warning, path, rule, message);
+    }
+
+    fn sort(&mut self) {
+        self.violations.sort_by(|a, b| {
+            tree::component_order(&a.path, &b.path)
+                .then(a.severity.cmp(&b.severity))
+                .then(a.rule.cmp(b.rule))
+                .then(a.message.cmp(&b.message))
+        });
+        self.violations.dedup();
+    }
+}
+
+/// What the image is validated against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Target Talos version; `None` means [`DEFAULT_TALOS_VERSION`], the newest in the table.
+    pub talos_version: Option<TalosVersion>,
+    /// The pkg.yaml `name`; `metadata.name` must equal it when given.
+    pub pkg_name: Option<String>,
+    /// The exact kernel release directory expected under the modules directory (build arg
+    /// `KERNEL_RELEASE`).
+    pub kernel_release: Option<String>,
+}
+
+impl Options {
+    /// The effective target Talos version.
+    pub fn talos(&self) -> TalosVersion {
+        self.talos_version.clone().unwrap_or_else(TalosVersion::default_target)
+    }
+}
+
+/// Runs every rule over one image tree.
+pub fn validate(tree: &Tree, options: &Options) -> Report {
+    let mut report = Report::default();
+    rules::check_all(tree, options, &mut report);
+    report.sort();
+    report
+}

@@ -1,0 +1,79 @@
+//! The rules an extension image must follow (issue 5), one module per group.
+//!
+//! Rule ids are stable strings used in output and by tests; messages reuse Talos' wording where
+//! Talos has one and say what to do.
+
+mod contents;
+mod manifest;
+mod modules;
+mod paths;
+mod root;
+mod services;
+
+pub use paths::{allowed_hierarchies, is_allowed, HIERARCHIES};
+
+use crate::{Options, Report, Tree};
+
+/// Every rule id this crate emits, for documentation and tests.
+pub const RULE_IDS: &[&str] = &[
+    "image-root",
+    "manifest-yaml",
+    "manifest-api-version",
+    "manifest-name",
+    "manifest-version",
+    "manifest-field",
+    "manifest-unknown-key",
+    "compatibility-syntax",
+    "compatibility",
+    "path-not-allowed",
+    "empty-dir",
+    "hardlink",
+    "special-file",
+    "world-writable",
+    "symlink-target",
+    "service-yaml",
+    "service-name",
+    "service-entrypoint",
+    "service-restart",
+    "service-depends",
+    "service-rootfs",
+    "service-unknown-key",
+    "service-yml",
+    "kernel-modules",
+];
+
+pub(crate) fn check_all(tree: &Tree, options: &Options, report: &mut Report) {
+    root::check(tree, report);
+    manifest::check(tree, options, report);
+    if tree.get("rootfs").is_some_and(|e| e.kind == crate::EntryKind::Dir) {
+        contents::check(tree, options, report);
+        services::check(tree, report);
+        modules::check(tree, options, report);
+    }
+}
+
+/// `/usr/local/x` for `rootfs/usr/local/x`: the path as Talos shows it.
+pub(crate) fn item_path(path: &str) -> String {
+    match path.strip_prefix("rootfs") {
+        Some(rest) if rest.is_empty() => "/".to_owned(),
+        Some(rest) => rest.to_owned(),
+        None => format!("/{path}"),
+    }
+}
+
+/// Whether `path` (image-root relative) is inside a service container rootfs,
+/// `rootfs/usr/local/lib/containers/<name>/…` (strictly below `<name>`).
+pub(crate) fn inside_container_rootfs(path: &str) -> bool {
+    container_root_of(path).is_some_and(|root| root.len() < path.len())
+}
+
+/// The container root `rootfs/usr/local/lib/containers/<name>` that `path` is in or is.
+pub(crate) fn container_root_of(path: &str) -> Option<&str> {
+    const PREFIX: &str = "rootfs/usr/local/lib/containers/";
+    let rest = path.strip_prefix(PREFIX)?;
+    let name_len = rest.find('/').unwrap_or(rest.len());
+    if name_len == 0 {
+        return None;
+    }
+    Some(&path[..PREFIX.len() + name_len])
+}

@@ -1,0 +1,59 @@
+//! Image root: exactly `manifest.yaml` (a regular file) and `rootfs/` (a directory, maybe empty).
+
+use crate::{EntryKind, Report, Tree};
+
+pub(super) fn check(tree: &Tree, report: &mut Report) {
+    let mut manifest = false;
+    let mut rootfs = false;
+    for entry in tree.children("") {
+        match entry.path.as_str() {
+            "manifest.yaml" => {
+                manifest = true;
+                if entry.kind != EntryKind::File {
+                    report.error(
+                        &entry.path,
+                        "image-root",
+                        format!(
+                            "extension manifest must be a regular file, found a {}",
+                            entry.kind.describe()
+                        ),
+                    );
+                }
+            }
+            "rootfs" => {
+                rootfs = true;
+                if entry.kind != EntryKind::Dir {
+                    report.error(
+                        &entry.path,
+                        "image-root",
+                        format!(
+                            "extension rootfs must be a directory, found a {}",
+                            entry.kind.describe()
+                        ),
+                    );
+                }
+            }
+            other => report.error(
+                &entry.path,
+                "image-root",
+                format!(
+                    "unexpected file {other:?}: the image root may only hold manifest.yaml and rootfs/ (put payload under rootfs/)"
+                ),
+            ),
+        }
+    }
+    if !manifest {
+        report.error(
+            "manifest.yaml",
+            "image-root",
+            "extension manifest is missing: the image root needs manifest.yaml",
+        );
+    }
+    if !rootfs {
+        report.error(
+            "rootfs",
+            "image-root",
+            "extension rootfs is missing: the image root needs rootfs/ (an empty directory if this platform ships nothing)",
+        );
+    }
+}

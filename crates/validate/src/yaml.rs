@@ -1,0 +1,113 @@
+//! A thin, position-aware view of a YAML document for the manifest and service-spec rules.
+//!
+//! Scalars are kept as their source text (no early parsing) because Talos decodes into Go strings:
+//! an unquoted `version: 1.10` is the string `"1.10"` there, not the float 1.1.
+
+use saphyr::{MarkedYaml, ScalarStyle, YamlData, YamlLoader};
+
+/// A node of a loaded document with the 1-based line it starts on.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    node: &'a MarkedYaml<'a>,
+}
+
+/// Parses the first document of `text`; `Ok(None)` for an empty stream or an empty document.
+pub fn parse(text: &str) -> Result<Option<MarkedYaml<'_>>, String> {
+    let mut parser = saphyr_parser::Parser::new_from_str(text);
+    let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
+    loader.early_parse(false);
+    loader.allow_duplicate_keys(false);
+    parser.load(&mut loader, true).map_err(|e| e.to_string())?;
+    if let Some(e) = loader.error() {
+        return Err(e.to_string());
+    }
+    let doc = loader.into_documents().into_iter().next();
+    Ok(doc)
+}
+
+impl<'a> Node<'a> {
+    pub fn new(node: &'a MarkedYaml<'a>) -> Node<'a> {
+        Node { node }
+    }
+
+    /// 1-based line of the node.
+    pub fn line(&self) -> usize {
+        self.node.span.start.line()
+    }
+
+    fn data(&self) -> &'a YamlData<'a, MarkedYaml<'a>> {
+        match &self.node.data {
+            YamlData::Tagged(_, inner) => &inner.data,
+            other => other,
+        }
+    }
+
+    /// Whether the node is null (`~`, `null`, empty).
+    pub fn is_null(&self) -> bool {
+        match self.data() {
+            YamlData::Representation(text, ScalarStyle::Plain, _) => {
+                matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL")
+            }
+            YamlData::Value(saphyr::Scalar::Null) => true,
+            _ => false,
+        }
+    }
+
+    /// The source text of a scalar (quoted or not); `None` for collections and null.
+    pub fn scalar(&self) -> Option<&'a str> {
+        if self.is_null() {
+            return None;
+        }
+        match self.data() {
+            YamlData::Representation(text, _, _) => Some(text.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Mapping entries as (key text, value), in document order; `None` if not a mapping.
+    pub fn entries(&self) -> Option<Vec<(&'a str, Node<'a>)>> {
+        match self.data() {
+            YamlData::Mapping(map) => Some(
+                map.iter()
+                    .map(|(k, v)| {
+                        let key = match &k.data {
+                            YamlData::Representation(text, _, _) => text.as_ref(),
+                            _ => "",
+                        };
+                        (key, Node::new(v))
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The value under `key` of a mapping.
+    pub fn get(&self, key: &str) -> Option<Node<'a>> {
+        self.entries()?
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Sequence items; `None` if not a sequence.
+    pub fn items(&self) -> Option<Vec<Node<'a>>> {
+        match self.data() {
+            YamlData::Sequence(items) => Some(items.iter().map(Node::new).collect()),
+            _ => None,
+        }
+    }
+
+    /// What kind of node this is, for "expected a mapping, found …" messages.
+    pub fn kind(&self) -> &'static str {
+        if self.is_null() {
+            return "nothing";
+        }
+        match self.data() {
+            YamlData::Mapping(_) => "a mapping",
+            YamlData::Sequence(_) => "a list",
+            YamlData::Alias(_) => "an alias",
+            _ => "a scalar",
+        }
+    }
+}
