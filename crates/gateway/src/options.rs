@@ -1,0 +1,676 @@
+//! Frontend inputs from the environment BuildKit starts the frontend with:
+//! `BUILDKIT_FRONTEND_OPT_<n>=key=value` options, the session id and the worker
+//! list, and their typed reading as [`BuildOptions`] (the keys buildx and
+//! BuildKit's own frontends use; unknown keys are kept in [`BuildOptions::raw`]).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::platform::{parse_platform_list, Platform};
+
+/// Prefix of the environment variables carrying frontend options.
+pub const FRONTEND_OPT_PREFIX: &str = "BUILDKIT_FRONTEND_OPT_";
+/// Environment variable holding the client session id (for locals).
+pub const SESSION_ID_ENV: &str = "BUILDKIT_SESSION_ID";
+/// Environment variable holding the worker list as JSON.
+pub const WORKERS_ENV: &str = "BUILDKIT_WORKERS";
+/// Environment variable naming the product that exports the result.
+pub const EXPORTED_PRODUCT_ENV: &str = "BUILDKIT_EXPORTEDPRODUCT";
+
+/// Default name of the local that holds the definition file.
+pub const DEFAULT_DEFINITION_LOCAL: &str = "dockerfile";
+/// Default name of the local that holds the build context.
+pub const DEFAULT_CONTEXT_LOCAL: &str = "context";
+
+/// Everything BuildKit passes through the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrontendEnv {
+    /// Raw frontend options (`key` → `value`).
+    pub opts: BTreeMap<String, String>,
+    /// The client session id; empty when BuildKit did not set one.
+    pub session_id: String,
+    /// Workers from `BUILDKIT_WORKERS`; empty when absent or unreadable.
+    pub workers: Vec<WorkerInfo>,
+    pub exported_product: String,
+}
+
+/// A worker as described in `BUILDKIT_WORKERS` or the Ping response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct WorkerInfo {
+    #[serde(rename = "ID", alias = "id", default)]
+    pub id: String,
+    #[serde(rename = "Labels", alias = "labels", default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(rename = "Platforms", alias = "platforms", default, deserialize_with = "platforms_or_null")]
+    pub platforms: Vec<Platform>,
+}
+
+fn platforms_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Platform>, D::Error> {
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(default)]
+        architecture: String,
+        #[serde(default)]
+        os: String,
+        #[serde(default)]
+        variant: String,
+    }
+    let raw: Option<Vec<Raw>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| Platform::new(&r.os, &r.architecture, (!r.variant.is_empty()).then_some(r.variant.as_str())))
+        .collect())
+}
+
+impl FrontendEnv {
+    /// Reads the current process environment.
+    pub fn from_process() -> Self {
+        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
+    }
+
+    /// Reads the given variables (for tests and for callers that filter).
+    pub fn from_vars<I, K, V>(vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut numbered: Vec<(u64, String, String)> = Vec::new();
+        let mut env = FrontendEnv::default();
+        for (k, v) in vars {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            if let Some(index) = k.strip_prefix(FRONTEND_OPT_PREFIX) {
+                // Each value is itself `key=value`; only the first '=' splits,
+                // so values may contain '='. A bare key means an empty value.
+                let (key, value) = v.split_once('=').unwrap_or((v, ""));
+                // Apply in index order so a repeated key resolves deterministically.
+                let n = index.parse::<u64>().unwrap_or(u64::MAX);
+                numbered.push((n, key.to_string(), value.to_string()));
+            } else if k == SESSION_ID_ENV {
+                env.session_id = v.to_string();
+            } else if k == WORKERS_ENV {
+                env.workers = parse_workers(v);
+            } else if k == EXPORTED_PRODUCT_ENV {
+                env.exported_product = v.to_string();
+            }
+        }
+        numbered.sort_by_key(|entry| entry.0);
+        for (_, key, value) in numbered {
+            env.opts.insert(key, value);
+        }
+        env
+    }
+}
+
+/// Parses the `BUILDKIT_WORKERS` JSON; BuildKit's own client ignores a bad
+/// value, and so do we (the Ping response carries the workers as well).
+pub fn parse_workers(json: &str) -> Vec<WorkerInfo> {
+    match serde_json::from_str::<Option<Vec<WorkerInfo>>>(json) {
+        Ok(workers) => workers.unwrap_or_default(),
+        Err(err) => {
+            tracing::debug!("ignoring unreadable {WORKERS_ENV}: {err}");
+            Vec::new()
+        }
+    }
+}
+
+/// An option value that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("frontend option {key:?} has an invalid value {value:?}: {reason}")]
+pub struct OptionsError {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl OptionsError {
+    fn new(key: &str, value: &str, reason: impl Into<String>) -> Self {
+        OptionsError {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Which steps must ignore the cache (`no-cache` option).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NoCache {
+    /// Option absent: use the cache everywhere.
+    #[default]
+    None,
+    /// `no-cache` with an empty value: ignore the cache everywhere.
+    All,
+    /// `--no-cache-filter`: ignore the cache for these names only.
+    Only(Vec<String>),
+}
+
+impl NoCache {
+    /// Whether the step called `name` must ignore the cache (names compare
+    /// case-insensitively, as BuildKit's Dockerfile frontend does).
+    pub fn applies_to(&self, name: &str) -> bool {
+        match self {
+            NoCache::None => false,
+            NoCache::All => true,
+            NoCache::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// How image references are resolved (`image-resolve-mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImageResolveMode {
+    #[default]
+    Default,
+    /// `pull`: always ask the registry.
+    Pull,
+    /// `local`: prefer the daemon's image store (buildx's docker driver).
+    Local,
+}
+
+impl ImageResolveMode {
+    /// The value used for `image.resolvemode` attrs and `ResolveImageConfig`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ImageResolveMode::Default => "default",
+            ImageResolveMode::Pull => "pull",
+            ImageResolveMode::Local => "local",
+        }
+    }
+}
+
+/// A cache source to import from (`--cache-from`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CacheImport {
+    #[serde(rename = "Type", alias = "type")]
+    pub kind: String,
+    #[serde(rename = "Attrs", alias = "attrs", default, deserialize_with = "map_or_null")]
+    pub attrs: BTreeMap<String, String>,
+}
+
+fn map_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// What a named context (`--build-context NAME=VALUE`) points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContextValue {
+    /// `docker-image://REF`.
+    Image(String),
+    /// `local:NAME`: a local directory shipped through the session.
+    Local(String),
+    /// `input:NAME`: a definition from the `Inputs` call.
+    Input(String),
+    /// `oci-layout://STORE@DIGEST`.
+    OciLayout(String),
+    /// A git repository (`git@…`, `git://…`, or an https URL to one).
+    Git(String),
+    /// An http(s) URL.
+    Http(String),
+}
+
+impl NamedContextValue {
+    /// Parses the value buildx puts in `context:NAME`.
+    pub fn parse(value: &str) -> Option<Self> {
+        let (scheme, rest) = value.split_once(':')?;
+        let after_slashes = rest.strip_prefix("//").unwrap_or(rest);
+        Some(match scheme {
+            "docker-image" => NamedContextValue::Image(after_slashes.to_string()),
+            "local" => NamedContextValue::Local(rest.to_string()),
+            "input" => NamedContextValue::Input(rest.to_string()),
+            "oci-layout" => NamedContextValue::OciLayout(after_slashes.to_string()),
+            "git" => NamedContextValue::Git(value.to_string()),
+            s if s.starts_with("git@") => NamedContextValue::Git(value.to_string()),
+            "http" | "https" if value.ends_with(".git") || value.contains(".git#") => {
+                NamedContextValue::Git(value.to_string())
+            }
+            "http" | "https" => NamedContextValue::Http(value.to_string()),
+            _ => return None,
+        })
+    }
+}
+
+/// Typed frontend options. Parse with [`BuildOptions::parse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// `target`.
+    pub target: Option<String>,
+    /// `platform`, normalised; empty means "the default platform".
+    pub platforms: Vec<Platform>,
+    /// Whether the result must be a platform map (several platforms, or
+    /// `multi-platform=true` / `build-arg:BUILDKIT_MULTI_PLATFORM`).
+    pub multi_platform: bool,
+    /// `filename`: the definition file inside the definition local; `None`
+    /// leaves the default to the caller.
+    pub filename: Option<String>,
+    /// The local holding the definition file (`dockerfilekey`, else `dockerfile`).
+    pub definition_local: String,
+    /// Whether `dockerfilekey` was given, which forces reading the local even
+    /// when an input named `dockerfile` exists.
+    pub definition_local_forced: bool,
+    /// The local holding the build context (`context`).
+    pub context_local: String,
+    /// `build-arg:NAME` values.
+    pub build_args: BTreeMap<String, String>,
+    /// `label:NAME` values.
+    pub labels: BTreeMap<String, String>,
+    pub no_cache: NoCache,
+    /// `cache-imports` (JSON) followed by legacy `cache-from` refs.
+    pub cache_imports: Vec<CacheImport>,
+    pub image_resolve_mode: ImageResolveMode,
+    /// `context:NAME` and `context:NAME::PLATFORM`, keyed by what follows `context:`.
+    pub named_contexts: BTreeMap<String, String>,
+    /// `local-sessionid:NAME`: the session serving local NAME.
+    pub local_session_ids: BTreeMap<String, String>,
+    /// `requestid`: a subrequest such as `frontend.targets`.
+    pub request_id: Option<String>,
+    /// `source`: the frontend image reference.
+    pub source: Option<String>,
+    /// `cmdline`: the whole syntax directive value.
+    pub cmdline: Option<String>,
+    /// `frontend.caps`, with any `+suffix` removed.
+    pub frontend_caps: Vec<String>,
+    /// `build-arg:SOURCE_DATE_EPOCH`, in seconds.
+    pub source_date_epoch: Option<i64>,
+    /// Every option not read into a field above.
+    pub raw: BTreeMap<String, String>,
+}
+
+const BUILD_ARG_PREFIX: &str = "build-arg:";
+const LABEL_PREFIX: &str = "label:";
+const CONTEXT_PREFIX: &str = "context:";
+const LOCAL_SESSION_PREFIX: &str = "local-sessionid:";
+const MULTI_PLATFORM_ARG: &str = "build-arg:BUILDKIT_MULTI_PLATFORM";
+
+impl BuildOptions {
+    /// Reads typed options from the raw option map.
+    pub fn parse(opts: &BTreeMap<String, String>) -> Result<Self, OptionsError> {
+        let mut out = BuildOptions {
+            definition_local: DEFAULT_DEFINITION_LOCAL.to_string(),
+            context_local: DEFAULT_CONTEXT_LOCAL.to_string(),
+            ..Default::default()
+        };
+        let non_empty = |v: &String| (!v.is_empty()).then(|| v.clone());
+        let mut multi_platform_flag: Option<(&str, &str)> = None;
+        let mut cache_from: Option<&str> = None;
+
+        for (key, value) in opts {
+            match key.as_str() {
+                "target" => out.target = non_empty(value),
+                "platform" => {
+                    out.platforms = parse_platform_list(value)
+                        .map_err(|e| OptionsError::new(key, value, e.to_string()))?;
+                }
+                "multi-platform" => {
+                    // The build-arg form wins, as in BuildKit.
+                    if multi_platform_flag.is_none() {
+                        multi_platform_flag = Some((key, value));
+                    }
+                }
+                MULTI_PLATFORM_ARG => {
+                    if !value.is_empty() {
+                        multi_platform_flag = Some((key, value));
+                    }
+                    out.build_args.insert("BUILDKIT_MULTI_PLATFORM".into(), value.clone());
+                }
+                "filename" => out.filename = non_empty(value),
+                "dockerfilekey" => {
+                    if value.is_empty() {
+                        return Err(OptionsError::new(key, value, "name the local holding the definition file"));
+                    }
+                    out.definition_local = value.clone();
+                    out.definition_local_forced = true;
+                }
+                "no-cache" => {
+                    out.no_cache = if value.is_empty() {
+                        NoCache::All
+                    } else {
+                        NoCache::Only(
+                            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+                        )
+                    };
+                }
+                "cache-imports" => {
+                    if !value.is_empty() {
+                        let parsed: Option<Vec<CacheImport>> = serde_json::from_str(value).map_err(|e| {
+                            OptionsError::new(key, value, format!("expected a JSON list of {{\"Type\",\"Attrs\"}} objects ({e})"))
+                        })?;
+                        // Legacy cache-from refs are appended after the loop.
+                        out.cache_imports = parsed.unwrap_or_default();
+                    }
+                }
+                "cache-from" => cache_from = Some(value),
+                "image-resolve-mode" => {
+                    out.image_resolve_mode = match value.as_str() {
+                        "" | "default" => ImageResolveMode::Default,
+                        "pull" => ImageResolveMode::Pull,
+                        "local" => ImageResolveMode::Local,
+                        _ => return Err(OptionsError::new(key, value, "use default, pull or local")),
+                    }
+                }
+                "requestid" => out.request_id = non_empty(value),
+                "source" => out.source = non_empty(value),
+                "cmdline" => out.cmdline = non_empty(value),
+                "frontend.caps" => {
+                    out.frontend_caps = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|cap| cap.split_once('+').map_or(cap, |(name, _)| name).to_string())
+                        .collect();
+                }
+                _ => {
+                    if let Some(name) = key.strip_prefix(BUILD_ARG_PREFIX) {
+                        if name == "SOURCE_DATE_EPOCH" && !value.is_empty() {
+                            out.source_date_epoch = Some(value.parse::<i64>().map_err(|_| {
+                                OptionsError::new(key, value, "SOURCE_DATE_EPOCH must be whole seconds since 1970")
+                            })?);
+                        }
+                        out.build_args.insert(name.to_string(), value.clone());
+                    } else if let Some(name) = key.strip_prefix(LABEL_PREFIX) {
+                        out.labels.insert(name.to_string(), value.clone());
+                    } else if let Some(name) = key.strip_prefix(CONTEXT_PREFIX) {
+                        out.named_contexts.insert(name.to_string(), value.clone());
+                    } else if let Some(name) = key.strip_prefix(LOCAL_SESSION_PREFIX) {
+                        out.local_session_ids.insert(name.to_string(), value.clone());
+                    } else {
+                        out.raw.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+
+        if let Some(refs) = cache_from.filter(|v| !v.is_empty()) {
+            out.cache_imports.extend(refs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|r| CacheImport {
+                kind: "registry".to_string(),
+                attrs: BTreeMap::from([("ref".to_string(), r.to_string())]),
+            }));
+        }
+
+        let several = out.platforms.len() > 1;
+        out.multi_platform = several;
+        if let Some((key, value)) = multi_platform_flag.filter(|(_, v)| !v.is_empty()) {
+            let requested = parse_bool(value).ok_or_else(|| OptionsError::new(key, value, "use true or false"))?;
+            if !requested && several {
+                return Err(OptionsError::new(
+                    key,
+                    value,
+                    "several target platforms need a multi-platform result; drop the option or pass one --platform",
+                ));
+            }
+            out.multi_platform = requested;
+        }
+        Ok(out)
+    }
+
+    /// The session to use for local `name`: a `local-sessionid:` override, else `default`.
+    pub fn local_session<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        self.local_session_ids.get(name).map_or(default, String::as_str)
+    }
+
+    /// Looks up a named context the way BuildKit does: the image name is put
+    /// in familiar form (`docker.io/library/alpine:latest` → `alpine`), then
+    /// `NAME::PLATFORM` is tried before `NAME`. Returns the key that matched
+    /// (what follows `context:`) and its value.
+    pub fn named_context(&self, name: &str, platform: Option<&Platform>) -> Option<(String, &str)> {
+        let familiar = familiar_name(name);
+        if let Some(p) = platform {
+            let key = format!("{familiar}::{}", p.id());
+            if let Some(v) = self.named_contexts.get(&key) {
+                return Some((key, v));
+            }
+        }
+        self.named_contexts.get(&familiar).map(|v| (familiar.clone(), v.as_str()))
+    }
+
+    /// Whether the caller asked for the given frontend capability.
+    pub fn requests_cap(&self, cap: &str) -> bool {
+        self.frontend_caps.iter().any(|c| c == cap)
+    }
+}
+
+/// Go's `strconv.ParseBool` accepted spellings.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// The short form of a Docker Hub image reference, with `:latest` dropped, as
+/// named contexts are keyed by it.
+pub fn familiar_name(reference: &str) -> String {
+    let mut name = reference;
+    for prefix in ["docker.io/", "index.docker.io/", "registry-1.docker.io/"] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            name = rest.strip_prefix("library/").filter(|r| !r.contains('/')).unwrap_or(rest);
+            break;
+        }
+    }
+    name.strip_suffix(":latest").unwrap_or(name).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn env_options_split_on_first_equals_only() {
+        let env = FrontendEnv::from_vars([
+            ("BUILDKIT_FRONTEND_OPT_0", "build-arg:FLAGS=a=b=c"),
+            ("BUILDKIT_FRONTEND_OPT_1", "no-cache"),
+            ("BUILDKIT_FRONTEND_OPT_2", "target=gvisor"),
+            ("BUILDKIT_SESSION_ID", "sess-1"),
+            ("PATH", "/bin"),
+            ("BUILDKIT_FRONTEND_OPT_3", "label:empty="),
+        ]);
+        assert_eq!(env.opts.get("build-arg:FLAGS").map(String::as_str), Some("a=b=c"));
+        assert_eq!(env.opts.get("no-cache").map(String::as_str), Some(""));
+        assert_eq!(env.opts.get("target").map(String::as_str), Some("gvisor"));
+        assert_eq!(env.opts.get("label:empty").map(String::as_str), Some(""));
+        assert!(!env.opts.contains_key("PATH"));
+        assert_eq!(env.session_id, "sess-1");
+    }
+
+    #[test]
+    fn repeated_option_keeps_highest_index() {
+        // Index 10 sorts after 9 numerically (not as a string).
+        let env = FrontendEnv::from_vars([
+            ("BUILDKIT_FRONTEND_OPT_10", "target=late"),
+            ("BUILDKIT_FRONTEND_OPT_9", "target=early"),
+        ]);
+        assert_eq!(env.opts["target"], "late");
+    }
+
+    #[test]
+    fn workers_json_is_read_and_bad_json_ignored() {
+        let env = FrontendEnv::from_vars([(
+            "BUILDKIT_WORKERS",
+            r#"[{"ID":"w1","Labels":{"a":"b"},"Platforms":[{"architecture":"amd64","os":"linux"},{"architecture":"arm64","os":"linux","variant":"v8"}]}]"#,
+        )]);
+        assert_eq!(env.workers.len(), 1);
+        assert_eq!(env.workers[0].id, "w1");
+        assert_eq!(env.workers[0].labels["a"], "b");
+        let ids: Vec<String> = env.workers[0].platforms.iter().map(Platform::id).collect();
+        assert_eq!(ids, ["linux/amd64", "linux/arm64"]);
+        assert!(parse_workers("not json").is_empty());
+        assert!(parse_workers("null").is_empty());
+    }
+
+    #[test]
+    fn typed_options() {
+        let o = BuildOptions::parse(&opts(&[
+            ("target", "gvisor"),
+            ("platform", "linux/amd64,linux/arm64/v8"),
+            ("filename", "Pkgfile"),
+            ("build-arg:TAG", "v1=2"),
+            ("build-arg:SOURCE_DATE_EPOCH", "1700000000"),
+            ("label:org.opencontainers.image.source", "https://x"),
+            ("image-resolve-mode", "local"),
+            ("context:alpine", "docker-image://localhost:5000/alpine:3"),
+            ("context:base::linux/arm64", "local:base-arm"),
+            ("local-sessionid:context", "other-session"),
+            ("requestid", "frontend.targets"),
+            ("frontend.caps", "moby.buildkit.frontend.subrequests+forward,moby.buildkit.frontend.contexts"),
+            ("source", "kiln:dev"),
+            ("attest:provenance", "mode=min"),
+        ]))
+        .unwrap();
+        assert_eq!(o.target.as_deref(), Some("gvisor"));
+        let ids: Vec<String> = o.platforms.iter().map(Platform::id).collect();
+        assert_eq!(ids, ["linux/amd64", "linux/arm64"]);
+        assert!(o.multi_platform);
+        assert_eq!(o.filename.as_deref(), Some("Pkgfile"));
+        assert_eq!(o.definition_local, "dockerfile");
+        assert!(!o.definition_local_forced);
+        assert_eq!(o.context_local, "context");
+        assert_eq!(o.build_args["TAG"], "v1=2");
+        assert_eq!(o.source_date_epoch, Some(1_700_000_000));
+        assert_eq!(o.labels["org.opencontainers.image.source"], "https://x");
+        assert_eq!(o.image_resolve_mode, ImageResolveMode::Local);
+        assert_eq!(o.image_resolve_mode.as_str(), "local");
+        assert_eq!(o.local_session("context", "main"), "other-session");
+        assert_eq!(o.local_session("dockerfile", "main"), "main");
+        assert_eq!(o.request_id.as_deref(), Some("frontend.targets"));
+        assert!(o.requests_cap("moby.buildkit.frontend.subrequests"));
+        assert!(o.requests_cap("moby.buildkit.frontend.contexts"));
+        assert_eq!(o.source.as_deref(), Some("kiln:dev"));
+        assert_eq!(o.raw.len(), 1, "only the unknown key is raw: {:?}", o.raw);
+        assert_eq!(o.raw["attest:provenance"], "mode=min");
+        assert_eq!(o.no_cache, NoCache::None);
+    }
+
+    #[test]
+    fn defaults_when_empty() {
+        let o = BuildOptions::parse(&BTreeMap::new()).unwrap();
+        assert!(o.platforms.is_empty());
+        assert!(!o.multi_platform);
+        assert_eq!(o.filename, None);
+        assert_eq!(o.definition_local, "dockerfile");
+        assert_eq!(o.image_resolve_mode, ImageResolveMode::Default);
+        assert!(o.cache_imports.is_empty());
+    }
+
+    #[test]
+    fn dockerfilekey_overrides_definition_local() {
+        let o = BuildOptions::parse(&opts(&[("dockerfilekey", "dockerfile_pkgs")])).unwrap();
+        assert_eq!(o.definition_local, "dockerfile_pkgs");
+        assert!(o.definition_local_forced);
+    }
+
+    #[test]
+    fn multi_platform_flag() {
+        let single = BuildOptions::parse(&opts(&[("platform", "linux/amd64"), ("multi-platform", "true")])).unwrap();
+        assert!(single.multi_platform);
+        let by_arg = BuildOptions::parse(&opts(&[("build-arg:BUILDKIT_MULTI_PLATFORM", "1")])).unwrap();
+        assert!(by_arg.multi_platform);
+        let conflict = BuildOptions::parse(&opts(&[("platform", "linux/amd64,linux/arm64"), ("multi-platform", "false")]));
+        assert_eq!(conflict.unwrap_err().key, "multi-platform");
+        let bad = BuildOptions::parse(&opts(&[("multi-platform", "yes")]));
+        assert!(bad.unwrap_err().to_string().contains("true or false"));
+    }
+
+    #[test]
+    fn no_cache_forms() {
+        let all = BuildOptions::parse(&opts(&[("no-cache", "")])).unwrap();
+        assert_eq!(all.no_cache, NoCache::All);
+        assert!(all.no_cache.applies_to("anything"));
+        let some = BuildOptions::parse(&opts(&[("no-cache", "gvisor,Base")])).unwrap();
+        assert_eq!(some.no_cache, NoCache::Only(vec!["gvisor".into(), "Base".into()]));
+        assert!(some.no_cache.applies_to("base"));
+        assert!(!some.no_cache.applies_to("other"));
+        assert!(!NoCache::None.applies_to("gvisor"));
+    }
+
+    #[test]
+    fn cache_imports_json_then_legacy() {
+        let o = BuildOptions::parse(&opts(&[
+            ("cache-imports", r#"[{"Type":"registry","Attrs":{"ref":"localhost:5000/cache"}},{"Type":"local","Attrs":null}]"#),
+            ("cache-from", "r1:c,r2:c"),
+        ]))
+        .unwrap();
+        let summary: Vec<(String, Option<String>)> =
+            o.cache_imports.iter().map(|c| (c.kind.clone(), c.attrs.get("ref").cloned())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("registry".to_string(), Some("localhost:5000/cache".to_string())),
+                ("local".to_string(), None),
+                ("registry".to_string(), Some("r1:c".to_string())),
+                ("registry".to_string(), Some("r2:c".to_string())),
+            ]
+        );
+        let bad = BuildOptions::parse(&opts(&[("cache-imports", "{oops")])).unwrap_err();
+        assert_eq!(bad.key, "cache-imports");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let e = BuildOptions::parse(&opts(&[("platform", "linux/amd64,/x")])).unwrap_err();
+        assert_eq!(e.key, "platform");
+        let e = BuildOptions::parse(&opts(&[("image-resolve-mode", "sometimes")])).unwrap_err();
+        assert_eq!(e.key, "image-resolve-mode");
+        let e = BuildOptions::parse(&opts(&[("build-arg:SOURCE_DATE_EPOCH", "yesterday")])).unwrap_err();
+        assert!(e.to_string().contains("SOURCE_DATE_EPOCH"), "{e}");
+    }
+
+    #[test]
+    fn named_context_lookup_prefers_platform_and_familiar_names() {
+        let o = BuildOptions::parse(&opts(&[
+            ("context:alpine", "docker-image://mirror/alpine:3"),
+            ("context:alpine::linux/arm64", "docker-image://mirror/alpine-arm:3"),
+            ("context:ghcr.io/x/y:1", "input:y"),
+        ]))
+        .unwrap();
+        let arm = Platform::parse("linux/arm64").unwrap();
+        let amd = Platform::parse("linux/amd64").unwrap();
+        assert_eq!(
+            o.named_context("docker.io/library/alpine:latest", Some(&arm)),
+            Some(("alpine::linux/arm64".to_string(), "docker-image://mirror/alpine-arm:3"))
+        );
+        assert_eq!(
+            o.named_context("alpine", Some(&amd)),
+            Some(("alpine".to_string(), "docker-image://mirror/alpine:3"))
+        );
+        assert_eq!(o.named_context("ghcr.io/x/y:1", None).map(|(_, v)| v), Some("input:y"));
+        assert_eq!(o.named_context("busybox", None), None);
+    }
+
+    #[test]
+    fn familiar_names() {
+        assert_eq!(familiar_name("docker.io/library/alpine:latest"), "alpine");
+        assert_eq!(familiar_name("docker.io/library/alpine:3.20"), "alpine:3.20");
+        assert_eq!(familiar_name("docker.io/siderolabs/tools:v1"), "siderolabs/tools:v1");
+        assert_eq!(familiar_name("ghcr.io/siderolabs/tools:latest"), "ghcr.io/siderolabs/tools");
+        assert_eq!(familiar_name("alpine"), "alpine");
+    }
+
+    #[test]
+    fn named_context_values() {
+        use NamedContextValue::*;
+        assert_eq!(NamedContextValue::parse("docker-image://alpine:3"), Some(Image("alpine:3".into())));
+        assert_eq!(NamedContextValue::parse("local:ctx_base"), Some(Local("ctx_base".into())));
+        assert_eq!(NamedContextValue::parse("input:base"), Some(Input("base".into())));
+        assert_eq!(
+            NamedContextValue::parse("oci-layout://store@sha256:ab"),
+            Some(OciLayout("store@sha256:ab".into()))
+        );
+        assert_eq!(
+            NamedContextValue::parse("https://example.com/a.tar"),
+            Some(Http("https://example.com/a.tar".into()))
+        );
+        assert_eq!(
+            NamedContextValue::parse("https://github.com/a/b.git#main"),
+            Some(Git("https://github.com/a/b.git#main".into()))
+        );
+        assert_eq!(NamedContextValue::parse("git@github.com:a/b.git"), Some(Git("git@github.com:a/b.git".into())));
+        assert_eq!(NamedContextValue::parse("nonsense"), None);
+    }
+}

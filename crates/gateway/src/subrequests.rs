@@ -1,0 +1,333 @@
+//! Answers to subrequests (the `requestid` option, e.g. `buildx build
+//! --call targets` or `--print targets`): metadata-only results with
+//! `result.json`, `result.txt` (what buildx prints) and `version`, in the
+//! formats of BuildKit's `frontend.subrequests.describe` and `frontend.targets`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use kiln_proto::moby::buildkit::v1::frontend as gw;
+use serde::Serialize;
+
+use crate::errors::LineRange;
+use crate::result::metadata_only;
+
+/// Lists the subrequests a frontend supports.
+pub const REQUEST_DESCRIBE: &str = "frontend.subrequests.describe";
+/// Lists the build targets.
+pub const REQUEST_TARGETS: &str = "frontend.targets";
+
+/// The subrequest named by the `requestid` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subrequest<'a> {
+    Describe,
+    Targets,
+    /// Anything else; answer with [`crate::errors::unsupported_subrequest`].
+    Other(&'a str),
+}
+
+impl<'a> Subrequest<'a> {
+    /// Classifies a `requestid` value.
+    pub fn parse(request_id: &'a str) -> Self {
+        match request_id {
+            REQUEST_DESCRIBE => Subrequest::Describe,
+            REQUEST_TARGETS => Subrequest::Targets,
+            other => Subrequest::Other(other),
+        }
+    }
+}
+
+/// A name with a description, as used in request descriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Named {
+    pub name: String,
+    pub description: String,
+}
+
+impl Named {
+    fn bare(name: &str) -> Self {
+        Named {
+            name: name.to_string(),
+            description: String::new(),
+        }
+    }
+}
+
+/// One supported subrequest, as listed by `frontend.subrequests.describe`.
+/// Lists left `None` serialise as `null`, like BuildKit's unset slices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestDescription {
+    pub name: String,
+    pub version: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    pub opts: Option<Vec<Named>>,
+    pub inputs: Option<Vec<Named>>,
+    pub metadata: Option<Vec<Named>>,
+    pub refs: Option<Vec<Named>>,
+}
+
+fn result_metadata() -> Option<Vec<Named>> {
+    Some(vec![Named::bare("result.json"), Named::bare("result.txt")])
+}
+
+/// The description of `frontend.subrequests.describe` itself.
+pub fn describe_description() -> RequestDescription {
+    RequestDescription {
+        name: REQUEST_DESCRIBE.to_string(),
+        version: "1.0.0".to_string(),
+        kind: "rpc".to_string(),
+        description: "List available subrequest types".to_string(),
+        opts: None,
+        inputs: None,
+        metadata: result_metadata(),
+        refs: None,
+    }
+}
+
+/// The description of `frontend.targets`.
+pub fn targets_description() -> RequestDescription {
+    RequestDescription {
+        name: REQUEST_TARGETS.to_string(),
+        version: "1.0.0".to_string(),
+        kind: "rpc".to_string(),
+        description: "List all targets current build supports".to_string(),
+        opts: Some(Vec::new()),
+        inputs: None,
+        metadata: result_metadata(),
+        refs: None,
+    }
+}
+
+/// The answer to `frontend.subrequests.describe`: `supported` followed by the
+/// describe request itself.
+pub fn describe_result(supported: &[RequestDescription]) -> gw::Result {
+    let mut all = supported.to_vec();
+    if !all.iter().any(|r| r.name == REQUEST_DESCRIBE) {
+        all.push(describe_description());
+    }
+    let json = serde_json::to_vec_pretty(&all).unwrap_or_default();
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.strip_prefix("frontend.").unwrap_or(&r.name).to_string(),
+                r.version.clone(),
+                r.description.clone(),
+            ]
+        })
+        .collect();
+    let text = table(&["NAME", "VERSION", "DESCRIPTION"], &rows);
+    metadata_only(BTreeMap::from([
+        ("result.json".to_string(), json),
+        ("result.txt".to_string(), text.into_bytes()),
+        ("version".to_string(), b"1.0.0".to_vec()),
+    ]))
+}
+
+/// Where a target is defined: lines of the source with index `source_index`
+/// in [`TargetList::sources`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetLocation {
+    pub source_index: i32,
+    pub ranges: Vec<LineRange>,
+}
+
+impl Serialize for TargetLocation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The JSON shape of BuildKit's pb.Location (zero values omitted).
+        #[derive(Serialize)]
+        struct Pos {
+            line: u32,
+        }
+        #[derive(Serialize)]
+        struct Range {
+            start: Pos,
+            end: Pos,
+        }
+        #[derive(Serialize)]
+        struct Loc {
+            #[serde(rename = "sourceIndex", skip_serializing_if = "is_zero")]
+            source_index: i32,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            ranges: Vec<Range>,
+        }
+        fn is_zero(v: &i32) -> bool {
+            *v == 0
+        }
+        Loc {
+            source_index: self.source_index,
+            ranges: self
+                .ranges
+                .iter()
+                .map(|r| Range {
+                    start: Pos { line: r.start },
+                    end: Pos { line: r.end },
+                })
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+/// One build target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Target {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub base: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub platform: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<TargetLocation>,
+}
+
+/// The answer to `frontend.targets`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TargetList {
+    pub targets: Vec<Target>,
+    /// Source files referred to by target locations (base64 in JSON).
+    #[serde(serialize_with = "base64_list")]
+    pub sources: Vec<Vec<u8>>,
+}
+
+fn base64_list<S: serde::Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    s.collect_seq(v.iter().map(|b| engine.encode(b)))
+}
+
+/// The result for `frontend.targets`.
+pub fn targets_result(list: &TargetList) -> gw::Result {
+    let json = serde_json::to_vec_pretty(list).unwrap_or_default();
+    let rows: Vec<Vec<String>> = list
+        .targets
+        .iter()
+        .map(|t| {
+            let name = match (t.name.is_empty(), t.default) {
+                (true, true) => "(default)".to_string(),
+                (false, true) => format!("{} (default)", t.name),
+                _ => t.name.clone(),
+            };
+            vec![name, t.description.clone()]
+        })
+        .collect();
+    let text = table(&["TARGET", "DESCRIPTION"], &rows);
+    metadata_only(BTreeMap::from([
+        ("result.json".to_string(), json),
+        ("result.txt".to_string(), text.into_bytes()),
+        ("version".to_string(), b"1.0.0".to_vec()),
+    ]))
+}
+
+/// Lays out rows like Go's tabwriter with padding 1: every column but the last
+/// is as wide as its widest cell plus one space; the last is not padded.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let columns = header.len();
+    let mut widths = vec![0usize; columns];
+    let all_rows = std::iter::once(header.iter().map(|s| s.to_string()).collect::<Vec<_>>()).chain(rows.iter().cloned());
+    let all_rows: Vec<Vec<String>> = all_rows.collect();
+    for row in &all_rows {
+        for (i, cell) in row.iter().enumerate().take(columns.saturating_sub(1)) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &all_rows {
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < columns {
+                let pad = widths[i] + 1 - cell.chars().count();
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn meta(res: &gw::Result, key: &str) -> Vec<u8> {
+        res.metadata.get(key).cloned().unwrap_or_else(|| panic!("missing metadata {key}"))
+    }
+
+    #[test]
+    fn classifies_request_ids() {
+        assert_eq!(Subrequest::parse("frontend.targets"), Subrequest::Targets);
+        assert_eq!(Subrequest::parse("frontend.subrequests.describe"), Subrequest::Describe);
+        assert_eq!(Subrequest::parse("frontend.outline"), Subrequest::Other("frontend.outline"));
+    }
+
+    #[test]
+    fn describe_lists_targets_and_itself() {
+        let res = describe_result(&[targets_description()]);
+        assert!(res.result.is_none());
+        let v: Value = serde_json::from_slice(&meta(&res, "result.json")).unwrap();
+        assert_eq!(v[0]["name"], "frontend.targets");
+        assert_eq!(v[0]["type"], "rpc");
+        assert_eq!(v[0]["opts"], json!([]));
+        assert_eq!(v[0]["metadata"], json!([{"name":"result.json","description":""},{"name":"result.txt","description":""}]));
+        assert_eq!(v[1]["name"], "frontend.subrequests.describe");
+        assert_eq!(v[1]["version"], "1.0.0");
+        assert_eq!(v[1]["opts"], Value::Null);
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        assert_eq!(meta(&res, "version"), b"1.0.0");
+        let txt = String::from_utf8(meta(&res, "result.txt")).unwrap();
+        assert_eq!(
+            txt,
+            // The name column is as wide as "subrequests.describe" plus one space.
+            format!(
+                "{:21}{:8}DESCRIPTION\n{:21}{:8}List all targets current build supports\n{:21}{:8}List available subrequest types\n",
+                "NAME", "VERSION", "targets", "1.0.0", "subrequests.describe", "1.0.0"
+            )
+        );
+    }
+
+    #[test]
+    fn targets_json_and_text() {
+        let list = TargetList {
+            targets: vec![
+                Target {
+                    name: "gvisor".into(),
+                    default: true,
+                    description: "gVisor runtime".into(),
+                    location: Some(TargetLocation {
+                        source_index: 0,
+                        ranges: vec![LineRange { start: 1, end: 3 }],
+                    }),
+                    ..Default::default()
+                },
+                Target {
+                    name: "base".into(),
+                    ..Default::default()
+                },
+            ],
+            sources: vec![b"name: gvisor\n".to_vec()],
+        };
+        let res = targets_result(&list);
+        let v: Value = serde_json::from_slice(&meta(&res, "result.json")).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "targets": [
+                    {"name":"gvisor","default":true,"description":"gVisor runtime",
+                     "location":{"ranges":[{"start":{"line":1},"end":{"line":3}}]}},
+                    {"name":"base"}
+                ],
+                "sources": ["bmFtZTogZ3Zpc29yCg=="]
+            })
+        );
+        let txt = String::from_utf8(meta(&res, "result.txt")).unwrap();
+        assert_eq!(txt, "TARGET           DESCRIPTION\ngvisor (default) gVisor runtime\nbase             \n");
+        assert_eq!(meta(&res, "version"), b"1.0.0");
+    }
+}
