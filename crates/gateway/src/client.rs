@@ -54,7 +54,12 @@ const PING_TIMEOUT: Duration = Duration::from_secs(15);
 const READ_CHUNK: u64 = 4 << 20;
 
 /// Gateway capabilities sent by daemons too old to list any.
-const DEFAULT_GATEWAY_CAPS: &[&str] = &["solve.base", "solve.inlinereturn", "resolveimage", "readfile"];
+const DEFAULT_GATEWAY_CAPS: &[&str] = &[
+    "solve.base",
+    "solve.inlinereturn",
+    "resolveimage",
+    "readfile",
+];
 
 /// LLB capabilities sent by daemons too old to list any. The odd spelling of
 /// the HTTP uid/gid cap is BuildKit's.
@@ -115,17 +120,24 @@ impl Caps {
 
     /// The frozen defaults BuildKit assumes for daemons that list no caps.
     pub fn defaults() -> Self {
-        Caps::new(DEFAULT_GATEWAY_CAPS.iter().copied(), DEFAULT_LLB_CAPS.iter().copied())
+        Caps::new(
+            DEFAULT_GATEWAY_CAPS.iter().copied(),
+            DEFAULT_LLB_CAPS.iter().copied(),
+        )
     }
 
     /// Reads a Ping answer: only enabled caps count; an empty list falls back
     /// to the defaults for that list.
     pub fn from_pong(pong: &gw::PongResponse) -> Self {
-        let enabled = |caps: &[kiln_proto::moby::buildkit::v1::apicaps::ApiCap], defaults: &[&str]| {
+        let enabled = |caps: &[kiln_proto::moby::buildkit::v1::apicaps::ApiCap],
+                       defaults: &[&str]| {
             if caps.is_empty() {
                 defaults.iter().map(|s| s.to_string()).collect()
             } else {
-                caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect()
+                caps.iter()
+                    .filter(|c| c.enabled)
+                    .map(|c| c.id.clone())
+                    .collect()
             }
         };
         Caps {
@@ -161,11 +173,17 @@ pub enum GatewayError {
     #[error("cannot connect to BuildKit's gateway over stdio: {0}")]
     Connect(#[from] tonic::transport::Error),
     #[error("{call} failed: {}", .status.message())]
-    Call { call: &'static str, status: tonic::Status },
+    Call {
+        call: &'static str,
+        status: tonic::Status,
+    },
     #[error("BuildKit did not answer {0} within {1:?}")]
     Timeout(&'static str, Duration),
     #[error("{call} needs BuildKit capability {cap:?}, which this daemon lacks; upgrade BuildKit")]
-    MissingCap { call: &'static str, cap: &'static str },
+    MissingCap {
+        call: &'static str,
+        cap: &'static str,
+    },
     #[error("{call} returned an unexpected answer: {reason}")]
     Unexpected { call: &'static str, reason: String },
 }
@@ -249,7 +267,13 @@ impl Solved {
     }
 
     fn from_response(resp: gw::SolveResponse) -> Self {
-        let non_empty = |id: String| if id.is_empty() { SolvedRefs::None } else { SolvedRefs::Single(id) };
+        let non_empty = |id: String| {
+            if id.is_empty() {
+                SolvedRefs::None
+            } else {
+                SolvedRefs::Single(id)
+            }
+        };
         let Some(result) = resp.result else {
             return Solved {
                 refs: non_empty(resp.r#ref),
@@ -262,7 +286,9 @@ impl Solved {
             Some(R::RefDeprecated(id)) => non_empty(id),
             Some(R::Ref(r)) => non_empty(r.id),
             Some(R::RefsDeprecated(m)) => SolvedRefs::Map(m.refs),
-            Some(R::Refs(m)) => SolvedRefs::Map(m.refs.into_iter().map(|(k, r)| (k, r.id)).collect()),
+            Some(R::Refs(m)) => {
+                SolvedRefs::Map(m.refs.into_iter().map(|(k, r)| (k, r.id)).collect())
+            }
         };
         Solved {
             refs,
@@ -401,7 +427,9 @@ impl Client {
     pub async fn read_file(&self, ref_id: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
         let mut data = Vec::new();
         loop {
-            let chunk = self.read_file_range(ref_id, path, data.len() as u64, READ_CHUNK).await?;
+            let chunk = self
+                .read_file_range(ref_id, path, data.len() as u64, READ_CHUNK)
+                .await?;
             let done = (chunk.len() as u64) < READ_CHUNK;
             data.extend_from_slice(&chunk);
             if done {
@@ -472,10 +500,12 @@ impl Client {
             })
             .await
             .map_err(GatewayError::call("StatFile"))?;
-        resp.into_inner().stat.ok_or_else(|| GatewayError::Unexpected {
-            call: "StatFile",
-            reason: format!("no stat for {path}"),
-        })
+        resp.into_inner()
+            .stat
+            .ok_or_else(|| GatewayError::Unexpected {
+                call: "StatFile",
+                reason: format!("no stat for {path}"),
+            })
     }
 
     /// The definitions passed as this build's inputs (remote contexts,
@@ -494,7 +524,10 @@ impl Client {
     }
 
     /// Resolves an image reference to its digest and config.
-    pub async fn resolve_image_config(&self, req: ResolveImageRequest) -> Result<ResolvedImage, GatewayError> {
+    pub async fn resolve_image_config(
+        &self,
+        req: ResolveImageRequest,
+    ) -> Result<ResolvedImage, GatewayError> {
         self.require("ResolveImageConfig", CAP_RESOLVE_IMAGE)?;
         // Older daemons ignore the mode; sending it empty keeps their default.
         let resolve_mode = if self.caps.gateway(CAP_RESOLVE_IMAGE_RESOLVE_MODE) {
@@ -518,7 +551,11 @@ impl Client {
         Ok(ResolvedImage {
             digest: resp.digest,
             config: resp.config,
-            reference: if resp.r#ref.is_empty() { req.reference } else { resp.r#ref },
+            reference: if resp.r#ref.is_empty() {
+                req.reference
+            } else {
+                resp.r#ref
+            },
         })
     }
 
@@ -590,6 +627,26 @@ impl Client {
 
     /// Hands the build result to BuildKit. Consumes the client: the frontend
     /// should exit afterwards.
+    ///
+    /// ```no_run
+    /// # async fn f(client: kiln_gateway::Client, result: kiln_gateway::gateway_pb::Result) {
+    /// client.return_result(result).await.unwrap();
+    /// # }
+    /// ```
+    /// A second Return does not compile, as `client` has been moved:
+    /// ```compile_fail,E0382
+    /// # async fn f(client: kiln_gateway::Client, result: kiln_gateway::gateway_pb::Result) {
+    /// client.return_result(result.clone()).await.unwrap();
+    /// client.return_result(result).await.unwrap();
+    /// # }
+    /// ```
+    /// Nor does any call after it:
+    /// ```compile_fail,E0382
+    /// # async fn f(client: kiln_gateway::Client, status: kiln_gateway::Status) {
+    /// client.return_error(status).await.unwrap();
+    /// let _ = client.caps();
+    /// # }
+    /// ```
     pub async fn return_result(mut self, result: gw::Result) -> Result<(), GatewayError> {
         self.send_return(gw::ReturnRequest {
             result: Some(result),

@@ -36,7 +36,10 @@ pub struct LineRange {
 impl LineRange {
     /// One line.
     pub fn line(line: u32) -> Self {
-        LineRange { start: line, end: line }
+        LineRange {
+            start: line,
+            end: line,
+        }
     }
 }
 
@@ -54,7 +57,11 @@ pub struct SourceLocation {
 
 impl SourceLocation {
     /// A YAML file location covering `ranges`.
-    pub fn yaml(filename: impl Into<String>, data: impl Into<Vec<u8>>, ranges: Vec<LineRange>) -> Self {
+    pub fn yaml(
+        filename: impl Into<String>,
+        data: impl Into<Vec<u8>>,
+        ranges: Vec<LineRange>,
+    ) -> Self {
         SourceLocation {
             filename: filename.into(),
             data: data.into(),
@@ -96,7 +103,9 @@ impl SourceLocation {
                 let info = json.info.unwrap_or_default();
                 Some(SourceLocation {
                     filename: info.filename,
-                    data: base64::engine::general_purpose::STANDARD.decode(info.data).ok()?,
+                    data: base64::engine::general_purpose::STANDARD
+                        .decode(info.data)
+                        .ok()?,
                     language: info.language,
                     ranges: json
                         .ranges
@@ -136,7 +145,11 @@ impl SourceLocation {
 struct SourceJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     info: Option<SourceInfoJson>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "vec_or_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "vec_or_null"
+    )]
     ranges: Vec<RangeJson>,
 }
 
@@ -179,7 +192,9 @@ fn is_zero(v: &i32) -> bool {
     *v == 0
 }
 
-fn vec_or_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+fn vec_or_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -269,7 +284,8 @@ mod tests {
 
     #[test]
     fn source_detail_json_matches_buildkit_shape() {
-        let loc = SourceLocation::yaml("gvisor/pkg.yaml", PKG, vec![LineRange { start: 4, end: 5 }]);
+        let loc =
+            SourceLocation::yaml("gvisor/pkg.yaml", PKG, vec![LineRange { start: 4, end: 5 }]);
         let any = loc.to_any();
         assert_eq!(any.type_url, "github.com/moby/buildkit/errdefs.Source+json");
         let v: Value = serde_json::from_slice(&any.value).unwrap();
@@ -294,7 +310,11 @@ mod tests {
         let st = build_error("two problems", &[a.clone(), b.clone()]);
         assert_eq!(st.code, 2);
         assert_eq!(st.message, "two problems");
-        let back: Vec<SourceLocation> = st.details.iter().filter_map(SourceLocation::from_any).collect();
+        let back: Vec<SourceLocation> = st
+            .details
+            .iter()
+            .filter_map(SourceLocation::from_any)
+            .collect();
         assert_eq!(back, vec![a, b]);
     }
 
@@ -308,8 +328,14 @@ mod tests {
                 ..Default::default()
             }),
             ranges: vec![kiln_proto::pb::Range {
-                start: Some(kiln_proto::pb::Position { line: 2, character: 0 }),
-                end: Some(kiln_proto::pb::Position { line: 2, character: 3 }),
+                start: Some(kiln_proto::pb::Position {
+                    line: 2,
+                    character: 0,
+                }),
+                end: Some(kiln_proto::pb::Position {
+                    line: 2,
+                    character: 3,
+                }),
             }],
         };
         let any = Any {
@@ -319,7 +345,13 @@ mod tests {
         let loc = SourceLocation::from_any(&any).unwrap();
         assert_eq!(loc.filename, "f.yaml");
         assert_eq!(loc.ranges, vec![LineRange::line(2)]);
-        assert_eq!(SourceLocation::from_any(&Any { type_url: "other".into(), value: vec![] }), None);
+        assert_eq!(
+            SourceLocation::from_any(&Any {
+                type_url: "other".into(),
+                value: vec![]
+            }),
+            None
+        );
     }
 
     #[test]
@@ -327,17 +359,27 @@ mod tests {
         let st = unsupported_subrequest("frontend.outline");
         assert_eq!(st.code, 12);
         assert_eq!(st.details.len(), 1);
-        assert_eq!(st.details[0].type_url, "github.com/moby/buildkit/errdefs.Subrequest+json");
+        assert_eq!(
+            st.details[0].type_url,
+            "github.com/moby/buildkit/errdefs.Subrequest+json"
+        );
         let v: Value = serde_json::from_slice(&st.details[0].value).unwrap();
         assert_eq!(v, serde_json::json!({"name": "frontend.outline"}));
-        assert_eq!(subrequest_name(&st.details[0]).as_deref(), Some("frontend.outline"));
+        assert_eq!(
+            subrequest_name(&st.details[0]).as_deref(),
+            Some("frontend.outline")
+        );
     }
 
     #[test]
     fn tonic_status_round_trip_keeps_details() {
         let original = build_error(
             "process did not complete successfully",
-            &[SourceLocation::yaml("p/pkg.yaml", "a\n", vec![LineRange::line(1)])],
+            &[SourceLocation::yaml(
+                "p/pkg.yaml",
+                "a\n",
+                vec![LineRange::line(1)],
+            )],
         );
         let forwarded = status_from_tonic(&status_to_tonic(&original));
         assert_eq!(forwarded, original);

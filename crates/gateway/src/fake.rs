@@ -115,7 +115,8 @@ impl FakeBuildKit {
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
         // A never-ending incoming stream keeps the server up for the one connection.
-        let incoming = tokio_stream::once(Ok::<_, std::io::Error>(server_io)).chain(tokio_stream::pending());
+        let incoming =
+            tokio_stream::once(Ok::<_, std::io::Error>(server_io)).chain(tokio_stream::pending());
         let server = tokio::spawn(async move {
             if let Err(e) = tonic::transport::Server::builder()
                 .add_service(service)
@@ -182,7 +183,10 @@ type Reply<T> = Result<Response<T>, tonic::Status>;
 
 #[tonic::async_trait]
 impl LlbBridge for Bridge {
-    async fn resolve_image_config(&self, request: Request<gw::ResolveImageConfigRequest>) -> Reply<gw::ResolveImageConfigResponse> {
+    async fn resolve_image_config(
+        &self,
+        request: Request<gw::ResolveImageConfigRequest>,
+    ) -> Reply<gw::ResolveImageConfigResponse> {
         let req = request.into_inner();
         let mut state = self.state();
         state.resolves.push(req.clone());
@@ -221,18 +225,24 @@ impl LlbBridge for Bridge {
         }))
     }
 
-    async fn read_file(&self, request: Request<gw::ReadFileRequest>) -> Reply<gw::ReadFileResponse> {
+    async fn read_file(
+        &self,
+        request: Request<gw::ReadFileRequest>,
+    ) -> Reply<gw::ReadFileResponse> {
         let req = request.into_inner();
         let mut state = self.state();
         state.read_files.push(req.clone());
-        let data = state
-            .files
-            .get(clean(&req.file_path))
-            .ok_or_else(|| tonic::Status::not_found(format!("open {}: no such file or directory", req.file_path)))?;
+        let data = state.files.get(clean(&req.file_path)).ok_or_else(|| {
+            tonic::Status::not_found(format!("open {}: no such file or directory", req.file_path))
+        })?;
         let data = match req.range {
             Some(r) => {
-                let start = usize::try_from(r.offset).unwrap_or(usize::MAX).min(data.len());
-                let end = start.saturating_add(usize::try_from(r.length).unwrap_or(usize::MAX)).min(data.len());
+                let start = usize::try_from(r.offset)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                let end = start
+                    .saturating_add(usize::try_from(r.length).unwrap_or(usize::MAX))
+                    .min(data.len());
                 data[start..end].to_vec()
             }
             None => data.clone(),
@@ -257,19 +267,24 @@ impl LlbBridge for Bridge {
         Ok(Response::new(gw::ReadDirResponse { entries }))
     }
 
-    async fn stat_file(&self, request: Request<gw::StatFileRequest>) -> Reply<gw::StatFileResponse> {
+    async fn stat_file(
+        &self,
+        request: Request<gw::StatFileRequest>,
+    ) -> Reply<gw::StatFileResponse> {
         let req = request.into_inner();
         let state = self.state();
-        let data = state
-            .files
-            .get(clean(&req.path))
-            .ok_or_else(|| tonic::Status::not_found(format!("lstat {}: no such file or directory", req.path)))?;
+        let data = state.files.get(clean(&req.path)).ok_or_else(|| {
+            tonic::Status::not_found(format!("lstat {}: no such file or directory", req.path))
+        })?;
         Ok(Response::new(gw::StatFileResponse {
             stat: Some(file_stat(clean(&req.path), data)),
         }))
     }
 
-    async fn evaluate(&self, _request: Request<gw::EvaluateRequest>) -> Reply<gw::EvaluateResponse> {
+    async fn evaluate(
+        &self,
+        _request: Request<gw::EvaluateRequest>,
+    ) -> Reply<gw::EvaluateResponse> {
         Ok(Response::new(gw::EvaluateResponse {}))
     }
 
@@ -287,7 +302,9 @@ impl LlbBridge for Bridge {
         let mut state = self.state();
         state.returns.push(request.into_inner());
         if state.returns.len() > 1 {
-            return Err(tonic::Status::failed_precondition("Return was called more than once"));
+            return Err(tonic::Status::failed_precondition(
+                "Return was called more than once",
+            ));
         }
         Ok(Response::new(gw::ReturnResponse {}))
     }

@@ -25,12 +25,17 @@ pub fn read_frontend_definition(path: &Path) -> io::Result<Option<pb::Definition
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    pb::Definition::decode(bytes.as_slice()).map(Some).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} does not hold a valid LLB definition: {e}", path.display()),
-        )
-    })
+    pb::Definition::decode(bytes.as_slice())
+        .map(Some)
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} does not hold a valid LLB definition: {e}",
+                    path.display()
+                ),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -41,7 +46,9 @@ mod tests {
     fn absent_file_is_none_and_garbage_is_an_error() {
         let dir = std::env::temp_dir().join(format!("kiln-gateway-fb-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        assert!(read_frontend_definition(&dir.join("missing.bin")).unwrap().is_none());
+        assert!(read_frontend_definition(&dir.join("missing.bin"))
+            .unwrap()
+            .is_none());
 
         let def = pb::Definition {
             def: vec![b"op-bytes".to_vec()],

@@ -9,6 +9,8 @@
 //! provides an in-process LLBBridge server to test frontends against.
 
 pub mod client;
+#[cfg(test)]
+mod client_tests;
 pub mod errors;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
@@ -19,9 +21,15 @@ pub mod result;
 pub mod subrequests;
 pub mod transport;
 
-pub use client::{Caps, Client, GatewayError, ResolveImageRequest, ResolvedImage, SolveRequest, Solved, SolvedRefs};
+pub use client::{
+    Caps, Client, GatewayError, ResolveImageRequest, ResolvedImage, SolveRequest, Solved,
+    SolvedRefs,
+};
 pub use errors::{LineRange, SourceLocation};
-pub use options::{BuildOptions, CacheImport, FrontendEnv, ImageResolveMode, NamedContextValue, NoCache, WorkerInfo};
+pub use options::{
+    BuildOptions, CacheImport, FrontendEnv, ImageResolveMode, NamedContextValue, NoCache,
+    WorkerInfo,
+};
 pub use platform::Platform;
 pub use result::{ImageConfig, ResultBuilder};
 

@@ -42,7 +42,12 @@ pub struct WorkerInfo {
     pub id: String,
     #[serde(rename = "Labels", alias = "labels", default)]
     pub labels: BTreeMap<String, String>,
-    #[serde(rename = "Platforms", alias = "platforms", default, deserialize_with = "platforms_or_null")]
+    #[serde(
+        rename = "Platforms",
+        alias = "platforms",
+        default,
+        deserialize_with = "platforms_or_null"
+    )]
     pub platforms: Vec<Platform>,
 }
 
@@ -60,14 +65,23 @@ fn platforms_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Platf
     Ok(raw
         .unwrap_or_default()
         .into_iter()
-        .map(|r| Platform::new(&r.os, &r.architecture, (!r.variant.is_empty()).then_some(r.variant.as_str())))
+        .map(|r| {
+            Platform::new(
+                &r.os,
+                &r.architecture,
+                (!r.variant.is_empty()).then_some(r.variant.as_str()),
+            )
+        })
         .collect())
 }
 
 impl FrontendEnv {
     /// Reads the current process environment.
     pub fn from_process() -> Self {
-        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
+        Self::from_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
     }
 
     /// Reads the given variables (for tests and for callers that filter).
@@ -186,11 +200,18 @@ impl ImageResolveMode {
 pub struct CacheImport {
     #[serde(rename = "Type", alias = "type")]
     pub kind: String,
-    #[serde(rename = "Attrs", alias = "attrs", default, deserialize_with = "map_or_null")]
+    #[serde(
+        rename = "Attrs",
+        alias = "attrs",
+        default,
+        deserialize_with = "map_or_null"
+    )]
     pub attrs: BTreeMap<String, String>,
 }
 
-fn map_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+fn map_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -313,12 +334,17 @@ impl BuildOptions {
                     if !value.is_empty() {
                         multi_platform_flag = Some((key, value));
                     }
-                    out.build_args.insert("BUILDKIT_MULTI_PLATFORM".into(), value.clone());
+                    out.build_args
+                        .insert("BUILDKIT_MULTI_PLATFORM".into(), value.clone());
                 }
                 "filename" => out.filename = non_empty(value),
                 "dockerfilekey" => {
                     if value.is_empty() {
-                        return Err(OptionsError::new(key, value, "name the local holding the definition file"));
+                        return Err(OptionsError::new(
+                            key,
+                            value,
+                            "name the local holding the definition file",
+                        ));
                     }
                     out.definition_local = value.clone();
                     out.definition_local_forced = true;
@@ -328,7 +354,12 @@ impl BuildOptions {
                         NoCache::All
                     } else {
                         NoCache::Only(
-                            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+                            value
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|s| !s.is_empty())
+                                .map(String::from)
+                                .collect(),
                         )
                     };
                 }
@@ -347,7 +378,9 @@ impl BuildOptions {
                         "" | "default" => ImageResolveMode::Default,
                         "pull" => ImageResolveMode::Pull,
                         "local" => ImageResolveMode::Local,
-                        _ => return Err(OptionsError::new(key, value, "use default, pull or local")),
+                        _ => {
+                            return Err(OptionsError::new(key, value, "use default, pull or local"))
+                        }
                     }
                 }
                 "requestid" => out.request_id = non_empty(value),
@@ -358,14 +391,22 @@ impl BuildOptions {
                         .split(',')
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
-                        .map(|cap| cap.split_once('+').map_or(cap, |(name, _)| name).to_string())
+                        .map(|cap| {
+                            cap.split_once('+')
+                                .map_or(cap, |(name, _)| name)
+                                .to_string()
+                        })
                         .collect();
                 }
                 _ => {
                     if let Some(name) = key.strip_prefix(BUILD_ARG_PREFIX) {
                         if name == "SOURCE_DATE_EPOCH" && !value.is_empty() {
                             out.source_date_epoch = Some(value.parse::<i64>().map_err(|_| {
-                                OptionsError::new(key, value, "SOURCE_DATE_EPOCH must be whole seconds since 1970")
+                                OptionsError::new(
+                                    key,
+                                    value,
+                                    "SOURCE_DATE_EPOCH must be whole seconds since 1970",
+                                )
                             })?);
                         }
                         out.build_args.insert(name.to_string(), value.clone());
@@ -374,7 +415,8 @@ impl BuildOptions {
                     } else if let Some(name) = key.strip_prefix(CONTEXT_PREFIX) {
                         out.named_contexts.insert(name.to_string(), value.clone());
                     } else if let Some(name) = key.strip_prefix(LOCAL_SESSION_PREFIX) {
-                        out.local_session_ids.insert(name.to_string(), value.clone());
+                        out.local_session_ids
+                            .insert(name.to_string(), value.clone());
                     } else {
                         out.raw.insert(key.clone(), value.clone());
                     }
@@ -383,16 +425,22 @@ impl BuildOptions {
         }
 
         if let Some(refs) = cache_from.filter(|v| !v.is_empty()) {
-            out.cache_imports.extend(refs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|r| CacheImport {
-                kind: "registry".to_string(),
-                attrs: BTreeMap::from([("ref".to_string(), r.to_string())]),
-            }));
+            out.cache_imports.extend(
+                refs.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|r| CacheImport {
+                        kind: "registry".to_string(),
+                        attrs: BTreeMap::from([("ref".to_string(), r.to_string())]),
+                    }),
+            );
         }
 
         let several = out.platforms.len() > 1;
         out.multi_platform = several;
         if let Some((key, value)) = multi_platform_flag.filter(|(_, v)| !v.is_empty()) {
-            let requested = parse_bool(value).ok_or_else(|| OptionsError::new(key, value, "use true or false"))?;
+            let requested = parse_bool(value)
+                .ok_or_else(|| OptionsError::new(key, value, "use true or false"))?;
             if !requested && several {
                 return Err(OptionsError::new(
                     key,
@@ -407,7 +455,9 @@ impl BuildOptions {
 
     /// The session to use for local `name`: a `local-sessionid:` override, else `default`.
     pub fn local_session<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
-        self.local_session_ids.get(name).map_or(default, String::as_str)
+        self.local_session_ids
+            .get(name)
+            .map_or(default, String::as_str)
     }
 
     /// Looks up a named context the way BuildKit does: the image name is put
@@ -422,7 +472,9 @@ impl BuildOptions {
                 return Some((key, v));
             }
         }
-        self.named_contexts.get(&familiar).map(|v| (familiar.clone(), v.as_str()))
+        self.named_contexts
+            .get(&familiar)
+            .map(|v| (familiar.clone(), v.as_str()))
     }
 
     /// Whether the caller asked for the given frontend capability.
@@ -446,7 +498,10 @@ pub fn familiar_name(reference: &str) -> String {
     let mut name = reference;
     for prefix in ["docker.io/", "index.docker.io/", "registry-1.docker.io/"] {
         if let Some(rest) = name.strip_prefix(prefix) {
-            name = rest.strip_prefix("library/").filter(|r| !r.contains('/')).unwrap_or(rest);
+            name = rest
+                .strip_prefix("library/")
+                .filter(|r| !r.contains('/'))
+                .unwrap_or(rest);
             break;
         }
     }
@@ -458,7 +513,10 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -471,7 +529,10 @@ mod tests {
             ("PATH", "/bin"),
             ("BUILDKIT_FRONTEND_OPT_3", "label:empty="),
         ]);
-        assert_eq!(env.opts.get("build-arg:FLAGS").map(String::as_str), Some("a=b=c"));
+        assert_eq!(
+            env.opts.get("build-arg:FLAGS").map(String::as_str),
+            Some("a=b=c")
+        );
         assert_eq!(env.opts.get("no-cache").map(String::as_str), Some(""));
         assert_eq!(env.opts.get("target").map(String::as_str), Some("gvisor"));
         assert_eq!(env.opts.get("label:empty").map(String::as_str), Some(""));
@@ -518,7 +579,10 @@ mod tests {
             ("context:base::linux/arm64", "local:base-arm"),
             ("local-sessionid:context", "other-session"),
             ("requestid", "frontend.targets"),
-            ("frontend.caps", "moby.buildkit.frontend.subrequests+forward,moby.buildkit.frontend.contexts"),
+            (
+                "frontend.caps",
+                "moby.buildkit.frontend.subrequests+forward,moby.buildkit.frontend.contexts",
+            ),
             ("source", "kiln:dev"),
             ("attest:provenance", "mode=min"),
         ]))
@@ -567,11 +631,19 @@ mod tests {
 
     #[test]
     fn multi_platform_flag() {
-        let single = BuildOptions::parse(&opts(&[("platform", "linux/amd64"), ("multi-platform", "true")])).unwrap();
+        let single = BuildOptions::parse(&opts(&[
+            ("platform", "linux/amd64"),
+            ("multi-platform", "true"),
+        ]))
+        .unwrap();
         assert!(single.multi_platform);
-        let by_arg = BuildOptions::parse(&opts(&[("build-arg:BUILDKIT_MULTI_PLATFORM", "1")])).unwrap();
+        let by_arg =
+            BuildOptions::parse(&opts(&[("build-arg:BUILDKIT_MULTI_PLATFORM", "1")])).unwrap();
         assert!(by_arg.multi_platform);
-        let conflict = BuildOptions::parse(&opts(&[("platform", "linux/amd64,linux/arm64"), ("multi-platform", "false")]));
+        let conflict = BuildOptions::parse(&opts(&[
+            ("platform", "linux/amd64,linux/arm64"),
+            ("multi-platform", "false"),
+        ]));
         assert_eq!(conflict.unwrap_err().key, "multi-platform");
         let bad = BuildOptions::parse(&opts(&[("multi-platform", "yes")]));
         assert!(bad.unwrap_err().to_string().contains("true or false"));
@@ -583,7 +655,10 @@ mod tests {
         assert_eq!(all.no_cache, NoCache::All);
         assert!(all.no_cache.applies_to("anything"));
         let some = BuildOptions::parse(&opts(&[("no-cache", "gvisor,Base")])).unwrap();
-        assert_eq!(some.no_cache, NoCache::Only(vec!["gvisor".into(), "Base".into()]));
+        assert_eq!(
+            some.no_cache,
+            NoCache::Only(vec!["gvisor".into(), "Base".into()])
+        );
         assert!(some.no_cache.applies_to("base"));
         assert!(!some.no_cache.applies_to("other"));
         assert!(!NoCache::None.applies_to("gvisor"));
@@ -596,12 +671,18 @@ mod tests {
             ("cache-from", "r1:c,r2:c"),
         ]))
         .unwrap();
-        let summary: Vec<(String, Option<String>)> =
-            o.cache_imports.iter().map(|c| (c.kind.clone(), c.attrs.get("ref").cloned())).collect();
+        let summary: Vec<(String, Option<String>)> = o
+            .cache_imports
+            .iter()
+            .map(|c| (c.kind.clone(), c.attrs.get("ref").cloned()))
+            .collect();
         assert_eq!(
             summary,
             [
-                ("registry".to_string(), Some("localhost:5000/cache".to_string())),
+                (
+                    "registry".to_string(),
+                    Some("localhost:5000/cache".to_string())
+                ),
                 ("local".to_string(), None),
                 ("registry".to_string(), Some("r1:c".to_string())),
                 ("registry".to_string(), Some("r2:c".to_string())),
@@ -617,7 +698,8 @@ mod tests {
         assert_eq!(e.key, "platform");
         let e = BuildOptions::parse(&opts(&[("image-resolve-mode", "sometimes")])).unwrap_err();
         assert_eq!(e.key, "image-resolve-mode");
-        let e = BuildOptions::parse(&opts(&[("build-arg:SOURCE_DATE_EPOCH", "yesterday")])).unwrap_err();
+        let e = BuildOptions::parse(&opts(&[("build-arg:SOURCE_DATE_EPOCH", "yesterday")]))
+            .unwrap_err();
         assert!(e.to_string().contains("SOURCE_DATE_EPOCH"), "{e}");
     }
 
@@ -625,7 +707,10 @@ mod tests {
     fn named_context_lookup_prefers_platform_and_familiar_names() {
         let o = BuildOptions::parse(&opts(&[
             ("context:alpine", "docker-image://mirror/alpine:3"),
-            ("context:alpine::linux/arm64", "docker-image://mirror/alpine-arm:3"),
+            (
+                "context:alpine::linux/arm64",
+                "docker-image://mirror/alpine-arm:3",
+            ),
             ("context:ghcr.io/x/y:1", "input:y"),
         ]))
         .unwrap();
@@ -633,31 +718,55 @@ mod tests {
         let amd = Platform::parse("linux/amd64").unwrap();
         assert_eq!(
             o.named_context("docker.io/library/alpine:latest", Some(&arm)),
-            Some(("alpine::linux/arm64".to_string(), "docker-image://mirror/alpine-arm:3"))
+            Some((
+                "alpine::linux/arm64".to_string(),
+                "docker-image://mirror/alpine-arm:3"
+            ))
         );
         assert_eq!(
             o.named_context("alpine", Some(&amd)),
             Some(("alpine".to_string(), "docker-image://mirror/alpine:3"))
         );
-        assert_eq!(o.named_context("ghcr.io/x/y:1", None).map(|(_, v)| v), Some("input:y"));
+        assert_eq!(
+            o.named_context("ghcr.io/x/y:1", None).map(|(_, v)| v),
+            Some("input:y")
+        );
         assert_eq!(o.named_context("busybox", None), None);
     }
 
     #[test]
     fn familiar_names() {
         assert_eq!(familiar_name("docker.io/library/alpine:latest"), "alpine");
-        assert_eq!(familiar_name("docker.io/library/alpine:3.20"), "alpine:3.20");
-        assert_eq!(familiar_name("docker.io/siderolabs/tools:v1"), "siderolabs/tools:v1");
-        assert_eq!(familiar_name("ghcr.io/siderolabs/tools:latest"), "ghcr.io/siderolabs/tools");
+        assert_eq!(
+            familiar_name("docker.io/library/alpine:3.20"),
+            "alpine:3.20"
+        );
+        assert_eq!(
+            familiar_name("docker.io/siderolabs/tools:v1"),
+            "siderolabs/tools:v1"
+        );
+        assert_eq!(
+            familiar_name("ghcr.io/siderolabs/tools:latest"),
+            "ghcr.io/siderolabs/tools"
+        );
         assert_eq!(familiar_name("alpine"), "alpine");
     }
 
     #[test]
     fn named_context_values() {
         use NamedContextValue::*;
-        assert_eq!(NamedContextValue::parse("docker-image://alpine:3"), Some(Image("alpine:3".into())));
-        assert_eq!(NamedContextValue::parse("local:ctx_base"), Some(Local("ctx_base".into())));
-        assert_eq!(NamedContextValue::parse("input:base"), Some(Input("base".into())));
+        assert_eq!(
+            NamedContextValue::parse("docker-image://alpine:3"),
+            Some(Image("alpine:3".into()))
+        );
+        assert_eq!(
+            NamedContextValue::parse("local:ctx_base"),
+            Some(Local("ctx_base".into()))
+        );
+        assert_eq!(
+            NamedContextValue::parse("input:base"),
+            Some(Input("base".into()))
+        );
         assert_eq!(
             NamedContextValue::parse("oci-layout://store@sha256:ab"),
             Some(OciLayout("store@sha256:ab".into()))
@@ -670,7 +779,10 @@ mod tests {
             NamedContextValue::parse("https://github.com/a/b.git#main"),
             Some(Git("https://github.com/a/b.git#main".into()))
         );
-        assert_eq!(NamedContextValue::parse("git@github.com:a/b.git"), Some(Git("git@github.com:a/b.git".into())));
+        assert_eq!(
+            NamedContextValue::parse("git@github.com:a/b.git"),
+            Some(Git("git@github.com:a/b.git".into()))
+        );
         assert_eq!(NamedContextValue::parse("nonsense"), None);
     }
 }

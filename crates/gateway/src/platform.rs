@@ -63,7 +63,9 @@ impl Platform {
             !p.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
         }) {
-            return Err(err("it contains characters other than letters, digits, '_', '-' and '.'"));
+            return Err(err(
+                "it contains characters other than letters, digits, '_', '-' and '.'",
+            ));
         }
         match parts.as_slice() {
             [arch] if is_known_arch(arch) => Ok(Platform::new("linux", arch, None)),
@@ -149,7 +151,14 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     let (a, v) = match arch {
         "i386" => ("386", ""),
         "x86_64" | "x86-64" | "amd64" => ("amd64", if variant == "v1" { "" } else { variant }),
-        "aarch64" | "arm64" => ("arm64", if matches!(variant, "8" | "v8") { "" } else { variant }),
+        "aarch64" | "arm64" => (
+            "arm64",
+            if matches!(variant, "8" | "v8") {
+                ""
+            } else {
+                variant
+            },
+        ),
         "armhf" => ("arm", "v7"),
         "armel" => ("arm", "v6"),
         "arm" => (
@@ -193,7 +202,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed_platforms() {
-        for bad in ["", "linux/", "/amd64", "a/b/c/d", "linux/am d64", "windowsish"] {
+        for bad in [
+            "",
+            "linux/",
+            "/amd64",
+            "a/b/c/d",
+            "linux/am d64",
+            "windowsish",
+        ] {
             assert!(Platform::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

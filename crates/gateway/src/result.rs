@@ -64,7 +64,11 @@ impl ResultBuilder {
         ref_id: impl Into<String>,
         image_config: Vec<u8>,
     ) -> Result<&mut Self, ResultError> {
-        if self.entries.iter().any(|e| e.platform.id() == platform.id()) {
+        if self
+            .entries
+            .iter()
+            .any(|e| e.platform.id() == platform.id())
+        {
             return Err(ResultError::DuplicatePlatform(platform.id()));
         }
         self.entries.push(Entry {
@@ -109,7 +113,10 @@ impl ResultBuilder {
                 .collect(),
         };
         // Serialising strings cannot fail.
-        metadata.insert(PLATFORMS_KEY.to_string(), serde_json::to_vec(&platforms).unwrap_or_default());
+        metadata.insert(
+            PLATFORMS_KEY.to_string(),
+            serde_json::to_vec(&platforms).unwrap_or_default(),
+        );
 
         let result = if self.multi_platform {
             let mut ids = BTreeMap::new();
@@ -140,7 +147,10 @@ impl ResultBuilder {
                 metadata.insert(EPOCH_KEY.to_string(), epoch.to_string().into_bytes());
             }
             if ref_array {
-                gw::result::Result::Ref(gw::Ref { id: e.ref_id, def: None })
+                gw::result::Result::Ref(gw::Ref {
+                    id: e.ref_id,
+                    def: None,
+                })
             } else {
                 gw::result::Result::RefDeprecated(e.ref_id)
             }
@@ -264,7 +274,13 @@ mod tests {
     use serde_json::{json, Value};
 
     fn ref_array_caps() -> Caps {
-        Caps::new([crate::client::CAP_PROTO_REF_ARRAY, crate::client::CAP_RETURN_MAP], [] as [&str; 0])
+        Caps::new(
+            [
+                crate::client::CAP_PROTO_REF_ARRAY,
+                crate::client::CAP_RETURN_MAP,
+            ],
+            [] as [&str; 0],
+        )
     }
 
     fn p(s: &str) -> Platform {
@@ -278,7 +294,8 @@ mod tests {
     #[test]
     fn single_platform_shape() {
         let mut rb = ResultBuilder::new(false);
-        rb.add(p("linux/amd64"), "ref-1", config("linux/amd64")).unwrap();
+        rb.add(p("linux/amd64"), "ref-1", config("linux/amd64"))
+            .unwrap();
         rb.source_date_epoch(Some(42));
         let res = rb.build(&ref_array_caps()).unwrap();
         assert_eq!(
@@ -289,7 +306,14 @@ mod tests {
             }))
         );
         let keys: Vec<&str> = res.metadata.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["containerimage.config", "refs.platforms", "source.date.epoch"]);
+        assert_eq!(
+            keys,
+            [
+                "containerimage.config",
+                "refs.platforms",
+                "source.date.epoch"
+            ]
+        );
         let cfg: Value = serde_json::from_slice(&res.metadata["containerimage.config"]).unwrap();
         assert_eq!(cfg["architecture"], "amd64");
         assert_eq!(res.metadata["source.date.epoch"], b"42");
@@ -303,18 +327,27 @@ mod tests {
     #[test]
     fn multi_platform_shape() {
         let mut rb = ResultBuilder::new(true);
-        rb.add(p("linux/amd64"), "ref-a", config("linux/amd64")).unwrap();
-        rb.add(p("linux/arm64/v8"), "ref-b", config("linux/arm64")).unwrap();
+        rb.add(p("linux/amd64"), "ref-a", config("linux/amd64"))
+            .unwrap();
+        rb.add(p("linux/arm64/v8"), "ref-b", config("linux/arm64"))
+            .unwrap();
         let res = rb.build(&ref_array_caps()).unwrap();
         let Some(gw::result::Result::Refs(map)) = &res.result else {
             panic!("expected a ref map, got {:?}", res.result);
         };
-        let ids: Vec<(&str, &str)> = map.refs.iter().map(|(k, v)| (k.as_str(), v.id.as_str())).collect();
+        let ids: Vec<(&str, &str)> = map
+            .refs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.id.as_str()))
+            .collect();
         assert_eq!(ids, [("linux/amd64", "ref-a"), ("linux/arm64", "ref-b")]);
-        let arm: Value = serde_json::from_slice(&res.metadata["containerimage.config/linux/arm64"]).unwrap();
+        let arm: Value =
+            serde_json::from_slice(&res.metadata["containerimage.config/linux/arm64"]).unwrap();
         assert_eq!(arm["architecture"], "arm64");
         assert_eq!(arm["os"], "linux");
-        assert!(res.metadata.contains_key("containerimage.config/linux/amd64"));
+        assert!(res
+            .metadata
+            .contains_key("containerimage.config/linux/amd64"));
         assert!(!res.metadata.contains_key("containerimage.config"));
         let plats: Value = serde_json::from_slice(&res.metadata["refs.platforms"]).unwrap();
         assert_eq!(
@@ -329,7 +362,8 @@ mod tests {
     #[test]
     fn multi_platform_requested_for_one_platform_uses_map() {
         let mut rb = ResultBuilder::new(true);
-        rb.add(p("linux/arm64"), "ref-b", config("linux/arm64")).unwrap();
+        rb.add(p("linux/arm64"), "ref-b", config("linux/arm64"))
+            .unwrap();
         let res = rb.build(&ref_array_caps()).unwrap();
         assert!(matches!(res.result, Some(gw::result::Result::Refs(_))));
     }
@@ -337,7 +371,8 @@ mod tests {
     #[test]
     fn old_daemons_get_bare_ids() {
         let mut rb = ResultBuilder::new(true);
-        rb.add(p("linux/amd64"), "ref-a", config("linux/amd64")).unwrap();
+        rb.add(p("linux/amd64"), "ref-a", config("linux/amd64"))
+            .unwrap();
         let res = rb.build(&Caps::defaults()).unwrap();
         let Some(gw::result::Result::RefsDeprecated(map)) = res.result else {
             panic!("expected a deprecated map");
@@ -347,7 +382,12 @@ mod tests {
 
     #[test]
     fn misuse_is_reported() {
-        assert_eq!(ResultBuilder::new(false).build(&ref_array_caps()).unwrap_err(), ResultError::Empty);
+        assert_eq!(
+            ResultBuilder::new(false)
+                .build(&ref_array_caps())
+                .unwrap_err(),
+            ResultError::Empty
+        );
         let mut rb = ResultBuilder::new(false);
         rb.add(p("linux/amd64"), "a", vec![]).unwrap();
         assert_eq!(
@@ -355,7 +395,10 @@ mod tests {
             Some(ResultError::DuplicatePlatform("linux/amd64".into()))
         );
         rb.add(p("linux/arm64"), "c", vec![]).unwrap();
-        assert_eq!(rb.build(&ref_array_caps()).unwrap_err(), ResultError::SeveralInSingle(2));
+        assert_eq!(
+            rb.build(&ref_array_caps()).unwrap_err(),
+            ResultError::SeveralInSingle(2)
+        );
     }
 
     #[test]

@@ -112,7 +112,10 @@ pub fn describe_result(supported: &[RequestDescription]) -> gw::Result {
         .iter()
         .map(|r| {
             vec![
-                r.name.strip_prefix("frontend.").unwrap_or(&r.name).to_string(),
+                r.name
+                    .strip_prefix("frontend.")
+                    .unwrap_or(&r.name)
+                    .to_string(),
                 r.version.clone(),
                 r.description.clone(),
             ]
@@ -230,7 +233,8 @@ pub fn targets_result(list: &TargetList) -> gw::Result {
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let columns = header.len();
     let mut widths = vec![0usize; columns];
-    let all_rows = std::iter::once(header.iter().map(|s| s.to_string()).collect::<Vec<_>>()).chain(rows.iter().cloned());
+    let all_rows = std::iter::once(header.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .chain(rows.iter().cloned());
     let all_rows: Vec<Vec<String>> = all_rows.collect();
     for row in &all_rows {
         for (i, cell) in row.iter().enumerate().take(columns.saturating_sub(1)) {
@@ -257,14 +261,23 @@ mod tests {
     use serde_json::{json, Value};
 
     fn meta(res: &gw::Result, key: &str) -> Vec<u8> {
-        res.metadata.get(key).cloned().unwrap_or_else(|| panic!("missing metadata {key}"))
+        res.metadata
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("missing metadata {key}"))
     }
 
     #[test]
     fn classifies_request_ids() {
         assert_eq!(Subrequest::parse("frontend.targets"), Subrequest::Targets);
-        assert_eq!(Subrequest::parse("frontend.subrequests.describe"), Subrequest::Describe);
-        assert_eq!(Subrequest::parse("frontend.outline"), Subrequest::Other("frontend.outline"));
+        assert_eq!(
+            Subrequest::parse("frontend.subrequests.describe"),
+            Subrequest::Describe
+        );
+        assert_eq!(
+            Subrequest::parse("frontend.outline"),
+            Subrequest::Other("frontend.outline")
+        );
     }
 
     #[test]
@@ -275,7 +288,10 @@ mod tests {
         assert_eq!(v[0]["name"], "frontend.targets");
         assert_eq!(v[0]["type"], "rpc");
         assert_eq!(v[0]["opts"], json!([]));
-        assert_eq!(v[0]["metadata"], json!([{"name":"result.json","description":""},{"name":"result.txt","description":""}]));
+        assert_eq!(
+            v[0]["metadata"],
+            json!([{"name":"result.json","description":""},{"name":"result.txt","description":""}])
+        );
         assert_eq!(v[1]["name"], "frontend.subrequests.describe");
         assert_eq!(v[1]["version"], "1.0.0");
         assert_eq!(v[1]["opts"], Value::Null);
@@ -327,7 +343,10 @@ mod tests {
             })
         );
         let txt = String::from_utf8(meta(&res, "result.txt")).unwrap();
-        assert_eq!(txt, "TARGET           DESCRIPTION\ngvisor (default) gVisor runtime\nbase             \n");
+        assert_eq!(
+            txt,
+            "TARGET           DESCRIPTION\ngvisor (default) gVisor runtime\nbase             \n"
+        );
         assert_eq!(meta(&res, "version"), b"1.0.0");
     }
 }
