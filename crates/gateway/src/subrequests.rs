@@ -9,8 +9,9 @@ use base64::Engine as _;
 use kiln_proto::moby::buildkit::v1::frontend as gw;
 use serde::Serialize;
 
-use crate::errors::LineRange;
+use crate::errors::{unsupported_subrequest, LineRange};
 use crate::result::metadata_only;
+use kiln_proto::google::rpc::Status;
 
 /// Lists the subrequests a frontend supports.
 pub const REQUEST_DESCRIBE: &str = "frontend.subrequests.describe";
@@ -228,6 +229,20 @@ pub fn targets_result(list: &TargetList) -> gw::Result {
     ]))
 }
 
+/// Answers the subrequest `request_id`: `describe` lists what is supported
+/// (`targets` only when `targets` is given), `targets` lists them, anything
+/// else is an Unimplemented status to pass to `Return`.
+pub fn answer(request_id: &str, targets: Option<&TargetList>) -> Result<gw::Result, Status> {
+    match (Subrequest::parse(request_id), targets) {
+        (Subrequest::Describe, Some(_)) => Ok(describe_result(&[targets_description()])),
+        (Subrequest::Describe, None) => Ok(describe_result(&[])),
+        (Subrequest::Targets, Some(list)) => Ok(targets_result(list)),
+        (Subrequest::Targets, None) | (Subrequest::Other(_), _) => {
+            Err(unsupported_subrequest(request_id))
+        }
+    }
+}
+
 /// Lays out rows like Go's tabwriter with padding 1: every column but the last
 /// is as wide as its widest cell plus one space; the last is not padded.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -265,6 +280,26 @@ mod tests {
             .get(key)
             .cloned()
             .unwrap_or_else(|| panic!("missing metadata {key}"))
+    }
+
+    #[test]
+    fn answer_dispatches_by_request_id() {
+        let list = TargetList::default();
+        let described = answer(REQUEST_DESCRIBE, None).unwrap();
+        let v: Value = serde_json::from_slice(&meta(&described, "result.json")).unwrap();
+        assert_eq!(
+            v.as_array().map(Vec::len),
+            Some(1),
+            "only describe itself without targets"
+        );
+        let with_targets = answer(REQUEST_DESCRIBE, Some(&list)).unwrap();
+        let v: Value = serde_json::from_slice(&meta(&with_targets, "result.json")).unwrap();
+        assert_eq!(v[0]["name"], REQUEST_TARGETS);
+        assert!(answer(REQUEST_TARGETS, Some(&list)).is_ok());
+        assert_eq!(answer(REQUEST_TARGETS, None).unwrap_err().code, 12);
+        let other = answer("frontend.outline", Some(&list)).unwrap_err();
+        assert_eq!(other.code, 12);
+        assert!(other.message.contains("frontend.outline"));
     }
 
     #[test]
