@@ -1,0 +1,418 @@
+//! Executor: walks the parsed tree with Go's semantics and records, for each output line, the
+//! template source line that produced its first byte.
+
+use std::collections::BTreeSet;
+
+use crate::error::RawError;
+use crate::funcs::{Func, Kind, Param};
+use crate::parse::{Arg, Cmd, Control, Node, Pipe};
+use crate::value::Value;
+use crate::Template;
+
+/// `{{template}}` nesting limit, so a self-recursive define fails cleanly instead of overflowing the stack.
+const MAX_TEMPLATE_DEPTH: usize = 200;
+
+/// Output text plus the source line of the first byte of every output line.
+#[derive(Default)]
+pub(crate) struct Out {
+    pub text: String,
+    pub lines: Vec<usize>,
+    /// The next byte starts a new output line (true at the start).
+    fresh_line: bool,
+}
+
+impl Out {
+    fn new() -> Out {
+        Out { text: String::new(), lines: Vec::new(), fresh_line: true }
+    }
+
+    /// Appends `s`. Template text advances its source line at each newline; action output keeps
+    /// the action's line throughout.
+    fn emit(&mut self, s: &str, mut line: usize, text_advances: bool) {
+        let mut rest = s;
+        while !rest.is_empty() {
+            if self.fresh_line {
+                self.lines.push(line);
+                self.fresh_line = false;
+            }
+            match rest.find('\n') {
+                Some(nl) => {
+                    self.text.push_str(&rest[..=nl]);
+                    rest = &rest[nl + 1..];
+                    self.fresh_line = true;
+                    if text_advances {
+                        line += 1;
+                    }
+                }
+                None => {
+                    self.text.push_str(rest);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+pub(crate) struct State<'t> {
+    tmpl: &'t Template,
+    vars: Vec<(&'t str, Value)>,
+    pub out: Out,
+    depth: usize,
+    /// (key, byte offset) of every `.KEY` lookup that found no entry.
+    pub missing: BTreeSet<(usize, String)>,
+}
+
+impl<'t> State<'t> {
+    pub fn new(tmpl: &'t Template, dot: &Value) -> State<'t> {
+        State { tmpl, vars: vec![("$", dot.clone())], out: Out::new(), depth: 0, missing: BTreeSet::new() }
+    }
+
+    pub fn run(&mut self, dot: &Value) -> Result<(), RawError> {
+        self.walk(dot, &self.tmpl.root).map(|_| ())
+    }
+
+    fn walk(&mut self, dot: &Value, nodes: &'t [Node]) -> Result<Flow, RawError> {
+        for node in nodes {
+            let flow = match node {
+                Node::Text { start, end, line } => {
+                    self.out.emit(&self.tmpl.source[*start..*end], *line, true);
+                    Flow::Normal
+                }
+                Node::Action { line, pipe } => {
+                    let v = self.pipeline(dot, pipe)?;
+                    if pipe.decl.is_empty() {
+                        self.out.emit(&v.to_output(), *line, false);
+                    }
+                    Flow::Normal
+                }
+                Node::If(c) => self.if_or_with(dot, c, false)?,
+                Node::With(c) => self.if_or_with(dot, c, true)?,
+                Node::Range(c) => self.range(dot, c)?,
+                Node::Template { pos, name, pipe } => {
+                    self.template(dot, *pos, name, pipe.as_ref())?;
+                    Flow::Normal
+                }
+                Node::Break => Flow::Break,
+                Node::Continue => Flow::Continue,
+            };
+            if flow != Flow::Normal {
+                return Ok(flow);
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn if_or_with(&mut self, dot: &Value, c: &'t Control, is_with: bool) -> Result<Flow, RawError> {
+        let mark = self.vars.len();
+        let v = self.pipeline(dot, &c.pipe)?;
+        let flow = if v.is_true() {
+            let body_dot = if is_with { &v } else { dot };
+            self.walk(body_dot, &c.body)?
+        } else if let Some(else_body) = &c.else_body {
+            self.walk(dot, else_body)?
+        } else {
+            Flow::Normal
+        };
+        self.vars.truncate(mark);
+        Ok(flow)
+    }
+
+    fn range(&mut self, dot: &Value, c: &'t Control) -> Result<Flow, RawError> {
+        let outer = self.vars.len();
+        let v = self.pipeline(dot, &c.pipe)?;
+        let mark = self.vars.len();
+        let decl = &c.pipe.decl;
+        let items: Vec<(Value, Value)> = match &v {
+            Value::List(items) => items.iter().enumerate().map(|(k, e)| (Value::Int(k as i64), e.clone())).collect(),
+            Value::Map(map) => map.iter().map(|(k, e)| (Value::str(k.clone()), e.clone())).collect(),
+            Value::Int(n) => {
+                if decl.len() > 1 {
+                    return Err(RawError::new(c.pipe.pos, format!("can't use {n} to iterate over more than one variable")));
+                }
+                (0..*n).map(|k| (Value::Int(k), Value::Int(k))).collect()
+            }
+            Value::NoValue => Vec::new(),
+            other => return Err(RawError::new(c.pipe.pos, format!("range can't iterate over {}", other.sprint()))),
+        };
+        for (index, elem) in &items {
+            // With one variable it gets the element; with two, the first gets the index/key.
+            match decl.len() {
+                1 => self.set_decl(&decl[0], elem.clone(), c.pipe.assign, mark, 1),
+                2 => {
+                    self.set_decl(&decl[0], index.clone(), c.pipe.assign, mark, 2);
+                    self.set_decl(&decl[1], elem.clone(), c.pipe.assign, mark, 1);
+                }
+                _ => {}
+            }
+            let flow = self.walk(elem, &c.body)?;
+            self.vars.truncate(mark);
+            if flow == Flow::Break {
+                break;
+            }
+        }
+        let flow = match (&c.else_body, items.is_empty()) {
+            (Some(else_body), true) => self.walk(dot, else_body)?,
+            _ => Flow::Normal,
+        };
+        self.vars.truncate(outer);
+        Ok(flow)
+    }
+
+    /// Sets a range variable: declared ones are the `from_top`-th pushed below `mark`.
+    fn set_decl(&mut self, name: &'t str, v: Value, assign: bool, mark: usize, from_top: usize) {
+        if assign {
+            self.set_var(name, v);
+        } else if let Some(slot) = mark.checked_sub(from_top).and_then(|k| self.vars.get_mut(k)) {
+            slot.1 = v;
+        }
+    }
+
+    fn set_var(&mut self, name: &str, v: Value) {
+        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
+            slot.1 = v;
+        }
+    }
+
+    fn template(&mut self, dot: &Value, pos: usize, name: &str, pipe: Option<&'t Pipe>) -> Result<(), RawError> {
+        let Some(body) = self.tmpl.defines.get(name) else {
+            return Err(RawError::new(pos, format!("no such template {name:?}")));
+        };
+        let new_dot = match pipe {
+            Some(p) => self.pipeline(dot, p)?,
+            None => Value::NoValue,
+        };
+        if self.depth >= MAX_TEMPLATE_DEPTH {
+            return Err(RawError::new(pos, format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})")));
+        }
+        self.depth += 1;
+        let saved = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
+        let result = self.walk(&new_dot, body);
+        self.vars = saved;
+        self.depth -= 1;
+        result.map(|_| ())
+    }
+
+    fn pipeline(&mut self, dot: &Value, pipe: &'t Pipe) -> Result<Value, RawError> {
+        let mut value: Option<Value> = None;
+        for cmd in &pipe.cmds {
+            value = Some(self.command(dot, cmd, value)?);
+        }
+        let value = value.unwrap_or_default();
+        for name in &pipe.decl {
+            if pipe.assign {
+                self.set_var(name, value.clone());
+            } else {
+                self.vars.push((name, value.clone()));
+            }
+        }
+        Ok(value)
+    }
+
+    fn command(&mut self, dot: &Value, cmd: &'t Cmd, last: Option<Value>) -> Result<Value, RawError> {
+        let Some(first) = cmd.args.first() else {
+            return Err(RawError::new(cmd.pos, "empty command"));
+        };
+        let has_args = cmd.args.len() > 1 || last.is_some();
+        let not_a_function = |what: String| -> Result<(), RawError> {
+            if has_args {
+                Err(RawError::new(first.pos(), format!("can't give argument to non-function {what}")))
+            } else {
+                Ok(())
+            }
+        };
+        match first {
+            Arg::Func { pos, func, path } if path.is_empty() => self.call(dot, func, *pos, &cmd.args[1..], last),
+            Arg::Field { pos, path } => self.field_chain(dot.clone(), path, *pos, has_args),
+            Arg::Variable { pos, name, path } => {
+                if path.is_empty() {
+                    not_a_function(name.clone())?;
+                }
+                let v = self.var(name, *pos)?;
+                self.field_chain(v, path, *pos, has_args)
+            }
+            Arg::Func { pos, func, path } => {
+                let v = self.call(dot, func, *pos, &[], None)?;
+                self.field_chain(v, path, *pos, has_args)
+            }
+            Arg::Pipe { pos, pipe, path } => {
+                if path.is_empty() {
+                    not_a_function("(parenthesized pipeline)".into())?;
+                }
+                let v = self.pipeline(dot, pipe)?;
+                self.field_chain(v, path, *pos, has_args)
+            }
+            Arg::Nil(pos) => Err(RawError::new(*pos, "nil is not a command")),
+            Arg::Dot(_) => {
+                not_a_function(".".into())?;
+                Ok(dot.clone())
+            }
+            Arg::Bool(_, b) => {
+                not_a_function(b.to_string())?;
+                Ok(Value::Bool(*b))
+            }
+            Arg::Str(_, s) => {
+                not_a_function(format!("{s:?}"))?;
+                Ok(Value::str(s.clone()))
+            }
+            Arg::Number(pos, n) => {
+                not_a_function(n.text.clone())?;
+                ideal_number(n, *pos)
+            }
+        }
+    }
+
+    fn var(&self, name: &str, pos: usize) -> Result<Value, RawError> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| RawError::new(pos, format!("undefined variable: {name}")))
+    }
+
+    /// `.A.B.C` on `receiver`; only the last segment may see arguments (which maps reject).
+    fn field_chain(&mut self, mut receiver: Value, path: &[String], pos: usize, has_args: bool) -> Result<Value, RawError> {
+        for (k, name) in path.iter().enumerate() {
+            receiver = match &receiver {
+                Value::Map(map) => {
+                    if has_args && k + 1 == path.len() {
+                        return Err(RawError::new(pos, format!("{name} is not a method but has arguments")));
+                    }
+                    match map.get(name) {
+                        Some(v) => v.clone(),
+                        None => {
+                            self.missing.insert((pos, name.clone()));
+                            Value::NoValue
+                        }
+                    }
+                }
+                Value::NoValue => Value::NoValue,
+                other => {
+                    return Err(RawError::new(pos, format!("can't evaluate field {name} in type {}", other.type_name())));
+                }
+            };
+        }
+        Ok(receiver)
+    }
+
+    fn call(&mut self, dot: &Value, func: &'static Func, pos: usize, args: &'t [Arg], last: Option<Value>) -> Result<Value, RawError> {
+        let given = args.len() + usize::from(last.is_some());
+        let fixed = func.params.len();
+        if func.variadic.is_some() && given < fixed {
+            return Err(RawError::new(pos, format!("wrong number of args for {}: want at least {fixed} got {given}", func.name)));
+        }
+        if func.variadic.is_none() && given != fixed {
+            return Err(RawError::new(pos, format!("wrong number of args for {}: want {fixed} got {given}", func.name)));
+        }
+        let param = |k: usize| func.params.get(k).copied().or(func.variadic).unwrap_or(Param::Any);
+        match func.kind {
+            Kind::And | Kind::Or => {
+                // Short-circuit: stop at the first value that decides, and return that value.
+                let stop_on = matches!(func.kind, Kind::Or);
+                let mut v = Value::NoValue;
+                for a in args {
+                    v = self.arg(dot, a, Param::Any)?;
+                    if v.is_true() == stop_on {
+                        return Ok(v);
+                    }
+                }
+                Ok(last.unwrap_or(v))
+            }
+            Kind::Call(imp) => {
+                let mut values = Vec::with_capacity(given);
+                for (k, a) in args.iter().enumerate() {
+                    values.push(self.arg(dot, a, param(k))?);
+                }
+                if let Some(v) = last {
+                    values.push(validate(v, param(args.len()), pos)?);
+                }
+                imp(&values).map_err(|e| RawError::new(pos, format!("error calling {}: {e}", func.name)))
+            }
+        }
+    }
+
+    /// Evaluates an argument for a parameter of type `ty`, converting literals as Go does.
+    fn arg(&mut self, dot: &Value, a: &'t Arg, ty: Param) -> Result<Value, RawError> {
+        let found = |what: String, pos: usize| {
+            let expected = match ty {
+                Param::Int => "integer",
+                other => other.go_name(),
+            };
+            Err(RawError::new(pos, format!("expected {expected}; found {what}")))
+        };
+        match a {
+            Arg::Dot(pos) => validate(dot.clone(), ty, *pos),
+            Arg::Nil(pos) => match ty {
+                Param::Any => Ok(Value::NoValue),
+                other => Err(RawError::new(*pos, format!("cannot assign nil to {}", other.go_name()))),
+            },
+            Arg::Field { pos, path } => {
+                let v = self.field_chain(dot.clone(), path, *pos, false)?;
+                validate(v, ty, *pos)
+            }
+            Arg::Variable { pos, name, path } => {
+                let v = self.var(name, *pos)?;
+                let v = self.field_chain(v, path, *pos, false)?;
+                validate(v, ty, *pos)
+            }
+            Arg::Func { pos, func, path } => {
+                let v = self.call(dot, func, *pos, &[], None)?;
+                let v = self.field_chain(v, path, *pos, false)?;
+                validate(v, ty, *pos)
+            }
+            Arg::Pipe { pos, pipe, path } => {
+                let v = self.pipeline(dot, pipe)?;
+                let v = self.field_chain(v, path, *pos, false)?;
+                validate(v, ty, *pos)
+            }
+            Arg::Bool(pos, b) => match ty {
+                Param::Any | Param::Bool => Ok(Value::Bool(*b)),
+                _ => found(b.to_string(), *pos),
+            },
+            Arg::Str(pos, s) => match ty {
+                Param::Any | Param::Str => Ok(Value::str(s.clone())),
+                _ => found(format!("{s:?}"), *pos),
+            },
+            Arg::Number(pos, n) => match ty {
+                Param::Any => ideal_number(n, *pos),
+                Param::Int => match n.int {
+                    Some(i) => Ok(Value::Int(i)),
+                    None => found(n.text.clone(), *pos),
+                },
+                _ => found(n.text.clone(), *pos),
+            },
+        }
+    }
+}
+
+/// An untyped number constant given to an `interface{}` parameter: int unless written as a float.
+fn ideal_number(n: &crate::lex::Number, pos: usize) -> Result<Value, RawError> {
+    if n.float_syntax {
+        return n.float.map(Value::Float).ok_or_else(|| RawError::new(pos, format!("bad number {}", n.text)));
+    }
+    n.int.map(Value::Int).ok_or_else(|| RawError::new(pos, format!("{} overflows int", n.text)))
+}
+
+/// Go's `validateType` for computed values.
+fn validate(v: Value, ty: Param, pos: usize) -> Result<Value, RawError> {
+    let ok = match (&v, ty) {
+        (_, Param::Any) => true,
+        (Value::NoValue, other) => {
+            return Err(RawError::new(pos, format!("invalid value; expected {}", other.go_name())));
+        }
+        (Value::Str(_), Param::Str) | (Value::Int(_), Param::Int) | (Value::Bool(_), Param::Bool) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(v)
+    } else {
+        Err(RawError::new(pos, format!("wrong type for value; expected {}; got {}", ty.go_name(), v.type_name())))
+    }
+}
