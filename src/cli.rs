@@ -34,6 +34,54 @@ pub enum Command {
     Plan(PlanArgs),
     /// Print a JSON Schema for pkg.yaml, Pkgfile or vars.yaml (for yaml-language-server).
     Schema(SchemaArgs),
+    /// Write the marshaled LLB Definition of a package to stdout (or a readable dump with --json).
+    Llb(LlbArgs),
+    /// Check an extension image (directory, tar, OCI layout or registry reference) against Talos' rules.
+    Validate(ValidateArgs),
+    /// Run as a BuildKit gateway frontend (the image's entrypoint).
+    Frontend,
+    /// Check a file's sha512 and copy it (used inside builds).
+    #[command(hide = true)]
+    VerifySha512(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LlbArgs {
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    #[arg(long, short = 't')]
+    pub target: String,
+    /// Print a readable JSON dump instead of the binary Definition.
+    #[arg(long)]
+    pub json: bool,
+    /// kiln's image, used for the sha512 checks and the validation stage (inside a build,
+    /// BuildKit supplies the frontend's own image instead).
+    #[arg(long, default_value = DEFAULT_HELPER_IMAGE)]
+    pub helper_image: String,
+    /// Leave out the extension validation stage.
+    #[arg(long)]
+    pub no_validate: bool,
+}
+
+/// kiln's published image of this version.
+pub const DEFAULT_HELPER_IMAGE: &str = concat!("ghcr.io/kiln-build/kiln:v", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub args: kiln_validate::cli::Args,
+    /// Pass (saying so) when PATH is a directory holding neither manifest.yaml nor rootfs/: the
+    /// build's final stage runs on every target, extensions or not.
+    #[arg(long, hide = true)]
+    pub if_extension: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    pub file: PathBuf,
+    pub sha512: String,
+    /// Where to copy the file once it matches.
+    pub dest: PathBuf,
 }
 
 /// Options every tree command takes.
@@ -142,6 +190,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Eval(a) => eval(&a),
         Command::Plan(a) => plan(&a),
         Command::Schema(a) => schema(&a),
+        Command::Llb(a) => llb(&a),
+        Command::Validate(a) => return validate(&a),
+        Command::Frontend => return crate::frontend::main(),
+        Command::VerifySha512(a) => verify_sha512(&a),
     };
     match result {
         Ok(()) => 0,
@@ -305,3 +357,75 @@ fn schema(args: &SchemaArgs) -> Result<()> {
 #[schemars(title = "vars.yaml")]
 #[allow(dead_code)]
 struct VarsFile(BTreeMap<String, String>);
+
+fn llb(args: &LlbArgs) -> Result<()> {
+    use crate::convert::{ConvertOptions, Converter, Trees, ValidateOptions};
+    let files = FileSet::from_dir(&args.tree.root, &args.tree.pkgfile)
+        .with_context(|| format!("reading the tree at {}", args.tree.root.display()))?;
+    let options = args.tree.options();
+    let build_args = options.build_args.clone();
+    let trees = Trees::new(files, options);
+    let helper = kiln_llb::Image::new(&args.helper_image)
+        .map_err(|e| anyhow::anyhow!("--helper-image: {e}"))?
+        .output();
+    let mut opts = ConvertOptions::new(helper);
+    opts.source_date_epoch = crate::frontend::source_date_epoch(&build_args)?;
+    if !args.no_validate {
+        opts.validate = Some(ValidateOptions {
+            talos_version: build_args.get("TALOS_VERSION").cloned(),
+            kernel_release: build_args.get("KERNEL_RELEASE").cloned(),
+        });
+    }
+    let platform = args.tree.platform();
+    print_diagnostics(&trees.get(platform)?.warnings);
+    let converted = Converter::new(&trees, opts).target(&args.target, platform)?;
+    // The CLI's definition holds both: the image, and the validation stage merged in as a
+    // dependency-only input, so `buildctl` users get the same check.
+    let output = match converted.validation {
+        Some(v) => kiln_llb::merge(&[converted.image, v]),
+        None => converted.image,
+    };
+    let def = kiln_llb::marshal(&output);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &kiln_llb::definition_to_json(&def.0))?;
+        writeln!(out)?;
+    } else {
+        out.write_all(&def.to_bytes())?;
+    }
+    Ok(())
+}
+
+fn validate(args: &ValidateArgs) -> i32 {
+    let path = std::path::Path::new(&args.args.path);
+    if args.if_extension && path.is_dir() && !path.join("manifest.yaml").exists() && !path.join("rootfs").exists() {
+        println!("{}: no manifest.yaml or rootfs/: not an extension image, nothing to validate", path.display());
+        return 0;
+    }
+    kiln_validate::cli::run(&args.args)
+}
+
+fn verify_sha512(args: &VerifyArgs) -> Result<()> {
+    use sha2::{Digest, Sha512};
+    let mut file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let mut hasher = Sha512::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", args.file.display()))?;
+    let actual = hex(&hasher.finalize());
+    let expected = args.sha512.to_ascii_lowercase();
+    if actual != expected {
+        anyhow::bail!(
+            "sha512 mismatch for {}: pkg.yaml says {expected}, the download has {actual}; fix the checksum or the URL",
+            args.file.display()
+        );
+    }
+    if let Some(parent) = args.dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(&args.file, &args.dest).with_context(|| format!("copying to {}", args.dest.display()))?;
+    println!("{}: sha512 OK", args.file.display());
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

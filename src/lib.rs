@@ -3,5 +3,7 @@
 //! Data flows one way: files → [`spec`] → [`tree`] → convert → LLB → gateway.
 
 pub mod cli;
+pub mod convert;
+pub mod frontend;
 pub mod spec;
 pub mod tree;

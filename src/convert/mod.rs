@@ -1,0 +1,157 @@
+//! Package graph → LLB, per platform, with bldr's semantics.
+//!
+//! Each package becomes: a base (scratch or pinned Alpine) with `/pkg` and the built-in
+//! environment; its dependencies merged on top; `apk add` for `install:`; its own directory of the
+//! build context and its rendered templates at `/pkg`; each step's verified downloads, env and
+//! scripts (tests on a discarded branch); and finally the `finalize` copies, merged, as its output.
+//! Every vertex is named for people reading progress and carries its pkg.yaml location.
+//!
+//! Layout: [`trees`] loads a tree per platform on demand, [`package`] converts one package,
+//! [`names`] makes vertex names, [`validate`] adds the extension validation stage.
+
+mod names;
+mod package;
+pub mod trees;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kiln_llb::{Output, ResolveMode, SourceMap};
+
+use crate::spec::{LoadError, Platform};
+
+pub use trees::Trees;
+pub use validate::ValidateOptions;
+
+/// bldr's pinned Alpine image (with the same digest, so caches are shared with bldr builds).
+pub const ALPINE_IMAGE: &str =
+    "docker.io/library/alpine:3.21@sha256:a8560b36e8b8210634f77d9f7f9efd7ffa463e380b75e2e74aff4511df3ef88c";
+
+/// Where kiln's own binary sits in its image.
+pub const HELPER_BINARY: &str = "/kiln";
+
+/// Which scripts ignore BuildKit's cache (`--no-cache`, `--no-cache-filter`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NoCache {
+    #[default]
+    Off,
+    All,
+    Packages(Vec<String>),
+}
+
+impl NoCache {
+    fn applies_to(&self, package: &str) -> bool {
+        match self {
+            NoCache::Off => false,
+            NoCache::All => true,
+            NoCache::Packages(names) => names.iter().any(|n| n == package),
+        }
+    }
+}
+
+/// The `context` local that package directories are copied from.
+#[derive(Debug, Clone)]
+pub struct ContextSource {
+    pub name: String,
+    pub session_id: Option<String>,
+}
+
+impl Default for ContextSource {
+    fn default() -> Self {
+        ContextSource {
+            name: "context".to_string(),
+            session_id: None,
+        }
+    }
+}
+
+/// Everything the converter needs besides the trees.
+#[derive(Clone)]
+pub struct ConvertOptions {
+    /// kiln's own image: runs the sha512 check and the validation stage.
+    pub helper: Output,
+    pub context: ContextSource,
+    pub image_resolve_mode: Option<ResolveMode>,
+    pub no_cache: NoCache,
+    /// `SOURCE_DATE_EPOCH`: finalize copies get this mtime.
+    pub source_date_epoch: Option<i64>,
+    /// Prefix of cache-mount ids (`BUILDKIT_CACHE_MOUNT_NS`).
+    pub cache_mount_ns: String,
+    /// Send `Accept`/`User-Agent` on downloads; needs `source.http.header` (BuildKit v0.21).
+    pub http_headers: bool,
+    /// Replaces `image:` dependencies (named contexts), keyed by the reference as written.
+    pub image_overrides: BTreeMap<String, Output>,
+    /// The platform the frontend (and so the helper image) runs on.
+    pub native_platform: Platform,
+    /// Adds the validation stage when set.
+    pub validate: Option<ValidateOptions>,
+}
+
+impl ConvertOptions {
+    pub fn new(helper: Output) -> ConvertOptions {
+        ConvertOptions {
+            helper,
+            context: ContextSource::default(),
+            image_resolve_mode: None,
+            no_cache: NoCache::Off,
+            source_date_epoch: None,
+            cache_mount_ns: String::new(),
+            http_headers: false,
+            image_overrides: BTreeMap::new(),
+            native_platform: Platform::host(),
+            validate: None,
+        }
+    }
+}
+
+/// A converted target for one platform.
+pub struct Converted {
+    /// The target's output: what gets exported.
+    pub image: Output,
+    /// The validation stage; it must succeed before the image is exported.
+    pub validation: Option<Output>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{file}:{line}: {message}")]
+    Package { file: String, line: usize, message: String },
+}
+
+/// Converts packages of one tree set, memoising each (package, target, build platform).
+pub struct Converter<'t> {
+    trees: &'t Trees,
+    opts: ConvertOptions,
+    done: BTreeMap<(String, Platform, Platform), Output>,
+    sources: BTreeMap<String, Arc<SourceMap>>,
+}
+
+impl<'t> Converter<'t> {
+    pub fn new(trees: &'t Trees, opts: ConvertOptions) -> Converter<'t> {
+        Converter {
+            trees,
+            opts,
+            done: BTreeMap::new(),
+            sources: BTreeMap::new(),
+        }
+    }
+
+    /// Converts `target` for `platform`, honouring its `buildPlatform`, plus the validation stage.
+    pub fn target(&mut self, target: &str, platform: Platform) -> Result<Converted, ConvertError> {
+        let tree = self.trees.get(platform)?;
+        tree.resolve(target)?;
+        let build = tree.packages[target].pkg.build_platform.unwrap_or(platform);
+        let image = self.package(target, platform, build)?;
+        let validation = match self.opts.validate.clone() {
+            Some(v) => Some(validate::stage(self, target, platform, &image, &v)?),
+            None => None,
+        };
+        Ok(Converted { image, validation })
+    }
+}

@@ -1,0 +1,466 @@
+//! One package → LLB: base, dependencies, apk, context, steps, finalize.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kiln_llb::{
+    CacheSharing, ChownOwner, CopyOptions, Exec, FileOp, Http, Image, Local, Merge, MkdirOptions, MkfileOptions,
+    Mount, NetworkMode as LlbNetwork, OpBuilder, Output, Range, SourceMap,
+};
+
+use super::names::{script as script_name, vertex};
+use super::{ConvertError, Converter, ALPINE_IMAGE, HELPER_BINARY};
+use crate::spec::vars::builtin;
+use crate::spec::{DepRef, NetworkMode, Phase, Platform, Span};
+use crate::tree::Package;
+
+/// Where steps run and downloads land (shared by all steps, as in bldr).
+const BUILD_DIR: &str = "/tmp/build";
+/// Marker created on a test branch and copied (empty) onto the main chain, so the test must pass
+/// while its file changes are discarded. Nested so BuildKit only hashes this directory.
+const EMPTY_MARKER: &str = "/.kiln/empty";
+
+/// A root filesystem with the environment and working directory execs on it use.
+#[derive(Clone)]
+struct BuildState {
+    root: Output,
+    env: BTreeMap<String, String>,
+    cwd: String,
+}
+
+pub(super) fn llb_platform(p: Platform) -> kiln_llb::Platform {
+    kiln_llb::Platform::new(p.os(), p.architecture())
+}
+
+fn range(span: Span) -> Vec<Range> {
+    vec![Range::lines(span.line as i32, span.end_line.max(span.line) as i32)]
+}
+
+fn llb_err(package: &Package, span: Span, e: impl std::fmt::Display) -> ConvertError {
+    ConvertError::Package {
+        file: package.file.clone(),
+        line: span.line,
+        message: e.to_string(),
+    }
+}
+
+/// Context for converting one package at one (target, build) platform pair.
+struct Pkg<'a> {
+    package: &'a Package,
+    target: Platform,
+    build: Platform,
+    source: Arc<SourceMap>,
+}
+
+impl Pkg<'_> {
+    fn name(&self, what: &str) -> String {
+        vertex(self.target, &self.package.pkg.name, what)
+    }
+
+    fn at<B: OpBuilder>(&self, builder: B, span: Span) -> B {
+        if span.line == 0 {
+            builder
+        } else {
+            builder.location(&self.source, range(span))
+        }
+    }
+}
+
+impl Converter<'_> {
+    pub(super) fn source_map(&mut self, package: &Package) -> Arc<SourceMap> {
+        self.sources
+            .entry(package.file.clone())
+            .or_insert_with(|| SourceMap::new(package.file.clone(), "yaml", package.source.as_bytes()))
+            .clone()
+    }
+
+    /// The output of `name` built for `target` with execs on `build`.
+    pub(super) fn package(&mut self, name: &str, target: Platform, build: Platform) -> Result<Output, ConvertError> {
+        let key = (name.to_string(), target, build);
+        if let Some(done) = self.done.get(&key) {
+            return Ok(done.clone());
+        }
+        let tree = self.trees.get(target)?;
+        let plan = tree.resolve(name)?;
+        let package = &tree.packages[name];
+        let source = self.source_map(package);
+        let p = Pkg {
+            package,
+            target,
+            build,
+            source,
+        };
+
+        let mut state = self.base(&p)?;
+        state = self.dependencies(&p, state, &plan.deps[name])?;
+        state = self.install(&p, state)?;
+        state = self.context(&p, state)?;
+        for i in 0..package.pkg.steps.len() {
+            state = self.step(&p, state, i)?;
+        }
+        let output = self.finalize(&p, &state)?;
+        self.done.insert(key, output.clone());
+        Ok(output)
+    }
+
+    fn base(&mut self, p: &Pkg<'_>) -> Result<BuildState, ConvertError> {
+        let pkg = &p.package.pkg;
+        let platform = llb_platform(p.build);
+        let err = |e| llb_err(p.package, pkg.span, e);
+        let root = match pkg.variant {
+            crate::spec::Variant::Scratch => Output::scratch(),
+            crate::spec::Variant::Alpine => {
+                let mut image = Image::new(ALPINE_IMAGE).map_err(err)?.platform(platform.clone());
+                if let Some(mode) = self.opts.image_resolve_mode {
+                    image = image.resolve_mode(mode);
+                }
+                let image = image.custom_name(p.name("alpine base")).output();
+                let bash = Exec::new(&image)
+                    .args(["/sbin/apk", "--no-cache", "--update", "add", "bash"])
+                    .platform(platform.clone())
+                    .custom_name(p.name("alpine base: apk add bash"))
+                    .build()
+                    .map_err(err)?
+                    .root();
+                Exec::new(&bash)
+                    .args(["/bin/ln", "-svf", "/bin/bash", "/bin/sh"])
+                    .network(LlbNetwork::None)
+                    .platform(platform)
+                    .custom_name(p.name("alpine base: /bin/sh -> bash"))
+                    .build()
+                    .map_err(err)?
+                    .root()
+            }
+        };
+        let root = FileOp::new(&root)
+            .mkdir("/pkg", 0o755, MkdirOptions { make_parents: true, ..Default::default() })
+            .custom_name(p.name("mkdir /pkg"))
+            .output()
+            .map_err(err)?;
+        Ok(BuildState {
+            root,
+            env: builtin(p.build, p.target),
+            cwd: "/pkg".to_string(),
+        })
+    }
+
+    fn dependencies(
+        &mut self,
+        p: &Pkg<'_>,
+        state: BuildState,
+        deps: &[crate::tree::ResolvedDep],
+    ) -> Result<BuildState, ConvertError> {
+        if deps.is_empty() {
+            return Ok(state);
+        }
+        let mut layers = vec![state.root.clone()];
+        for d in deps {
+            let dep = &d.dep;
+            let err = |e| llb_err(p.package, dep.span, e);
+            let (output, what) = match dep.target() {
+                DepRef::Stage(stage) => {
+                    // Stages build natively at their own platform (`platform:` or this build's).
+                    let at = dep.platform.unwrap_or(p.build);
+                    let out = self.package(stage, at, at)?;
+                    (out, format!("stage {stage}"))
+                }
+                DepRef::Image(reference) => {
+                    let at = dep.platform.unwrap_or(p.build);
+                    let out = match self.opts.image_overrides.get(reference) {
+                        Some(o) => o.clone(),
+                        None => {
+                            let mut image = Image::new(reference).map_err(err)?.platform(llb_platform(at));
+                            if let Some(mode) = self.opts.image_resolve_mode {
+                                image = image.resolve_mode(mode);
+                            }
+                            p.at(image, dep.span).output()
+                        }
+                    };
+                    (out, format!("image {reference}"))
+                }
+            };
+            let layer = if dep.from == "/" && dep.to == "/" {
+                output
+            } else {
+                let copy = FileOp::new(&Output::scratch())
+                    .copy(
+                        &output,
+                        &dep.from,
+                        &dep.to,
+                        CopyOptions {
+                            dir_copy_contents: true,
+                            create_dest_path: true,
+                            follow_symlinks: true,
+                            ..Default::default()
+                        },
+                    )
+                    .custom_name(p.name(&format!("copy --from {what} {} -> {}", dep.from, dep.to)));
+                p.at(copy, dep.span).output().map_err(err)?
+            };
+            layers.push(layer);
+        }
+        let root = Merge::new(&layers).custom_name(p.name("dependencies")).output();
+        Ok(BuildState { root, ..state })
+    }
+
+    fn install(&mut self, p: &Pkg<'_>, state: BuildState) -> Result<BuildState, ConvertError> {
+        let pkg = &p.package.pkg;
+        if pkg.install.is_empty() {
+            return Ok(state);
+        }
+        let mut args = vec!["/sbin/apk".to_string(), "add".into(), "--no-cache".into()];
+        args.extend(pkg.install.iter().cloned());
+        let mut exec = Exec::new(&state.root)
+            .args(args)
+            .cwd(state.cwd.clone())
+            .platform(llb_platform(p.build))
+            .custom_name(p.name(&format!("apk add {}", pkg.install.join(" "))));
+        for (k, v) in &state.env {
+            exec = exec.env(k, v);
+        }
+        let root = p
+            .at(exec, pkg.span)
+            .build()
+            .map_err(|e| llb_err(p.package, pkg.span, e))?
+            .root();
+        Ok(BuildState { root, ..state })
+    }
+
+    fn context(&mut self, p: &Pkg<'_>, state: BuildState) -> Result<BuildState, ConvertError> {
+        let package = p.package;
+        let err = |e| llb_err(package, package.pkg.span, e);
+        let dir = &package.dir;
+        // Only this package's directory is transferred; definition files and dot-files are not
+        // build inputs (bldr excludes them too).
+        let include = if dir.is_empty() { "**".to_string() } else { format!("{dir}/**") };
+        let mut local = Local::new(self.opts.context.name.clone())
+            .include_patterns([include])
+            .exclude_patterns(["**/.*", "**/pkg.yaml", "**/vars.yaml", "_out"])
+            .shared_key_hint(self.opts.context.name.clone())
+            .custom_name(p.name(&format!("context {}", if dir.is_empty() { "." } else { dir })));
+        if let Some(session) = &self.opts.context.session_id {
+            local = local.session_id(session.clone());
+        }
+        let local = local.output();
+        let src = if dir.is_empty() { "/".to_string() } else { format!("/{dir}") };
+        let mut file = FileOp::new(&state.root).copy(
+            &local,
+            &src,
+            "/pkg",
+            CopyOptions {
+                dir_copy_contents: true,
+                create_dest_path: true,
+                follow_symlinks: true,
+                allow_wildcard: false,
+                ..Default::default()
+            },
+        );
+        let mut templated: Vec<_> = package.templated.iter().collect();
+        templated.sort_by(|a, b| a.path.cmp(&b.path));
+        for t in templated {
+            let path = format!("/pkg/{}", t.path);
+            if let Some((parent, _)) = path.rsplit_once('/') {
+                if parent != "/pkg" {
+                    file = file.mkdir(parent, 0o755, MkdirOptions { make_parents: true, ..Default::default() });
+                }
+            }
+            file = file.mkfile(&path, 0o644, t.contents.as_bytes().to_vec(), MkfileOptions::default());
+        }
+        let root = file.custom_name(p.name("context -> /pkg")).output().map_err(err)?;
+        Ok(BuildState { root, ..state })
+    }
+
+    fn step(&mut self, p: &Pkg<'_>, state: BuildState, index: usize) -> Result<BuildState, ConvertError> {
+        let pkg = &p.package.pkg;
+        let step = &pkg.steps[index];
+        let err = |e| llb_err(p.package, step.span, e);
+        let steps = pkg.steps.len();
+        let label = |what: &str| if steps > 1 { format!("step {} {what}", index + 1) } else { what.to_string() };
+
+        let mut root = FileOp::new(&state.root)
+            .mkdir(BUILD_DIR, 0o755, MkdirOptions { make_parents: true, ..Default::default() })
+            .custom_name(p.name(&label("mkdir /tmp/build")))
+            .output()
+            .map_err(err)?;
+
+        if !step.sources.is_empty() {
+            let mut join = FileOp::new(&root);
+            for source in &step.sources {
+                let verified = self.download(p, source)?;
+                join = join.copy(
+                    &verified,
+                    &format!("/{}", file_name(&source.destination)),
+                    &format!("{BUILD_DIR}/{}", source.destination.trim_start_matches('/')),
+                    CopyOptions {
+                        create_dest_path: true,
+                        ..Default::default()
+                    },
+                );
+            }
+            let span = step.sources.iter().fold(Span::default(), |acc, s| acc.join(s.span));
+            root = p.at(join.custom_name(p.name(&label("downloads"))), span).output().map_err(err)?;
+        }
+
+        let mut env = state.env.clone();
+        env.extend(step.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+
+        let network = match step.network {
+            NetworkMode::None => LlbNetwork::None,
+            NetworkMode::Default => LlbNetwork::Sandbox,
+            NetworkMode::Host => LlbNetwork::Host,
+        };
+        let no_cache = self.opts.no_cache.applies_to(&pkg.name);
+        let run = |this: &Self, on: &Output, phase: Phase, i: usize, script: &crate::spec::Script| {
+            let count = step.scripts(phase).len();
+            let mut exec = Exec::new(on)
+                .args([pkg.shell.clone(), "-c".to_string(), format!("set -eou pipefail\n{}", script.script)])
+                .cwd(BUILD_DIR)
+                .network(network)
+                .platform(llb_platform(p.build))
+                .custom_name(p.name(&script_name(phase.name(), index, steps, i, count)));
+            for (k, v) in &env {
+                exec = exec.env(k, v);
+            }
+            exec = exec.env("PKG_NAME", &pkg.name);
+            for path in &step.cache_paths {
+                let id = clean_path(&format!("{}/{path}", this.opts.cache_mount_ns));
+                exec = exec.mount(Mount::cache(path.clone(), id, CacheSharing::Shared));
+            }
+            if no_cache {
+                exec = exec.ignore_cache();
+            }
+            p.at(exec, script.span)
+                .build()
+                .map(|r| r.root())
+                .map_err(|e| llb_err(p.package, script.span, e))
+        };
+
+        for phase in [Phase::Prepare, Phase::Build, Phase::Install] {
+            for (i, script) in step.scripts(phase).iter().enumerate() {
+                root = run(self, &root, phase, i, script)?;
+            }
+        }
+        if !step.test.is_empty() {
+            let mut branch = root.clone();
+            for (i, script) in step.test.iter().enumerate() {
+                branch = run(self, &branch, Phase::Test, i, script)?;
+            }
+            let span = step.test.iter().fold(Span::default(), |acc, s| acc.join(s.span));
+            let marker = FileOp::new(&branch)
+                .mkdir(EMPTY_MARKER, 0o755, MkdirOptions { make_parents: true, ..Default::default() })
+                .custom_name(p.name(&label("test passed")))
+                .output()
+                .map_err(err)?;
+            let join = FileOp::new(&root)
+                .copy(
+                    &marker,
+                    EMPTY_MARKER,
+                    "/",
+                    CopyOptions {
+                        dir_copy_contents: true,
+                        ..Default::default()
+                    },
+                )
+                .custom_name(p.name(&label("discard test changes")));
+            root = p.at(join, span).output().map_err(err)?;
+        }
+        Ok(BuildState { root, env, cwd: BUILD_DIR.to_string() })
+    }
+
+    /// A source fetched by BuildKit (pinned by sha256), then checked against its sha512 by kiln's
+    /// own binary with no network. The result holds the verified file at `/<file name>`.
+    fn download(&mut self, p: &Pkg<'_>, source: &crate::spec::Source) -> Result<Output, ConvertError> {
+        let err = |e| llb_err(p.package, source.span, e);
+        let name = file_name(&source.destination);
+        let mut http = Http::new(source.url.clone())
+            .checksum(&format!("sha256:{}", source.sha256))
+            .map_err(err)?
+            .filename(name.clone());
+        if self.opts.http_headers {
+            // Some mirrors answer HTML without an Accept header (bldr#212).
+            http = http
+                .header("Accept", "*/*")
+                .header("User-Agent", concat!("kiln/", env!("CARGO_PKG_VERSION")));
+        }
+        let fetched = p
+            .at(http.custom_name(p.name(&format!("download {} -> {}", source.url, source.destination))), source.span)
+            .output();
+        let verify = Exec::new(&self.opts.helper)
+            .readonly_root()
+            .args([
+                HELPER_BINARY.to_string(),
+                "verify-sha512".to_string(),
+                format!("/src/{name}"),
+                source.sha512.clone(),
+                format!("/out/{name}"),
+            ])
+            .network(LlbNetwork::None)
+            .mount(Mount::bind("/src", &fetched).readonly())
+            .mount(Mount::bind("/out", &Output::scratch()))
+            .platform(llb_platform(self.opts.native_platform))
+            .custom_name(p.name(&format!("verify sha512 of {}", source.destination)));
+        let result = p.at(verify, source.span).build().map_err(err)?;
+        result
+            .output("/out")
+            .ok_or_else(|| llb_err(p.package, source.span, "the verification exec has no /out output"))
+    }
+
+    fn finalize(&mut self, p: &Pkg<'_>, state: &BuildState) -> Result<Output, ConvertError> {
+        let pkg = &p.package.pkg;
+        let mut layers = Vec::new();
+        for f in &pkg.finalize {
+            let copy = FileOp::new(&Output::scratch())
+                .copy(
+                    &state.root,
+                    &f.from,
+                    &f.to,
+                    CopyOptions {
+                        owner: Some(ChownOwner { uid: 0, gid: 0 }),
+                        timestamp: self.opts.source_date_epoch,
+                        dir_copy_contents: true,
+                        create_dest_path: true,
+                        follow_symlinks: true,
+                        ..Default::default()
+                    },
+                )
+                .custom_name(p.name(&format!("finalize {} -> {}", f.from, f.to)));
+            layers.push(p.at(copy, f.span).output().map_err(|e| llb_err(p.package, f.span, e))?);
+        }
+        Ok(match layers.len() {
+            0 => Output::scratch(),
+            1 => layers.remove(0),
+            _ => Merge::new(&layers).custom_name(p.name("finalize")).output(),
+        })
+    }
+}
+
+fn file_name(destination: &str) -> String {
+    destination.rsplit('/').find(|s| !s.is_empty()).unwrap_or("download").to_string()
+}
+
+/// Lexically cleans an absolute path (`//a/./b/../c` → `/a/c`), as Go's path.Clean does.
+fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn cache_ids_are_clean_paths() {
+        assert_eq!(clean_path("//root/.cache"), "/root/.cache");
+        assert_eq!(clean_path("ns//a/./b/../c"), "/ns/a/c");
+        assert_eq!(file_name("dir/a.tar.gz"), "a.tar.gz");
+    }
+}

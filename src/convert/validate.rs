@@ -1,0 +1,64 @@
+//! The validation stage: kiln's own binary, from its image, checks the built image against
+//! Talos' extension rules on the real filesystem, natively (no emulation) and with no network.
+
+use kiln_llb::{Exec, Mount, NetworkMode, OpBuilder, Output};
+
+use super::package::llb_platform;
+use super::{ConvertError, Converter, HELPER_BINARY};
+use crate::spec::Platform;
+
+/// Options of the validation stage (from build args `TALOS_VERSION`, `KERNEL_RELEASE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidateOptions {
+    pub talos_version: Option<String>,
+    pub kernel_release: Option<String>,
+}
+
+/// Where the image under test is mounted inside the validation exec.
+pub const IMAGE_MOUNT: &str = "/image";
+
+pub(super) fn stage(
+    conv: &mut Converter<'_>,
+    target: &str,
+    platform: Platform,
+    image: &Output,
+    opts: &ValidateOptions,
+) -> Result<Output, ConvertError> {
+    let tree = conv.trees.get(platform)?;
+    let package = &tree.packages[target];
+    let source = conv.source_map(package);
+    let mut args = vec![
+        HELPER_BINARY.to_string(),
+        "validate".to_string(),
+        IMAGE_MOUNT.to_string(),
+        "--if-extension".to_string(),
+        "--pkg-name".to_string(),
+        target.to_string(),
+    ];
+    if let Some(v) = &opts.talos_version {
+        args.extend(["--talos-version".to_string(), v.clone()]);
+    }
+    if let Some(k) = &opts.kernel_release {
+        args.extend(["--kernel-release".to_string(), k.clone()]);
+    }
+    let exec = Exec::new(&conv.opts.helper)
+        .readonly_root()
+        .args(args)
+        .network(NetworkMode::None)
+        .mount(Mount::bind(IMAGE_MOUNT, image).readonly())
+        // An exec needs an output for something to depend on it; this one stays empty.
+        .mount(Mount::bind("/out", &Output::scratch()))
+        .platform(llb_platform(conv.opts.native_platform))
+        .custom_name(format!("[{platform}] {target}: validate extension image"))
+        .location(&source, vec![kiln_llb::Range::lines(package.pkg.span.line as i32, package.pkg.span.end_line as i32)]);
+    let result = exec.build().map_err(|e| ConvertError::Package {
+        file: package.file.clone(),
+        line: package.pkg.span.line,
+        message: e.to_string(),
+    })?;
+    result.output("/out").ok_or_else(|| ConvertError::Package {
+        file: package.file.clone(),
+        line: package.pkg.span.line,
+        message: "the validation exec has no output".to_string(),
+    })
+}

@@ -1,0 +1,386 @@
+//! `kiln frontend`: the BuildKit gateway entrypoint that ties the layers together.
+//!
+//! It reads options, loads the tree from the `dockerfile` local, answers subrequests, converts the
+//! target per platform, solves each platform's image and forces its validation stage, then returns
+//! one result. Everything a user must see goes through `Return` (errors with pkg.yaml locations)
+//! or vertex names, never only to stderr, which BuildKit sends to the daemon's log.
+
+mod tree_source;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use kiln_gateway::errors::build_error;
+use kiln_gateway::{
+    BuildOptions, Client, FrontendEnv, ImageConfig, LineRange, ResultBuilder, SolveRequest, SourceLocation, Status,
+};
+use kiln_llb::{Caps, Output};
+
+use crate::convert::{ConvertError, ConvertOptions, Converter, Trees, ValidateOptions};
+use crate::spec::{Diagnostics, LoadError, Platform};
+use crate::tree::{FileSet, LoadOptions};
+
+/// The Pkgfile's name when `-f` is not given.
+const DEFAULT_PKGFILE: &str = "Pkgfile";
+
+/// Entry point of `kiln frontend`; returns the process exit code.
+pub fn main() -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kiln frontend: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async {
+        let client = match Client::connect_stdio().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("kiln frontend: {e} (is this running inside BuildKit?)");
+                return 1;
+            }
+        };
+        let env = FrontendEnv::from_process();
+        let outcome = build(&client, &env).await;
+        let returned = match outcome {
+            Ok(result) => client.return_result(result).await,
+            Err(status) => client.return_error(status).await,
+        };
+        match returned {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("kiln frontend: Return failed: {e}");
+                1
+            }
+        }
+    })
+}
+
+/// `SOURCE_DATE_EPOCH` from the build args, in seconds.
+pub fn source_date_epoch(build_args: &BTreeMap<String, String>) -> Result<Option<i64>> {
+    match build_args.get("SOURCE_DATE_EPOCH").map(|s| s.trim()) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("build arg SOURCE_DATE_EPOCH={s:?} must be whole seconds since 1970")),
+    }
+}
+
+fn plain_error(message: impl Into<String>) -> Status {
+    build_error(message, &[])
+}
+
+/// An error status whose details point at every file and line in `diags`.
+fn diagnostics_status(summary: &str, diags: &Diagnostics, files: &FileSet) -> Status {
+    let mut by_file: BTreeMap<&str, Vec<LineRange>> = BTreeMap::new();
+    for d in diags.errors() {
+        if d.span.line > 0 {
+            by_file.entry(d.file.as_str()).or_default().push(LineRange {
+                start: d.span.line as u32,
+                end: d.span.end_line.max(d.span.line) as u32,
+            });
+        }
+    }
+    let sources: Vec<SourceLocation> = by_file
+        .into_iter()
+        .map(|(file, ranges)| SourceLocation::yaml(file, files.get(file).unwrap_or_default().to_vec(), ranges))
+        .collect();
+    let lines: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
+    build_error(format!("{summary}:\n{}", lines.join("\n")), &sources)
+}
+
+fn convert_status(e: &ConvertError, files: &FileSet) -> Status {
+    match e {
+        ConvertError::Load(LoadError(diags)) => diagnostics_status("the package tree has errors", diags, files),
+        ConvertError::Package { file, line, message } => {
+            let mut diags = Diagnostics::default();
+            diags.error(file, crate::spec::Span::at(*line, 1), message.clone());
+            diagnostics_status("cannot convert the package", &diags, files)
+        }
+    }
+}
+
+fn to_spec_platform(p: &kiln_gateway::Platform) -> Result<Platform, Status> {
+    p.id().parse::<Platform>().map_err(|e| plain_error(format!("--platform: {e}")))
+}
+
+/// The platform BuildKit's first worker runs natively, which the helper image runs on.
+fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
+    let workers = if client.workers().is_empty() { &env.workers } else { client.workers() };
+    workers
+        .first()
+        .and_then(|w| w.platforms.first())
+        .and_then(|p| p.id().parse().ok())
+        .unwrap_or_else(Platform::host)
+}
+
+async fn build(client: &Client, env: &FrontendEnv) -> Result<kiln_gateway::gateway_pb::Result, Status> {
+    let opts = BuildOptions::parse(&env.opts).map_err(|e| plain_error(e.to_string()))?;
+    let pkgfile = opts.filename.clone().unwrap_or_else(|| DEFAULT_PKGFILE.to_string());
+    let session = opts
+        .local_session_ids
+        .get(&opts.definition_local)
+        .cloned()
+        .unwrap_or_else(|| env.session_id.clone());
+    let files = tree_source::read(client, &opts.definition_local, &session, &pkgfile)
+        .await
+        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
+    if files.get(&pkgfile).is_none() {
+        return Err(plain_error(format!(
+            "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
+        )));
+    }
+    let native = native_platform(client, env);
+    let platforms: Vec<Platform> = if opts.platforms.is_empty() {
+        vec![native]
+    } else {
+        opts.platforms.iter().map(to_spec_platform).collect::<Result<_, _>>()?
+    };
+    let mut load = LoadOptions::new(platforms[0]);
+    load.build_args = opts.build_args.clone();
+    load.pkgfile = pkgfile.clone();
+    let trees = Trees::new(files, load);
+
+    if let Some(request) = &opts.request_id {
+        return subrequest(request, &trees, platforms[0]);
+    }
+    let target = opts
+        .target
+        .clone()
+        .ok_or_else(|| plain_error("no target: pass --target with the package to build (`--call targets` lists them)"))?;
+
+    let helper = helper_image(client, &opts).await?;
+    let llb_caps: Caps = client.caps().llb_caps().collect();
+    let mut convert = ConvertOptions::new(helper);
+    convert.context.name = opts.context_local.clone();
+    convert.context.session_id = Some(
+        opts.local_session_ids
+            .get(&opts.context_local)
+            .cloned()
+            .unwrap_or_else(|| env.session_id.clone()),
+    );
+    convert.image_resolve_mode = match opts.image_resolve_mode {
+        kiln_gateway::ImageResolveMode::Pull => Some(kiln_llb::ResolveMode::ForcePull),
+        kiln_gateway::ImageResolveMode::Local => Some(kiln_llb::ResolveMode::PreferLocal),
+        kiln_gateway::ImageResolveMode::Default => None,
+    };
+    convert.no_cache = match &opts.no_cache {
+        kiln_gateway::NoCache::None => crate::convert::NoCache::Off,
+        kiln_gateway::NoCache::All => crate::convert::NoCache::All,
+        kiln_gateway::NoCache::Only(names) => crate::convert::NoCache::Packages(names.clone()),
+    };
+    convert.source_date_epoch = source_date_epoch(&opts.build_args).map_err(|e| plain_error(e.to_string()))?;
+    convert.cache_mount_ns = opts.build_args.get("BUILDKIT_CACHE_MOUNT_NS").cloned().unwrap_or_default();
+    convert.http_headers = llb_caps.contains("source.http.header");
+    convert.native_platform = native;
+    convert.image_overrides = image_overrides(&opts);
+    convert.validate = Some(ValidateOptions {
+        talos_version: opts.build_args.get("TALOS_VERSION").cloned(),
+        kernel_release: opts.build_args.get("KERNEL_RELEASE").cloned(),
+    });
+
+    let mut converter = Converter::new(&trees, convert);
+    let mut plans = Vec::new();
+    for platform in &platforms {
+        let converted = converter
+            .target(&target, *platform)
+            .map_err(|e| convert_status(&e, trees.files()))?;
+        let image = kiln_llb::marshal(&converted.image);
+        let validation = converted.validation.as_ref().map(kiln_llb::marshal);
+        for def in std::iter::once(&image).chain(validation.as_ref()) {
+            check_caps(def, &llb_caps)?;
+        }
+        plans.push((*platform, image, validation));
+    }
+
+    let labels = {
+        let tree = trees.get(platforms[0]).map_err(|e| convert_status(&ConvertError::Load(e), trees.files()))?;
+        let mut labels = tree.pkgfile.labels.clone();
+        labels.extend(opts.labels.clone());
+        labels
+    };
+
+    // Validation runs before anything is returned: a failing check fails the build and nothing
+    // is exported or pushed. Images solve lazily; the exporter builds them.
+    let solves = plans.iter().map(|(platform, image, validation)| {
+        let cache = opts.cache_imports.clone();
+        async move {
+            let image_ref = client
+                .solve(SolveRequest::definition(image.0.clone(), &cache))
+                .await
+                .map_err(|e| e.to_status())?;
+            if let Some(validation) = validation {
+                let mut req = SolveRequest::definition(validation.0.clone(), &cache);
+                req.evaluate = true;
+                client.solve(req).await.map_err(|e| e.to_status())?;
+            }
+            let id = image_ref.single_ref().map_err(|e| e.to_status())?.to_string();
+            Ok::<_, Status>((*platform, id))
+        }
+    });
+    let solved = futures_join_all(solves).await?;
+
+    let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
+    result.source_date_epoch(convert_epoch(&opts));
+    for (platform, id) in solved {
+        let gp = kiln_gateway::Platform::new(platform.os(), platform.architecture(), None);
+        let mut config = ImageConfig::for_platform(gp.clone());
+        config.labels = labels.clone();
+        result.add(gp, id, config.to_json()).map_err(|e| plain_error(e.to_string()))?;
+    }
+    result.build(client.caps()).map_err(|e| plain_error(e.to_string()))
+}
+
+fn convert_epoch(opts: &BuildOptions) -> Option<i64> {
+    opts.source_date_epoch
+}
+
+/// Runs futures concurrently, failing with the first error (all are awaited).
+async fn futures_join_all<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, Status>
+where
+    F: std::future::Future<Output = Result<T, Status>>,
+{
+    let handles: Vec<_> = futures.into_iter().collect();
+    let mut out = Vec::with_capacity(handles.len());
+    let results = join_all(handles).await;
+    for r in results {
+        out.push(r?);
+    }
+    Ok(out)
+}
+
+/// A minimal join-all: polls every future to completion concurrently on this task.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futures.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => results[i] = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
+fn check_caps(def: &kiln_llb::Definition, available: &Caps) -> Result<(), Status> {
+    // An empty list means a daemon too old to report caps; let it refuse ops itself.
+    if available.is_empty() {
+        return Ok(());
+    }
+    kiln_llb::check_caps(&Caps::required_by(&def.0), available).map_err(|e| plain_error(e.to_string()))
+}
+
+/// `--build-context NAME=docker-image://REF` replaces `image: NAME` dependencies.
+fn image_overrides(opts: &BuildOptions) -> BTreeMap<String, Output> {
+    let mut out = BTreeMap::new();
+    for (name, value) in &opts.named_contexts {
+        if name.contains("::") {
+            continue;
+        }
+        if let Some(kiln_gateway::NamedContextValue::Image(reference)) = kiln_gateway::NamedContextValue::parse(value) {
+            if let Ok(image) = kiln_llb::Image::new(&reference) {
+                out.insert(name.clone(), image.output());
+            }
+        }
+    }
+    out
+}
+
+/// kiln's own image: BuildKit (≥ v0.10) hands the frontend its own definition; embedding it
+/// keeps the helper pinned to exactly the image that is running.
+async fn helper_image(_client: &Client, opts: &BuildOptions) -> Result<Output, Status> {
+    match kiln_gateway::frontend_bin::current_frontend() {
+        Ok(Some(def)) => {
+            use kiln_proto::Message;
+            kiln_llb::embed_definition(&def.encode_to_vec())
+                .map_err(|e| plain_error(format!("cannot use the frontend's own image definition: {e}")))
+        }
+        _ => match &opts.source {
+            Some(source) => kiln_llb::Image::new(source)
+                .map(|i| i.output())
+                .map_err(|e| plain_error(format!("frontend image {source:?}: {e}"))),
+            None => Err(plain_error(
+                "BuildKit did not provide the frontend's own image (needs BuildKit v0.10 or newer)",
+            )),
+        },
+    }
+}
+
+fn subrequest(
+    request: &str,
+    trees: &Trees,
+    platform: Platform,
+) -> Result<kiln_gateway::gateway_pb::Result, Status> {
+    use kiln_gateway::subrequests::{answer, Target, TargetList, TargetLocation};
+    let tree = trees
+        .get(platform)
+        .map_err(|e| convert_status(&ConvertError::Load(e), trees.files()))?;
+    let mut list = TargetList::default();
+    let mut source_index: BTreeMap<&str, i32> = BTreeMap::new();
+    for package in tree.packages.values() {
+        let index = *source_index.entry(package.file.as_str()).or_insert_with(|| {
+            list.sources.push(package.source.as_bytes().to_vec());
+            (list.sources.len() - 1) as i32
+        });
+        list.targets.push(Target {
+            name: package.pkg.name.clone(),
+            default: false,
+            description: describe(package),
+            base: String::new(),
+            platform: String::new(),
+            location: Some(TargetLocation {
+                source_index: index,
+                ranges: vec![LineRange {
+                    start: package.pkg.span.line as u32,
+                    end: package.pkg.span.end_line as u32,
+                }],
+            }),
+        });
+    }
+    answer(request, Some(&list))
+}
+
+/// A package's description: its manifest's `description`, else its directory.
+pub fn describe(package: &crate::tree::Package) -> String {
+    let manifest = package.templated.iter().find(|t| t.path == "manifest.yaml");
+    if let Some(m) = manifest {
+        if let Ok(Some(node)) = crate::spec::yaml::parse(&m.contents) {
+            if let saphyr::YamlDataOwned::Mapping(map) = &node.data {
+                for (k, v) in map {
+                    if let (saphyr::YamlDataOwned::Representation(key, ..), saphyr::YamlDataOwned::Mapping(meta)) =
+                        (&k.data, &v.data)
+                    {
+                        if key == "metadata" {
+                            for (mk, mv) in meta {
+                                if let (
+                                    saphyr::YamlDataOwned::Representation(mk, ..),
+                                    saphyr::YamlDataOwned::Representation(text, ..),
+                                ) = (&mk.data, &mv.data)
+                                {
+                                    if mk == "description" {
+                                        return text.trim().lines().next().unwrap_or_default().to_string();
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    format!("package in {}", if package.dir.is_empty() { "." } else { &package.dir })
+}
