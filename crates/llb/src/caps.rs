@@ -201,7 +201,10 @@ pub struct MissingCapsError {
 
 impl fmt::Display for MissingCapsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the BuildKit daemon lacks LLB capabilities this build needs: ")?;
+        write!(
+            f,
+            "the BuildKit daemon lacks LLB capabilities this build needs: "
+        )?;
         for (i, cap) in self.missing.iter().enumerate() {
             if i > 0 {
                 write!(f, ", ")?;
@@ -273,12 +276,17 @@ mod tests {
 
     #[test]
     fn check_names_cap_and_version() {
-        let required: Caps = [cap::FILE_SYMLINK_CREATE, cap::MERGE_OP, "made.up"].into_iter().collect();
+        let required: Caps = [cap::FILE_SYMLINK_CREATE, cap::MERGE_OP, "made.up"]
+            .into_iter()
+            .collect();
         let err = check_caps(&required, &known_caps(13)).unwrap_err();
         let ids: Vec<&str> = err.missing.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["file.symlink.create", "made.up"]);
         let msg = err.to_string();
-        assert!(msg.contains("`file.symlink.create` (added in BuildKit v0.19)"), "{msg}");
+        assert!(
+            msg.contains("`file.symlink.create` (added in BuildKit v0.19)"),
+            "{msg}"
+        );
         assert!(msg.contains("`made.up`"), "{msg}");
         assert!(msg.contains("v0.19 or newer"), "{msg}");
         assert!(check_caps(&required, &required).is_ok());

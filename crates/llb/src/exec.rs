@@ -334,7 +334,7 @@ impl Exec {
         let platform = self.constraints.platform.clone();
         let node = Output::new(
             Node {
-                kind: Kind::Exec(spec),
+                kind: Kind::Exec(Box::new(spec)),
                 constraints: self.constraints,
                 platform,
             },

@@ -85,7 +85,10 @@ enum Action {
     Mkdir(pb::FileActionMkDir),
     Mkfile(pb::FileActionMkFile),
     Rm(pb::FileActionRm),
-    Copy { source: Output, copy: pb::FileActionCopy },
+    Copy {
+        source: Output,
+        copy: pb::FileActionCopy,
+    },
     Symlink(pb::FileActionSymlink),
 }
 
@@ -246,7 +249,13 @@ impl FileOp {
     }
 
     /// Writes `data` to `path` with permission bits `mode`.
-    pub fn mkfile(self, path: &str, mode: u32, data: impl Into<Vec<u8>>, opts: MkfileOptions) -> Self {
+    pub fn mkfile(
+        self,
+        path: &str,
+        mode: u32,
+        data: impl Into<Vec<u8>>,
+        opts: MkfileOptions,
+    ) -> Self {
         let data = data.into();
         let action = timestamp_nanos(opts.timestamp).map(|timestamp| {
             Action::Mkfile(pb::FileActionMkFile {
@@ -293,7 +302,13 @@ impl FileOp {
 
     /// Creates symlink `newpath` pointing to `oldpath`. Needs BuildKit v0.19
     /// (`file.symlink.create`); on older daemons use an exec running `ln -s`.
-    pub fn symlink(self, oldpath: &str, newpath: &str, owner: Option<ChownOwner>, timestamp: Option<i64>) -> Self {
+    pub fn symlink(
+        self,
+        oldpath: &str,
+        newpath: &str,
+        owner: Option<ChownOwner>,
+        timestamp: Option<i64>,
+    ) -> Self {
         let action = timestamp_nanos(timestamp).map(|timestamp| {
             Action::Symlink(pb::FileActionSymlink {
                 oldpath: oldpath.to_string(),
@@ -356,7 +371,10 @@ mod tests {
     fn timestamps_are_nanoseconds() {
         assert_eq!(timestamp_nanos(None).unwrap(), -1);
         assert_eq!(timestamp_nanos(Some(0)).unwrap(), 0);
-        assert_eq!(timestamp_nanos(Some(1_700_000_000)).unwrap(), 1_700_000_000_000_000_000);
+        assert_eq!(
+            timestamp_nanos(Some(1_700_000_000)).unwrap(),
+            1_700_000_000_000_000_000
+        );
         assert!(timestamp_nanos(Some(i64::MAX)).is_err());
     }
 }

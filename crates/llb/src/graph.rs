@@ -67,7 +67,7 @@ pub(crate) enum Kind {
         identifier: String,
         attrs: BTreeMap<String, String>,
     },
-    Exec(ExecSpec),
+    Exec(Box<ExecSpec>),
     File(FileSpec),
     Merge(Vec<Output>),
     Diff {
@@ -82,7 +82,10 @@ impl Node {
     pub(crate) fn inputs(&self) -> Vec<&Output> {
         let all: Vec<&Output> = match &self.kind {
             Kind::Source { .. } | Kind::Embedded(_) => Vec::new(),
-            Kind::Exec(spec) => spec.sorted_mounts().filter_map(|m| m.source.as_ref()).collect(),
+            Kind::Exec(spec) => spec
+                .sorted_mounts()
+                .filter_map(|m| m.source.as_ref())
+                .collect(),
             Kind::File(spec) => spec.inputs(),
             Kind::Merge(inputs) => inputs.iter().collect(),
             Kind::Diff { lower, upper } => vec![lower, upper],
@@ -100,7 +103,11 @@ pub struct SourceMap {
 }
 
 impl SourceMap {
-    pub fn new(filename: impl Into<String>, language: impl Into<String>, data: impl Into<Vec<u8>>) -> Arc<Self> {
+    pub fn new(
+        filename: impl Into<String>,
+        language: impl Into<String>,
+        data: impl Into<Vec<u8>>,
+    ) -> Arc<Self> {
         Arc::new(SourceMap {
             filename: filename.into(),
             language: language.into(),
@@ -183,7 +190,9 @@ pub trait OpBuilder: Sized {
 
     /// Any other `OpMetadata.description` entry.
     fn description(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.constraints_mut().description.insert(key.into(), value.into());
+        self.constraints_mut()
+            .description
+            .insert(key.into(), value.into());
         self
     }
 
@@ -200,7 +209,12 @@ pub trait OpBuilder: Sized {
     }
 
     /// Group this vertex with others in the progress display.
-    fn progress_group(mut self, id: impl Into<String>, name: impl Into<String>, weak: bool) -> Self {
+    fn progress_group(
+        mut self,
+        id: impl Into<String>,
+        name: impl Into<String>,
+        weak: bool,
+    ) -> Self {
         self.constraints_mut().progress_group = Some(pb::ProgressGroup {
             id: id.into(),
             name: name.into(),

@@ -59,7 +59,10 @@ fn op_json(op: &pb::Op) -> Value {
     }
     let (kind, body) = match &op.op {
         None => ("terminal", Value::Bool(true)),
-        Some(pb::op::Op::Source(s)) => ("source", json!({"identifier": s.identifier, "attrs": s.attrs})),
+        Some(pb::op::Op::Source(s)) => (
+            "source",
+            json!({"identifier": s.identifier, "attrs": s.attrs}),
+        ),
         Some(pb::op::Op::Exec(e)) => ("exec", exec_json(e)),
         Some(pb::op::Op::File(f)) => (
             "file",

@@ -57,12 +57,9 @@ pub fn embed_definition(bytes: &[u8]) -> Result<Output, LlbError> {
         }
     };
     let ops: Vec<(String, Vec<u8>)> = ops.iter().map(|b| (digest_of(b), b.clone())).collect();
-    let head_op = ops
-        .iter()
-        .find(|(d, _)| *d == head.digest)
-        .ok_or_else(|| {
-            LlbError::InvalidDefinition(format!("the result {} is not one of its ops", head.digest))
-        })?;
+    let head_op = ops.iter().find(|(d, _)| *d == head.digest).ok_or_else(|| {
+        LlbError::InvalidDefinition(format!("the result {} is not one of its ops", head.digest))
+    })?;
     let platform = pb::Op::decode(head_op.1.as_slice())
         .ok()
         .and_then(|op| op.platform)
@@ -178,7 +175,11 @@ pub fn marshal(output: &Output) -> Definition {
             caps.insert(cap::META_EXPORT_CACHE);
         }
     }
-    m.metadata.entry(digest).or_default().caps.extend(caps.into_iter().map(|c| (c.to_string(), true)));
+    m.metadata
+        .entry(digest)
+        .or_default()
+        .caps
+        .extend(caps.into_iter().map(|c| (c.to_string(), true)));
 
     let infos = m
         .sources
@@ -378,7 +379,8 @@ fn merge_metadata(into: &mut pb::OpMetadata, from: &pb::OpMetadata) {
     into.ignore_cache |= from.ignore_cache;
     into.description
         .extend(from.description.iter().map(|(k, v)| (k.clone(), v.clone())));
-    into.caps.extend(from.caps.iter().map(|(k, v)| (k.clone(), *v)));
+    into.caps
+        .extend(from.caps.iter().map(|(k, v)| (k.clone(), *v)));
     if from.export_cache.is_some() {
         into.export_cache = from.export_cache;
     }

@@ -22,7 +22,11 @@ impl Merge {
     /// Like BuildKit's Go client, scratch inputs are dropped; merging nothing is scratch and
     /// merging one input is that input, so no op is emitted for those.
     pub fn output(self) -> Output {
-        let mut inputs: Vec<Output> = self.inputs.into_iter().filter(|o| !o.is_scratch()).collect();
+        let mut inputs: Vec<Output> = self
+            .inputs
+            .into_iter()
+            .filter(|o| !o.is_scratch())
+            .collect();
         match inputs.len() {
             0 => Output::scratch(),
             1 => inputs.remove(0),

@@ -115,9 +115,13 @@ pub fn normalize_image_ref(reference: &str) -> Result<String, LlbError> {
     if let Some(d) = digest {
         let valid = d.split_once(':').is_some_and(|(algo, hex)| {
             !algo.is_empty()
-                && algo.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && algo
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && hex.len() >= 32
-                && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         });
         if !valid {
             return Err(fail("digest must look like sha256:<hex>"));
@@ -126,16 +130,22 @@ pub fn normalize_image_ref(reference: &str) -> Result<String, LlbError> {
     // A ':' after the last '/' starts the tag; one before it belongs to a registry port.
     let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
     let (name, tag) = match name_tag[last_slash..].find(':') {
-        Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
+        Some(i) => (
+            &name_tag[..last_slash + i],
+            Some(&name_tag[last_slash + i + 1..]),
+        ),
         None => (name_tag, None),
     };
     if let Some(t) = tag {
         let valid = !t.is_empty()
             && t.len() <= 128
             && !t.starts_with(['.', '-'])
-            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !valid {
-            return Err(fail("tag may only contain letters, digits, '_', '.' and '-'"));
+            return Err(fail(
+                "tag may only contain letters, digits, '_', '.' and '-'",
+            ));
         }
     }
     if name.is_empty() {
@@ -143,13 +153,19 @@ pub fn normalize_image_ref(reference: &str) -> Result<String, LlbError> {
     }
     let (domain, path) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
             (first, rest.to_string())
         }
         _ => ("docker.io", name.to_string()),
     };
-    let domain = if domain == "index.docker.io" { "docker.io" } else { domain };
+    let domain = if domain == "index.docker.io" {
+        "docker.io"
+    } else {
+        domain
+    };
     let path = if domain == "docker.io" && !path.contains('/') {
         format!("library/{path}")
     } else {
@@ -164,7 +180,9 @@ pub fn normalize_image_ref(reference: &str) -> Result<String, LlbError> {
             && component.ends_with(|c: char| c.is_ascii_alphanumeric())
     });
     if !path_ok {
-        return Err(fail("repository path must be lowercase letters, digits and separators ('.', '_', '-', '/')"));
+        return Err(fail(
+            "repository path must be lowercase letters, digits and separators ('.', '_', '-', '/')",
+        ));
     }
     let mut out = format!("{domain}/{path}");
     match (tag, digest) {
@@ -215,12 +233,18 @@ impl Local {
         self
     }
 
-    pub fn include_patterns<S: Into<String>>(mut self, patterns: impl IntoIterator<Item = S>) -> Self {
+    pub fn include_patterns<S: Into<String>>(
+        mut self,
+        patterns: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.include_patterns = patterns.into_iter().map(Into::into).collect();
         self
     }
 
-    pub fn exclude_patterns<S: Into<String>>(mut self, patterns: impl IntoIterator<Item = S>) -> Self {
+    pub fn exclude_patterns<S: Into<String>>(
+        mut self,
+        patterns: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.exclude_patterns = patterns.into_iter().map(Into::into).collect();
         self
     }
@@ -251,7 +275,10 @@ impl Local {
             caps.push(cap::SOURCE_LOCAL_SESSION_ID);
         }
         if !self.include_patterns.is_empty() {
-            attrs.insert("local.includepattern".to_string(), json(&self.include_patterns));
+            attrs.insert(
+                "local.includepattern".to_string(),
+                json(&self.include_patterns),
+            );
             caps.push(cap::SOURCE_LOCAL_INCLUDE_PATTERNS);
         }
         if !self.follow_paths.is_empty() {
@@ -259,7 +286,10 @@ impl Local {
             caps.push(cap::SOURCE_LOCAL_FOLLOW_PATHS);
         }
         if !self.exclude_patterns.is_empty() {
-            attrs.insert("local.excludepatterns".to_string(), json(&self.exclude_patterns));
+            attrs.insert(
+                "local.excludepatterns".to_string(),
+                json(&self.exclude_patterns),
+            );
             caps.push(cap::SOURCE_LOCAL_EXCLUDE_PATTERNS);
         }
         if let Some(hint) = self.shared_key_hint {
@@ -269,7 +299,12 @@ impl Local {
         if let Some(differ) = self.differ {
             attrs.insert("local.differ".to_string(), differ);
         }
-        source_output(format!("local://{}", self.name), attrs, &caps, self.constraints)
+        source_output(
+            format!("local://{}", self.name),
+            attrs,
+            &caps,
+            self.constraints,
+        )
     }
 }
 
@@ -306,7 +341,11 @@ impl Http {
     /// `sha256:<hex>` or bare hex.
     pub fn checksum(mut self, checksum: &str) -> Result<Self, LlbError> {
         let hex = checksum.strip_prefix("sha256:").unwrap_or(checksum);
-        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+        if hex.len() != 64
+            || !hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        {
             return Err(LlbError::InvalidChecksum(checksum.to_string()));
         }
         self.checksum = Some(format!("sha256:{hex}"));
@@ -327,7 +366,8 @@ impl Http {
     /// Sends a request header. Needs BuildKit v0.21 (`source.http.header`); check the daemon's caps
     /// before adding one.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.insert((name.to_ascii_lowercase(), value.into()));
+        self.headers
+            .insert((name.to_ascii_lowercase(), value.into()));
         self
     }
 
@@ -373,7 +413,10 @@ mod tests {
             ("alpine", "docker.io/library/alpine:latest"),
             ("alpine:3.20", "docker.io/library/alpine:3.20"),
             ("siderolabs/tools:v1", "docker.io/siderolabs/tools:v1"),
-            ("index.docker.io/library/busybox", "docker.io/library/busybox:latest"),
+            (
+                "index.docker.io/library/busybox",
+                "docker.io/library/busybox:latest",
+            ),
             ("ghcr.io/siderolabs/kiln", "ghcr.io/siderolabs/kiln:latest"),
             ("localhost:5000/x/y:t", "localhost:5000/x/y:t"),
             ("localhost/x", "localhost/x:latest"),
@@ -393,7 +436,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_refs() {
-        for bad in ["", "Alpine", "alpine:", "alpine@sha256:xyz", "a//b", "alpine:bad tag"] {
+        for bad in [
+            "",
+            "Alpine",
+            "alpine:",
+            "alpine@sha256:xyz",
+            "a//b",
+            "alpine:bad tag",
+        ] {
             assert!(normalize_image_ref(bad).is_err(), "{bad:?} should fail");
         }
     }
