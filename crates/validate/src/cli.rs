@@ -89,7 +89,8 @@ pub fn run(args: &Args) -> i32 {
                 })
                 .collect(),
         };
-        let text = serde_json::to_string_pretty(&out).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        let text =
+            serde_json::to_string_pretty(&out).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let _ = writeln!(stdout, "{text}");
     } else {
         let _ = write!(stdout, "{}", render(&args.path, &reports, &options));

@@ -42,7 +42,11 @@ impl std::fmt::Display for Violation {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let path = if self.path.is_empty() { "." } else { &self.path };
+        let path = if self.path.is_empty() {
+            "."
+        } else {
+            &self.path
+        };
         write!(f, "{severity}: {path}: {}: {}", self.rule, self.message)
     }
 }
@@ -56,7 +60,9 @@ pub struct Report {
 impl Report {
     /// Whether any violation is an error.
     pub fn has_errors(&self) -> bool {
-        self.violations.iter().any(|v| v.severity == Severity::Error)
+        self.violations
+            .iter()
+            .any(|v| v.severity == Severity::Error)
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Violation> {
@@ -86,11 +92,21 @@ impl Report {
         });
     }
 
-    pub(crate) fn error(&mut self, path: impl Into<String>, rule: &'static str, message: impl Into<String>) {
+    pub(crate) fn error(
+        &mut self,
+        path: impl Into<String>,
+        rule: &'static str,
+        message: impl Into<String>,
+    ) {
         self.push(Severity::Error, path, rule, message);
     }
 
-    pub(crate) fn warn(&mut self, path: impl Into<String>, rule: &'static str, message: impl Into<String>) {
+    pub(crate) fn warn(
+        &mut self,
+        path: impl Into<String>,
+        rule: &'static str,
+        message: impl Into<String>,
+    ) {
         self.push(Severity::Warning, path, rule, message);
     }
 
@@ -120,7 +136,9 @@ pub struct Options {
 impl Options {
     /// The effective target Talos version.
     pub fn talos(&self) -> TalosVersion {
-        self.talos_version.clone().unwrap_or_else(TalosVersion::default_target)
+        self.talos_version
+            .clone()
+            .unwrap_or_else(TalosVersion::default_target)
     }
 }
 

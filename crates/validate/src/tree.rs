@@ -213,7 +213,8 @@ impl Tree {
                     components.clear();
                 }
                 pending.extend(split_reversed(target));
-            } else if !pending.iter().all(|c| c.is_empty() || c == ".") && entry.kind != EntryKind::Dir
+            } else if !pending.iter().all(|c| c.is_empty() || c == ".")
+                && entry.kind != EntryKind::Dir
             {
                 return None;
             }
@@ -279,9 +280,20 @@ mod tests {
         let paths: Vec<&str> = t.entries().iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["manifest.yaml", "rootfs", "rootfs/a", "rootfs/a/b", "rootfs/a/b/c", "rootfs/a.b"]
+            [
+                "manifest.yaml",
+                "rootfs",
+                "rootfs/a",
+                "rootfs/a/b",
+                "rootfs/a/b/c",
+                "rootfs/a.b"
+            ]
         );
-        let under: Vec<&str> = t.under("rootfs/a").iter().map(|e| e.path.as_str()).collect();
+        let under: Vec<&str> = t
+            .under("rootfs/a")
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect();
         assert_eq!(under, ["rootfs/a/b", "rootfs/a/b/c"]);
         let roots: Vec<&str> = t.children("").map(|e| e.path.as_str()).collect();
         assert_eq!(roots, ["manifest.yaml", "rootfs"]);
@@ -306,9 +318,18 @@ mod tests {
             ("c/up", EntryKind::Symlink("../../../usr/bin/sh".into())),
             ("c/loop", EntryKind::Symlink("loop".into())),
         ]);
-        assert_eq!(t.resolve_in("c", "/bin/sh").map(|e| e.path.as_str()), Some("c/usr/bin/sh"));
-        assert_eq!(t.resolve_in("c", "abs").map(|e| e.path.as_str()), Some("c/usr/bin/sh"));
-        assert_eq!(t.resolve_in("c", "./up").map(|e| e.path.as_str()), Some("c/usr/bin/sh"));
+        assert_eq!(
+            t.resolve_in("c", "/bin/sh").map(|e| e.path.as_str()),
+            Some("c/usr/bin/sh")
+        );
+        assert_eq!(
+            t.resolve_in("c", "abs").map(|e| e.path.as_str()),
+            Some("c/usr/bin/sh")
+        );
+        assert_eq!(
+            t.resolve_in("c", "./up").map(|e| e.path.as_str()),
+            Some("c/usr/bin/sh")
+        );
         assert!(t.resolve_in("c", "loop").is_none());
         assert!(t.resolve_in("c", "/bin/missing").is_none());
         assert!(t.resolve_in("c", "/usr/bin/sh/x").is_none());

@@ -98,7 +98,9 @@ fn version_format_regexes() -> &'static [Regex; 5] {
 /// semver (optional `v`, prerelease, no build metadata); `YYYYMMDD[.N]`; `<X.Y.Z>-v<semver>` or
 /// `<hex>-v<semver>` with an optional `-N-g<hex>[-dirty]`; `v?X.Y`.
 pub fn is_valid_extension_version(version: &str) -> bool {
-    version_format_regexes().iter().any(|re| re.is_match(version))
+    version_format_regexes()
+        .iter()
+        .any(|re| re.is_match(version))
 }
 
 /// A parsed `compatibility.talos.version` constraint: OR of ANDs of comparisons.
@@ -171,13 +173,17 @@ impl Range {
                 continue;
             }
             if raw == "||" && !pending_op.is_empty() {
-                return Err(format!("operator {pending_op:?} is not followed by a version"));
+                return Err(format!(
+                    "operator {pending_op:?} is not followed by a version"
+                ));
             }
             tokens.push(format!("{pending_op}{raw}"));
             pending_op.clear();
         }
         if !pending_op.is_empty() {
-            return Err(format!("operator {pending_op:?} is not followed by a version"));
+            return Err(format!(
+                "operator {pending_op:?} is not followed by a version"
+            ));
         }
         if tokens.is_empty() {
             return Err("empty constraint".to_owned());
@@ -224,9 +230,9 @@ fn strip_v_before_digit(text: &str) -> String {
 }
 
 fn parse_comparison(token: &str) -> Result<Comparison, String> {
-    let split = token.find(|c: char| c.is_ascii_digit()).ok_or_else(|| {
-        format!("{token:?} has no version (expected e.g. \">= 1.2.0\")")
-    })?;
+    let split = token
+        .find(|c: char| c.is_ascii_digit())
+        .ok_or_else(|| format!("{token:?} has no version (expected e.g. \">= 1.2.0\")"))?;
     let (op_text, version_text) = token.split_at(split);
     let op = match op_text {
         "" | "=" | "==" => Op::Eq,
@@ -263,8 +269,13 @@ fn parse_comparison(token: &str) -> Result<Comparison, String> {
 
 fn parse_wildcard(op: Op, token: &str, parts: &[&str]) -> Result<Comparison, String> {
     let number = |s: &str| -> Result<u64, String> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
-            return Err(format!("invalid wildcard version in {token:?} (use 1.x or 1.2.x)"));
+        if s.is_empty()
+            || !s.bytes().all(|b| b.is_ascii_digit())
+            || (s.len() > 1 && s.starts_with('0'))
+        {
+            return Err(format!(
+                "invalid wildcard version in {token:?} (use 1.x or 1.2.x)"
+            ));
         }
         s.parse::<u64>()
             .map_err(|_| format!("number too large in {token:?}"))
@@ -278,7 +289,11 @@ fn parse_wildcard(op: Op, token: &str, parts: &[&str]) -> Result<Comparison, Str
             let (m, n) = (number(major)?, number(minor)?);
             (Version::new(m, n, 0), Version::new(m, n + 1, 0))
         }
-        _ => return Err(format!("invalid wildcard version in {token:?} (use 1.x or 1.2.x)")),
+        _ => {
+            return Err(format!(
+                "invalid wildcard version in {token:?} (use 1.x or 1.2.x)"
+            ))
+        }
     };
     Ok(Comparison::Wildcard(op, low, high))
 }

@@ -12,12 +12,27 @@ fn good() -> Fixture {
     f.write("rootfs/usr/local/bin/hello", "#!/bin/sh\n", 0o755);
     f.write("rootfs/usr/local/lib/libx.so.1", "elf", 0o644);
     f.symlink("rootfs/usr/local/lib/libx.so", "libx.so.1");
-    f.symlink("rootfs/usr/lib/ld-linux-x86-64.so.2", "/usr/local/lib/ld.so");
+    f.symlink(
+        "rootfs/usr/lib/ld-linux-x86-64.so.2",
+        "/usr/local/lib/ld.so",
+    );
     f.symlink("rootfs/usr/local/lib64", "lib/");
     f.write("rootfs/etc/cri/conf.d/10-hello.part", "[x]\n", 0o644);
-    f.write("rootfs/usr/lib/udev/rules.d/99-hello.rules", "# rules\n", 0o644);
-    f.write("rootfs/usr/lib/modules/6.18.1-talos/extras/hello.ko", "ko", 0o644);
-    f.write("rootfs/usr/lib/modules/6.18.1-talos/modules.order", "", 0o644);
+    f.write(
+        "rootfs/usr/lib/udev/rules.d/99-hello.rules",
+        "# rules\n",
+        0o644,
+    );
+    f.write(
+        "rootfs/usr/lib/modules/6.18.1-talos/extras/hello.ko",
+        "ko",
+        0o644,
+    );
+    f.write(
+        "rootfs/usr/lib/modules/6.18.1-talos/modules.order",
+        "",
+        0o644,
+    );
     f.write(
         "rootfs/usr/local/etc/containers/hello.yaml",
         "name: hello\ncontainer:\n  entrypoint: ./hello\n  args: [-v]\ndepends:\n  - service: cri\n  - network: [addresses, connectivity]\n  - path: /dev/hello\n  - time: true\n  - configuration: true\nrestart: untilSuccess\n",
@@ -25,7 +40,10 @@ fn good() -> Fixture {
     );
     f.write("rootfs/usr/local/lib/containers/hello/hello", "bin", 0o755);
     f.symlink("rootfs/usr/local/lib/containers/hello/bin", "usr/bin");
-    f.symlink("rootfs/usr/local/lib/containers/hello/etc/mtab", "/proc/mounts");
+    f.symlink(
+        "rootfs/usr/local/lib/containers/hello/etc/mtab",
+        "/proc/mounts",
+    );
     f.mkdir("rootfs/usr/local/lib/containers/hello/tmp", 0o1777);
     f
 }
@@ -47,21 +65,45 @@ fn image_root() {
     f.write(".wh.x", "", 0o644);
     let r = f.check();
     assert_has(&r, Error, "image-root", "bin", "unexpected file \"bin\"");
-    assert_has(&r, Error, "image-root", ".wh.x", "unexpected file \".wh.x\"");
+    assert_has(
+        &r,
+        Error,
+        "image-root",
+        ".wh.x",
+        "unexpected file \".wh.x\"",
+    );
 
     let f = Fixture::new();
     std::fs::remove_dir(f.path("rootfs")).expect("rm");
     let r = f.check();
-    assert_has(&r, Error, "image-root", "rootfs", "extension rootfs is missing");
+    assert_has(
+        &r,
+        Error,
+        "image-root",
+        "rootfs",
+        "extension rootfs is missing",
+    );
 
     let f = Fixture::new();
     std::fs::remove_file(f.path("manifest.yaml")).expect("rm");
-    assert_has(&f.check(), Error, "image-root", "manifest.yaml", "extension manifest is missing");
+    assert_has(
+        &f.check(),
+        Error,
+        "image-root",
+        "manifest.yaml",
+        "extension manifest is missing",
+    );
 
     let f = Fixture::new();
     std::fs::remove_dir(f.path("rootfs")).expect("rm");
     f.write("rootfs", "not a dir", 0o644);
-    assert_has(&f.check(), Error, "image-root", "rootfs", "must be a directory, found a regular file");
+    assert_has(
+        &f.check(),
+        Error,
+        "image-root",
+        "rootfs",
+        "must be a directory, found a regular file",
+    );
 
     // An architecture with nothing to ship: manifest + empty rootfs is fine.
     assert_clean(&Fixture::new().check());
@@ -71,16 +113,40 @@ fn image_root() {
 fn manifest_api_version_and_shape() {
     let f = Fixture::new();
     f.manifest(&GOOD_MANIFEST.replace("version: v1alpha1", "version: v1alpha2"));
-    assert_has(&f.check(), Error, "manifest-api-version", "manifest.yaml", "unsupported manifest version: \"v1alpha2\"");
+    assert_has(
+        &f.check(),
+        Error,
+        "manifest-api-version",
+        "manifest.yaml",
+        "unsupported manifest version: \"v1alpha2\"",
+    );
 
     f.manifest("---\n");
-    assert_has(&f.check(), Error, "manifest-api-version", "manifest.yaml", "unsupported manifest version: \"\"");
+    assert_has(
+        &f.check(),
+        Error,
+        "manifest-api-version",
+        "manifest.yaml",
+        "unsupported manifest version: \"\"",
+    );
 
     f.manifest("version: v1alpha1\nmetadata: [a, b]\n");
-    assert_has(&f.check(), Error, "manifest-yaml", "manifest.yaml", "metadata must be a mapping, found a list");
+    assert_has(
+        &f.check(),
+        Error,
+        "manifest-yaml",
+        "manifest.yaml",
+        "metadata must be a mapping, found a list",
+    );
 
     f.manifest("version: v1alpha1\nmetadata:\n  name: [unclosed\n");
-    assert_has(&f.check(), Error, "manifest-yaml", "manifest.yaml", "invalid YAML");
+    assert_has(
+        &f.check(),
+        Error,
+        "manifest-yaml",
+        "manifest.yaml",
+        "invalid YAML",
+    );
 }
 
 #[test]
@@ -98,21 +164,49 @@ fn manifest_name_and_fields() {
         "manifest.yaml",
         "pkg name does not match extension name: bar != hello",
     );
-    f.manifest(&GOOD_MANIFEST.replace("  author: Test Author\n", "").replace("A test extension", "\"\""));
+    f.manifest(
+        &GOOD_MANIFEST
+            .replace("  author: Test Author\n", "")
+            .replace("A test extension", "\"\""),
+    );
     let r = f.check();
-    assert_has(&r, Error, "manifest-field", "manifest.yaml", "metadata.author is missing");
-    assert_has(&r, Error, "manifest-field", "manifest.yaml", "metadata.description is missing");
+    assert_has(
+        &r,
+        Error,
+        "manifest-field",
+        "manifest.yaml",
+        "metadata.author is missing",
+    );
+    assert_has(
+        &r,
+        Error,
+        "manifest-field",
+        "manifest.yaml",
+        "metadata.description is missing",
+    );
 
     f.manifest(&GOOD_MANIFEST.replace("  author:", "  homepage: x\n  author:"));
     let r = f.check();
-    assert_has(&r, Warning, "manifest-unknown-key", "manifest.yaml", "line 5: unknown key \"metadata.homepage\"");
+    assert_has(
+        &r,
+        Warning,
+        "manifest-unknown-key",
+        "manifest.yaml",
+        "line 5: unknown key \"metadata.homepage\"",
+    );
     assert!(!r.has_errors());
 }
 
 #[test]
 fn manifest_version_formats() {
     let f = Fixture::new();
-    for good in ["1.29", "v2.14", "20260810.0", "9.3.3-v1.15.0", "abc1234-v1.15.0-3-gdeadbee-dirty"] {
+    for good in [
+        "1.29",
+        "v2.14",
+        "20260810.0",
+        "9.3.3-v1.15.0",
+        "abc1234-v1.15.0-3-gdeadbee-dirty",
+    ] {
         f.manifest(&GOOD_MANIFEST.replace("\"1.0.0\"", &format!("\"{good}\"")));
         assert_no(&f.check(), "manifest-version");
     }
@@ -145,19 +239,38 @@ fn compatibility_constraint() {
     );
     f.manifest(&with(">= v1.15.0"));
     assert_no(&f.check_for("v1.15.0-beta.1"), "compatibility");
-    assert_has(&f.check_for("v1.14.0"), Error, "compatibility", "manifest.yaml", "can't be satisfied");
+    assert_has(
+        &f.check_for("v1.14.0"),
+        Error,
+        "compatibility",
+        "manifest.yaml",
+        "can't be satisfied",
+    );
     for ok in [">=v1.10.0 <v2.0.0", "<1.5.0 || >=1.9.0", ""] {
         f.manifest(&with(ok));
         let r = f.check();
         assert_no(&r, "compatibility");
         assert_no(&r, "compatibility-syntax");
     }
-    for (bad, needle) in [(">= v1.10", "full X.Y.Z"), ("~> 1.2", "not supported"), ("^1.2.0", "not supported")] {
+    for (bad, needle) in [
+        (">= v1.10", "full X.Y.Z"),
+        ("~> 1.2", "not supported"),
+        ("^1.2.0", "not supported"),
+    ] {
         f.manifest(&with(bad));
-        assert_has(&f.check(), Error, "compatibility-syntax", "manifest.yaml", needle);
+        assert_has(
+            &f.check(),
+            Error,
+            "compatibility-syntax",
+            "manifest.yaml",
+            needle,
+        );
     }
     // Absent compatibility is fine.
-    f.manifest(&GOOD_MANIFEST.replace("  compatibility:\n    talos:\n      version: \">= v1.0.0\"\n", ""));
+    f.manifest(&GOOD_MANIFEST.replace(
+        "  compatibility:\n    talos:\n      version: \">= v1.0.0\"\n",
+        "",
+    ));
     assert_clean(&f.check());
 }
 
@@ -171,23 +284,65 @@ fn paths_by_whole_components_and_talos_version() {
     f.write("rootfs/usr/bin/nvme-evil", "", 0o644);
     f.write("rootfs/usr/local/ok", "", 0o644);
     let r = f.check();
-    assert_has(&r, Error, "path-not-allowed", "rootfs/boot/vmlinuz", "path \"/boot/vmlinuz\" is not allowed in extensions for Talos v1.14.0");
-    assert_has(&r, Error, "path-not-allowed", "rootfs/usr/lib64/a.so", "allowed under");
-    assert_has(&r, Error, "path-not-allowed", "rootfs/usr/localfoo/x", "\"/usr/localfoo/x\"");
-    assert_has(&r, Error, "path-not-allowed", "rootfs/etc/cri/conf.d.bak/x", "(allowed under /etc/cri/conf.d)");
-    assert_has(&r, Error, "path-not-allowed", "rootfs/usr/bin/nvme-evil", "/usr/bin/nvme");
+    assert_has(
+        &r,
+        Error,
+        "path-not-allowed",
+        "rootfs/boot/vmlinuz",
+        "path \"/boot/vmlinuz\" is not allowed in extensions for Talos v1.14.0",
+    );
+    assert_has(
+        &r,
+        Error,
+        "path-not-allowed",
+        "rootfs/usr/lib64/a.so",
+        "allowed under",
+    );
+    assert_has(
+        &r,
+        Error,
+        "path-not-allowed",
+        "rootfs/usr/localfoo/x",
+        "\"/usr/localfoo/x\"",
+    );
+    assert_has(
+        &r,
+        Error,
+        "path-not-allowed",
+        "rootfs/etc/cri/conf.d.bak/x",
+        "(allowed under /etc/cri/conf.d)",
+    );
+    assert_has(
+        &r,
+        Error,
+        "path-not-allowed",
+        "rootfs/usr/bin/nvme-evil",
+        "/usr/bin/nvme",
+    );
     assert_eq!(r.errors().count(), 5, "{}", dump(&r));
 
     // Legacy /lib/firmware: fine before the usr merge, an error (with the move named) after.
     let f = Fixture::new();
     f.write("rootfs/lib/firmware/x.bin", "", 0o644);
     assert_no(&f.check_for("v1.9.0"), "path-not-allowed");
-    assert_has(&f.check_for("v1.12.0"), Error, "path-not-allowed", "rootfs/lib/firmware/x.bin", "/lib/firmware moved to /usr/lib/firmware in Talos v1.10");
+    assert_has(
+        &f.check_for("v1.12.0"),
+        Error,
+        "path-not-allowed",
+        "rootfs/lib/firmware/x.bin",
+        "/lib/firmware moved to /usr/lib/firmware in Talos v1.10",
+    );
 
     let f = Fixture::new();
     f.write("rootfs/usr/bin/nvme", "", 0o755);
     assert_no(&f.check(), "path-not-allowed");
-    assert_has(&f.check_for("v1.13.0"), Error, "path-not-allowed", "rootfs/usr/bin/nvme", "allowed from Talos v1.14 on");
+    assert_has(
+        &f.check_for("v1.13.0"),
+        Error,
+        "path-not-allowed",
+        "rootfs/usr/bin/nvme",
+        "allowed from Talos v1.14 on",
+    );
 }
 
 #[test]
@@ -197,8 +352,19 @@ fn empty_dirs_outside_are_warnings() {
     f.mkdir("rootfs/usr/lib", 0o755); // an ancestor of allowed hierarchies: fine
     f.mkdir("rootfs/usr/local/empty", 0o755); // inside an allowed hierarchy: fine
     let r = f.check();
-    assert_has(&r, Warning, "empty-dir", "rootfs/opt", "directory \"/opt\" is outside the allowed hierarchies and holds nothing");
-    assert_eq!(r.violations.len(), 1, "only the topmost empty directory: {}", dump(&r));
+    assert_has(
+        &r,
+        Warning,
+        "empty-dir",
+        "rootfs/opt",
+        "directory \"/opt\" is outside the allowed hierarchies and holds nothing",
+    );
+    assert_eq!(
+        r.violations.len(),
+        1,
+        "only the topmost empty directory: {}",
+        dump(&r)
+    );
     assert!(!r.has_errors());
 
     let f = Fixture::new();
@@ -212,7 +378,11 @@ fn empty_dirs_outside_are_warnings() {
 fn hard_links() {
     let f = good();
     f.write("rootfs/usr/local/bin/a", "x", 0o755);
-    std::fs::hard_link(f.path("rootfs/usr/local/bin/a"), f.path("rootfs/usr/local/bin/b")).expect("link");
+    std::fs::hard_link(
+        f.path("rootfs/usr/local/bin/a"),
+        f.path("rootfs/usr/local/bin/b"),
+    )
+    .expect("link");
     let r = f.check();
     assert_has(&r, Error, "hardlink", "rootfs/usr/local/bin/b", "\"/usr/local/bin/b\" is a hard link to \"/usr/local/bin/a\"; Talos unpacks hard links as empty files");
     assert_eq!(r.errors().count(), 1, "{}", dump(&r));
@@ -220,7 +390,11 @@ fn hard_links() {
     // A link whose other name lies outside the image is exported as a plain file: not reported.
     let outside = tempfile::tempdir().expect("tempdir");
     let f = good();
-    std::fs::hard_link(f.path("rootfs/usr/local/bin/hello"), outside.path().join("peer")).expect("link");
+    std::fs::hard_link(
+        f.path("rootfs/usr/local/bin/hello"),
+        outside.path().join("peer"),
+    )
+    .expect("link");
     assert_clean(&f.check());
 }
 
@@ -231,10 +405,23 @@ fn special_files() {
     let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("cstring");
     // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
-    let _socket = std::os::unix::net::UnixListener::bind(f.path("rootfs/usr/local/s.sock")).expect("bind");
+    let _socket =
+        std::os::unix::net::UnixListener::bind(f.path("rootfs/usr/local/s.sock")).expect("bind");
     let r = f.check();
-    assert_has(&r, Error, "special-file", "rootfs/usr/local/run.fifo", "special files are not allowed: \"/usr/local/run.fifo\" is a FIFO");
-    assert_has(&r, Error, "special-file", "rootfs/usr/local/s.sock", "is a socket");
+    assert_has(
+        &r,
+        Error,
+        "special-file",
+        "rootfs/usr/local/run.fifo",
+        "special files are not allowed: \"/usr/local/run.fifo\" is a FIFO",
+    );
+    assert_has(
+        &r,
+        Error,
+        "special-file",
+        "rootfs/usr/local/s.sock",
+        "is a socket",
+    );
 }
 
 #[test]
@@ -251,13 +438,28 @@ fn device_nodes_when_root() {
         // SAFETY: valid path; device numbers are arbitrary.
         let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o600, libc::makedev(1, 3)) };
         if rc != 0 {
-            eprintln!("skipping device_nodes_when_root: mknod failed ({})", std::io::Error::last_os_error());
+            eprintln!(
+                "skipping device_nodes_when_root: mknod failed ({})",
+                std::io::Error::last_os_error()
+            );
             return;
         }
     }
     let r = f.check();
-    assert_has(&r, Error, "special-file", "rootfs/usr/local/null", "is a character device");
-    assert_has(&r, Error, "special-file", "rootfs/usr/local/blk", "is a block device");
+    assert_has(
+        &r,
+        Error,
+        "special-file",
+        "rootfs/usr/local/null",
+        "is a character device",
+    );
+    assert_has(
+        &r,
+        Error,
+        "special-file",
+        "rootfs/usr/local/blk",
+        "is a block device",
+    );
 }
 
 #[test]
@@ -268,10 +470,34 @@ fn world_writable() {
     f.mkdir("rootfs/usr/local/share/sticky", 0o1777);
     f.mkdir("rootfs/usr/local/lib/containers/hello/var/tmp", 0o777);
     let r = f.check();
-    assert_has(&r, Error, "world-writable", "rootfs/usr/local/bin/x", "world-writeable files are not allowed: \"/usr/local/bin/x\" has mode 0666");
-    assert_has(&r, Error, "world-writable", "rootfs/usr/local/share/open", "need the sticky bit");
-    assert_has(&r, Error, "world-writable", "rootfs/usr/local/share/sticky", "only inside a service container rootfs");
-    assert_has(&r, Error, "world-writable", "rootfs/usr/local/lib/containers/hello/var/tmp", "need the sticky bit");
+    assert_has(
+        &r,
+        Error,
+        "world-writable",
+        "rootfs/usr/local/bin/x",
+        "world-writeable files are not allowed: \"/usr/local/bin/x\" has mode 0666",
+    );
+    assert_has(
+        &r,
+        Error,
+        "world-writable",
+        "rootfs/usr/local/share/open",
+        "need the sticky bit",
+    );
+    assert_has(
+        &r,
+        Error,
+        "world-writable",
+        "rootfs/usr/local/share/sticky",
+        "only inside a service container rootfs",
+    );
+    assert_has(
+        &r,
+        Error,
+        "world-writable",
+        "rootfs/usr/local/lib/containers/hello/var/tmp",
+        "need the sticky bit",
+    );
     assert_eq!(r.errors().count(), 4, "{}", dump(&r));
     // good() has a 1777 tmp inside the container rootfs, which passes.
     assert_no(&good().check(), "world-writable");
@@ -285,13 +511,43 @@ fn symlinks() {
     f.symlink("rootfs/usr/local/bin/up", "../../../sbin/x");
     f.symlink("rootfs/usr/bin/ldconfig", "/usr/local/sbin/ldconfig");
     let r = f.check();
-    assert_has(&r, Error, "path-not-allowed", "rootfs/bin", "path \"/bin\" is not allowed");
-    assert_has(&r, Warning, "symlink-target", "rootfs/usr/local/bin/sh", "points to \"/bin/busybox\" (/bin/busybox), outside the hierarchies");
-    assert_has(&r, Warning, "symlink-target", "rootfs/usr/local/bin/up", "(/sbin/x)");
+    assert_has(
+        &r,
+        Error,
+        "path-not-allowed",
+        "rootfs/bin",
+        "path \"/bin\" is not allowed",
+    );
+    assert_has(
+        &r,
+        Warning,
+        "symlink-target",
+        "rootfs/usr/local/bin/sh",
+        "points to \"/bin/busybox\" (/bin/busybox), outside the hierarchies",
+    );
+    assert_has(
+        &r,
+        Warning,
+        "symlink-target",
+        "rootfs/usr/local/bin/up",
+        "(/sbin/x)",
+    );
     assert_no(&r, "world-writable");
-    let targets: Vec<_> = r.violations.iter().filter(|v| v.rule == "symlink-target").map(|v| v.path.as_str()).collect();
+    let targets: Vec<_> = r
+        .violations
+        .iter()
+        .filter(|v| v.rule == "symlink-target")
+        .map(|v| v.path.as_str())
+        .collect();
     // rootfs/bin -> usr/bin resolves to /usr/bin: outside too; ldconfig's target is allowed.
-    assert_eq!(targets, ["rootfs/bin", "rootfs/usr/local/bin/sh", "rootfs/usr/local/bin/up"]);
+    assert_eq!(
+        targets,
+        [
+            "rootfs/bin",
+            "rootfs/usr/local/bin/sh",
+            "rootfs/usr/local/bin/up"
+        ]
+    );
 }
 
 fn with_service(spec: &str) -> Fixture {
@@ -303,51 +559,129 @@ fn with_service(spec: &str) -> Fixture {
 #[test]
 fn service_spec_fields() {
     let r = with_service("name: Foo\ncontainer:\n  entrypoint: ./hello\nrestart: always\n").check();
-    assert_has(&r, Error, "service-name", "rootfs/usr/local/etc/containers/hello.yaml", "name \"Foo\" is invalid");
+    assert_has(
+        &r,
+        Error,
+        "service-name",
+        "rootfs/usr/local/etc/containers/hello.yaml",
+        "name \"Foo\" is invalid",
+    );
 
     let r = with_service("name: hello\ncontainer:\n  entryPoint: ./hello\n").check();
     let path = "rootfs/usr/local/etc/containers/hello.yaml";
-    assert_has(&r, Error, "service-restart", path, "restart kind is invalid");
-    assert_has(&r, Error, "service-entrypoint", path, "container endpoint can't be empty");
-    assert_has(&r, Warning, "service-unknown-key", path, "unknown key \"container.entryPoint\"");
+    assert_has(
+        &r,
+        Error,
+        "service-restart",
+        path,
+        "restart kind is invalid",
+    );
+    assert_has(
+        &r,
+        Error,
+        "service-entrypoint",
+        path,
+        "container endpoint can't be empty",
+    );
+    assert_has(
+        &r,
+        Warning,
+        "service-unknown-key",
+        path,
+        "unknown key \"container.entryPoint\"",
+    );
 
-    let r = with_service("name: hello\ncontainer:\n  entrypoint: ./hello\nrestart: sometimes\n").check();
+    let r = with_service("name: hello\ncontainer:\n  entrypoint: ./hello\nrestart: sometimes\n")
+        .check();
     assert_has(&r, Error, "service-restart", path, "\"sometimes\"");
 
     let r = with_service(
         "name: hello\ncontainer:\n  entrypoint: ./hello\nrestart: never\ndepends:\n  - {}\n  - path: ./x\n  - service: cri\n    path: /x\n  - network: [bogus]\n",
     )
     .check();
-    assert_has(&r, Error, "service-depends", path, "line 6: no dependency specified");
-    assert_has(&r, Error, "service-depends", path, "line 7: path is not absolute: \"./x\"");
-    assert_has(&r, Error, "service-depends", path, "line 8: more than a single dependency is set (service, path)");
-    assert_has(&r, Error, "service-depends", path, "invalid network dependency \"bogus\"");
+    assert_has(
+        &r,
+        Error,
+        "service-depends",
+        path,
+        "line 6: no dependency specified",
+    );
+    assert_has(
+        &r,
+        Error,
+        "service-depends",
+        path,
+        "line 7: path is not absolute: \"./x\"",
+    );
+    assert_has(
+        &r,
+        Error,
+        "service-depends",
+        path,
+        "line 8: more than a single dependency is set (service, path)",
+    );
+    assert_has(
+        &r,
+        Error,
+        "service-depends",
+        path,
+        "invalid network dependency \"bogus\"",
+    );
 
-    assert_no(&with_service("name: hello\ncontainer:\n  entrypoint: ./hello\nrestart: ALWAYS\n").check(), "service-restart");
+    assert_no(
+        &with_service("name: hello\ncontainer:\n  entrypoint: ./hello\nrestart: ALWAYS\n").check(),
+        "service-restart",
+    );
 }
 
 #[test]
 fn service_rootfs_and_entrypoint() {
     let path = "rootfs/usr/local/etc/containers/hello.yaml";
-    let r = with_service("name: multipathd\ncontainer:\n  entrypoint: ./hello\nrestart: always\n").check();
-    assert_has(&r, Error, "service-rootfs", path, "container rootfs directory /usr/local/lib/containers/multipathd/, which is missing");
+    let r = with_service("name: multipathd\ncontainer:\n  entrypoint: ./hello\nrestart: always\n")
+        .check();
+    assert_has(
+        &r,
+        Error,
+        "service-rootfs",
+        path,
+        "container rootfs directory /usr/local/lib/containers/multipathd/, which is missing",
+    );
 
     let r = with_service("name: hello\ncontainer:\n  entrypoint: hello\nrestart: always\n").check();
-    assert_has(&r, Error, "service-entrypoint", path, "a bare name is searched in $PATH");
+    assert_has(
+        &r,
+        Error,
+        "service-entrypoint",
+        path,
+        "a bare name is searched in $PATH",
+    );
     assert_has(&r, Error, "service-entrypoint", path, "write \"./hello\"");
 
-    let r = with_service("name: hello\ncontainer:\n  entrypoint: /missing\nrestart: always\n").check();
+    let r =
+        with_service("name: hello\ncontainer:\n  entrypoint: /missing\nrestart: always\n").check();
     assert_has(&r, Error, "service-entrypoint", path, "entrypoint \"/missing\" of service \"hello\" does not exist in its container rootfs /usr/local/lib/containers/hello/");
 
     let f = with_service("name: hello\ncontainer:\n  entrypoint: /bin/tool\nrestart: always\n");
-    f.write("rootfs/usr/local/lib/containers/hello/usr/bin/tool", "", 0o644);
+    f.write(
+        "rootfs/usr/local/lib/containers/hello/usr/bin/tool",
+        "",
+        0o644,
+    );
     assert_has(&f.check(), Error, "service-entrypoint", path, "resolves to \"/usr/local/lib/containers/hello/usr/bin/tool\", a regular file with mode 0644, which is not executable");
-    f.write("rootfs/usr/local/lib/containers/hello/usr/bin/tool", "", 0o755);
+    f.write(
+        "rootfs/usr/local/lib/containers/hello/usr/bin/tool",
+        "",
+        0o755,
+    );
     assert_clean(&f.check());
 
     // A bare name found on $PATH (through the bin -> usr/bin symlink) is fine.
     let f = with_service("name: hello\ncontainer:\n  entrypoint: tool\nrestart: always\n");
-    f.write("rootfs/usr/local/lib/containers/hello/usr/bin/tool", "", 0o755);
+    f.write(
+        "rootfs/usr/local/lib/containers/hello/usr/bin/tool",
+        "",
+        0o755,
+    );
     assert_clean(&f.check());
 
     // iscsi-tools style: the entrypoint comes through a bind mount from the extension's own files.
@@ -356,16 +690,32 @@ fn service_rootfs_and_entrypoint() {
     f.write("rootfs/usr/local/sbin/hellod", "", 0o755);
     assert_clean(&f.check());
     let r = with_service(spec).check();
-    assert_has(&r, Warning, "service-entrypoint", path, "comes through a bind mount from /usr/local/sbin/hellod on the host");
+    assert_has(
+        &r,
+        Warning,
+        "service-entrypoint",
+        path,
+        "comes through a bind mount from /usr/local/sbin/hellod on the host",
+    );
     assert!(!r.has_errors(), "{}", dump(&r));
 }
 
 #[test]
 fn service_yml_is_a_warning() {
     let f = good();
-    f.write("rootfs/usr/local/etc/containers/other.yml", "name: x\n", 0o644);
+    f.write(
+        "rootfs/usr/local/etc/containers/other.yml",
+        "name: x\n",
+        0o644,
+    );
     let r = f.check();
-    assert_has(&r, Warning, "service-yml", "rootfs/usr/local/etc/containers/other.yml", "Talos only reads *.yaml");
+    assert_has(
+        &r,
+        Warning,
+        "service-yml",
+        "rootfs/usr/local/etc/containers/other.yml",
+        "Talos only reads *.yaml",
+    );
     assert!(!r.has_errors());
 }
 
@@ -375,14 +725,32 @@ fn kernel_modules() {
     f.mkdir("rootfs/usr/lib/modules/6.18.0-talos", 0o755);
     f.write("rootfs/usr/lib/modules/stray", "", 0o644);
     let r = f.check();
-    assert_has(&r, Error, "kernel-modules", "rootfs/usr/lib/modules", "must hold exactly one kernel release directory, found 2: 6.18.0-talos, 6.18.1-talos");
-    assert_has(&r, Error, "kernel-modules", "rootfs/usr/lib/modules/stray", "\"stray\" is a regular file");
+    assert_has(
+        &r,
+        Error,
+        "kernel-modules",
+        "rootfs/usr/lib/modules",
+        "must hold exactly one kernel release directory, found 2: 6.18.0-talos, 6.18.1-talos",
+    );
+    assert_has(
+        &r,
+        Error,
+        "kernel-modules",
+        "rootfs/usr/lib/modules/stray",
+        "\"stray\" is a regular file",
+    );
 
     let r = good().check_with(&Options {
         kernel_release: Some("6.18.2-talos".into()),
         ..Options::default()
     });
-    assert_has(&r, Error, "kernel-modules", "rootfs/usr/lib/modules/6.18.1-talos", "does not match the target kernel \"6.18.2-talos\"");
+    assert_has(
+        &r,
+        Error,
+        "kernel-modules",
+        "rootfs/usr/lib/modules/6.18.1-talos",
+        "does not match the target kernel \"6.18.2-talos\"",
+    );
 
     // Before the usr merge the modules live in /lib/modules.
     let f = Fixture::new();
@@ -392,7 +760,13 @@ fn kernel_modules() {
         talos_version: Some(TalosVersion::parse("v1.5.0").expect("v")),
         ..Options::default()
     };
-    assert_has(&f.check_with(&opts), Error, "kernel-modules", "rootfs/lib/modules", "found 2");
+    assert_has(
+        &f.check_with(&opts),
+        Error,
+        "kernel-modules",
+        "rootfs/lib/modules",
+        "found 2",
+    );
 }
 
 #[test]
@@ -402,7 +776,9 @@ fn output_lines_are_human_readable() {
     let r = f.check();
     let line = r.violations[0].to_string();
     assert!(
-        line.starts_with("error: rootfs/usr/bin/foo: path-not-allowed: path \"/usr/bin/foo\" is not allowed"),
+        line.starts_with(
+            "error: rootfs/usr/bin/foo: path-not-allowed: path \"/usr/bin/foo\" is not allowed"
+        ),
         "{line}"
     );
     let json = serde_json::to_value(&r).expect("json");

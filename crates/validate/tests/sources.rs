@@ -35,7 +35,9 @@ fn tar_of(entries: &[(&str, Kind<'_>, u32)]) -> Vec<u8> {
             Kind::Dir => {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_size(0);
-                builder.append_data(&mut header, path, &[][..]).expect("append");
+                builder
+                    .append_data(&mut header, path, &[][..])
+                    .expect("append");
             }
             Kind::Link(target) | Kind::Symlink(target) => {
                 let t = if matches!(kind, Kind::Link(_)) {
@@ -45,7 +47,9 @@ fn tar_of(entries: &[(&str, Kind<'_>, u32)]) -> Vec<u8> {
                 };
                 header.set_entry_type(t);
                 header.set_size(0);
-                builder.append_link(&mut header, path, target).expect("append");
+                builder
+                    .append_link(&mut header, path, target)
+                    .expect("append");
             }
         }
     }
@@ -98,7 +102,10 @@ impl Image {
             "config": config,
             "layers": layers,
         });
-        let mut d = self.add(serde_json::to_vec(&manifest).expect("json"), "application/vnd.oci.image.manifest.v1+json");
+        let mut d = self.add(
+            serde_json::to_vec(&manifest).expect("json"),
+            "application/vnd.oci.image.manifest.v1+json",
+        );
         d["platform"] = json!({"os": "linux", "architecture": arch});
         d
     }
@@ -125,8 +132,16 @@ fn two_platform_image() -> Image {
     let arm = tar_of(&[
         ("./manifest.yaml", Kind::File(GOOD_MANIFEST), 0o644),
         ("./rootfs/usr/local/bin/hello", Kind::File("bin"), 0o755),
-        ("./rootfs/usr/local/bin/hello2", Kind::Link("./rootfs/usr/local/bin/hello"), 0o755),
-        ("./rootfs/usr/local/bin/sh", Kind::Symlink("/bin/busybox"), 0o777),
+        (
+            "./rootfs/usr/local/bin/hello2",
+            Kind::Link("./rootfs/usr/local/bin/hello"),
+            0o755,
+        ),
+        (
+            "./rootfs/usr/local/bin/sh",
+            Kind::Symlink("/bin/busybox"),
+            0o777,
+        ),
         ("./rootfs/boot/vmlinuz", Kind::File(""), 0o644),
     ]);
     let arm64 = image.add_manifest("arm64", vec![(arm, true)]);
@@ -138,7 +153,10 @@ fn two_platform_image() -> Image {
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [amd64, arm64, attestation],
     });
-    let inner = image.add(serde_json::to_vec(&inner).expect("json"), "application/vnd.oci.image.index.v1+json");
+    let inner = image.add(
+        serde_json::to_vec(&inner).expect("json"),
+        "application/vnd.oci.image.index.v1+json",
+    );
     image.top_index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -167,9 +185,27 @@ fn check_two_platforms(input: &str) {
     assert!(targets[0].tree.get("rootfs/usr/local/share/new").is_some());
     assert!(targets[0].tree.get("rootfs/usr/local/share/old").is_none());
     let arm64 = validate(&targets[1].tree, &Options::default());
-    assert_has(&arm64, Error, "path-not-allowed", "rootfs/boot/vmlinuz", "\"/boot/vmlinuz\"");
-    assert_has(&arm64, Error, "hardlink", "rootfs/usr/local/bin/hello2", "is a hard link to \"/usr/local/bin/hello\"");
-    assert_has(&arm64, Warning, "symlink-target", "rootfs/usr/local/bin/sh", "/bin/busybox");
+    assert_has(
+        &arm64,
+        Error,
+        "path-not-allowed",
+        "rootfs/boot/vmlinuz",
+        "\"/boot/vmlinuz\"",
+    );
+    assert_has(
+        &arm64,
+        Error,
+        "hardlink",
+        "rootfs/usr/local/bin/hello2",
+        "is a hard link to \"/usr/local/bin/hello\"",
+    );
+    assert_has(
+        &arm64,
+        Warning,
+        "symlink-target",
+        "rootfs/usr/local/bin/sh",
+        "/bin/busybox",
+    );
     assert_eq!(arm64.violations.len(), 3, "{}", dump(&arm64));
 
     let only = load(input, Some("linux/arm64")).expect("loads");
@@ -205,11 +241,21 @@ fn corrupted_blob_is_unreadable_input() {
     let image = two_platform_image();
     write_layout(&image, dir.path());
     // Flip the first layer blob of amd64 (the largest gzip blob is a layer; any blob will do).
-    let (d, data, _) = image.blobs.iter().find(|(_, _, m)| m.ends_with("tar+gzip")).expect("layer");
+    let (d, data, _) = image
+        .blobs
+        .iter()
+        .find(|(_, _, m)| m.ends_with("tar+gzip"))
+        .expect("layer");
     let mut bad = data.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
-    std::fs::write(dir.path().join("blobs/sha256").join(d.trim_start_matches("sha256:")), bad).expect("write");
+    std::fs::write(
+        dir.path()
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:")),
+        bad,
+    )
+    .expect("write");
     let err = load(dir.path().to_str().expect("utf-8"), None).expect_err("corrupt");
     assert!(err.to_string().contains(d), "{err}");
 }
@@ -219,7 +265,11 @@ fn image_root_tar_plain_and_gzip() {
     let bad = tar_of(&[
         ("manifest.yaml", Kind::File(GOOD_MANIFEST), 0o644),
         ("rootfs/usr/local/bin/a", Kind::File("x"), 0o755),
-        ("rootfs/usr/local/bin/b", Kind::Link("rootfs/usr/local/bin/a"), 0o755),
+        (
+            "rootfs/usr/local/bin/b",
+            Kind::Link("rootfs/usr/local/bin/a"),
+            0o755,
+        ),
     ]);
     let good = tar_of(&[
         ("manifest.yaml", Kind::File(GOOD_MANIFEST), 0o644),
@@ -232,7 +282,13 @@ fn image_root_tar_plain_and_gzip() {
         let targets = load(p.to_str().expect("utf-8"), None).expect("loads");
         assert_eq!(targets[0].platform, None);
         let r = validate(&targets[0].tree, &Options::default());
-        assert_has(&r, Error, "hardlink", "rootfs/usr/local/bin/b", "is a hard link to \"/usr/local/bin/a\"");
+        assert_has(
+            &r,
+            Error,
+            "hardlink",
+            "rootfs/usr/local/bin/b",
+            "is a hard link to \"/usr/local/bin/a\"",
+        );
     }
     let p = dir.path().join("good.tar");
     std::fs::write(&p, good).expect("write");
@@ -262,11 +318,18 @@ fn cli_exit_codes() {
         ..args(input)
     };
     assert_eq!(cli::run(&amd64), 0);
-    let json = cli::Args { json: true, ..args(input) };
+    let json = cli::Args {
+        json: true,
+        ..args(input)
+    };
     assert_eq!(cli::run(&json), 1);
     assert_eq!(cli::run(&args("/nonexistent/kiln-validate-input")), 2);
     let garbage = dir.path().join("garbage");
-    std::fs::write(&garbage, b"not a tar at all, just some bytes that are long enough").expect("write");
+    std::fs::write(
+        &garbage,
+        b"not a tar at all, just some bytes that are long enough",
+    )
+    .expect("write");
     assert_eq!(cli::run(&args(garbage.to_str().expect("utf-8"))), 2);
     let wrong_name = cli::Args {
         pkg_name: Some("other".into()),
@@ -280,34 +343,73 @@ fn cli_exit_codes() {
 fn cli_parses_flags() {
     use clap::Parser;
     let a = cli::Args::try_parse_from([
-        "validate", "/image", "--talos-version", "v1.12", "--pkg-name", "hello", "--kernel-release", "6.18.1-talos",
-        "--platform", "linux/arm64", "--json",
+        "validate",
+        "/image",
+        "--talos-version",
+        "v1.12",
+        "--pkg-name",
+        "hello",
+        "--kernel-release",
+        "6.18.1-talos",
+        "--platform",
+        "linux/arm64",
+        "--json",
     ])
     .expect("parses");
-    assert_eq!(a.talos_version.map(|v| v.to_string()).as_deref(), Some("v1.12.0"));
+    assert_eq!(
+        a.talos_version.map(|v| v.to_string()).as_deref(),
+        Some("v1.12.0")
+    );
     assert_eq!(a.pkg_name.as_deref(), Some("hello"));
     assert!(a.json);
-    let err = cli::Args::try_parse_from(["validate", "/image", "--talos-version", "latest"]).expect_err("bad version");
+    let err = cli::Args::try_parse_from(["validate", "/image", "--talos-version", "latest"])
+        .expect_err("bad version");
     assert!(err.to_string().contains("invalid Talos version"), "{err}");
 }
 
 fn registry_listening() -> bool {
-    std::net::TcpStream::connect_timeout(&"127.0.0.1:5000".parse().expect("addr"), std::time::Duration::from_millis(300)).is_ok()
+    std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5000".parse().expect("addr"),
+        std::time::Duration::from_millis(300),
+    )
+    .is_ok()
 }
 
 /// Pushes the image with the registry API (monolithic uploads) and returns the index digest.
 fn push(image: &Image, repo: &str, tag: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let base = format!("http://127.0.0.1:5000/v2/{repo}");
     let top: serde_json::Value = serde_json::from_slice(&image.top_index).expect("json");
-    let inner_digest = top["manifests"][0]["digest"].as_str().expect("digest").to_owned();
+    let inner_digest = top["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
     // Blobs first, then manifests (children before the index that refers to them).
     let is_manifest = |m: &str| m.contains("manifest") || m.contains("index");
     for (d, data, media_type) in image.blobs.iter().filter(|(_, _, m)| !is_manifest(m)) {
-        let r = agent.post(&format!("{base}/blobs/uploads/")).send_empty().expect("post");
-        assert_eq!(r.status().as_u16(), 202, "start upload of {d} ({media_type})");
-        let location = r.headers().get("location").and_then(|h| h.to_str().ok()).expect("location").to_owned();
-        let url = if location.starts_with('/') { format!("http://127.0.0.1:5000{location}") } else { location };
+        let r = agent
+            .post(&format!("{base}/blobs/uploads/"))
+            .send_empty()
+            .expect("post");
+        assert_eq!(
+            r.status().as_u16(),
+            202,
+            "start upload of {d} ({media_type})"
+        );
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|h| h.to_str().ok())
+            .expect("location")
+            .to_owned();
+        let url = if location.starts_with('/') {
+            format!("http://127.0.0.1:5000{location}")
+        } else {
+            location
+        };
         let sep = if url.contains('?') { '&' } else { '?' };
         let r = agent
             .put(&format!("{url}{sep}digest={d}"))
@@ -317,7 +419,11 @@ fn push(image: &Image, repo: &str, tag: &str) -> String {
         assert_eq!(r.status().as_u16(), 201, "upload {d}");
     }
     for (d, data, media_type) in image.blobs.iter().filter(|(_, _, m)| is_manifest(m)) {
-        let reference = if *d == inner_digest { tag.to_owned() } else { d.clone() };
+        let reference = if *d == inner_digest {
+            tag.to_owned()
+        } else {
+            d.clone()
+        };
         if *d == inner_digest {
             continue; // pushed last, under the tag
         }
@@ -328,7 +434,11 @@ fn push(image: &Image, repo: &str, tag: &str) -> String {
             .expect("put manifest");
         assert_eq!(r.status().as_u16(), 201, "manifest {d}");
     }
-    let (_, data, media_type) = image.blobs.iter().find(|(d, _, _)| *d == inner_digest).expect("inner");
+    let (_, data, media_type) = image
+        .blobs
+        .iter()
+        .find(|(d, _, _)| *d == inner_digest)
+        .expect("inner");
     let r = agent
         .put(&format!("{base}/manifests/{tag}"))
         .header("Content-Type", *media_type)
@@ -352,7 +462,10 @@ fn registry_reference_against_local_registry() {
     let repo = format!("kiln-validate-test/img{}-{nanos}", std::process::id());
     let index_digest = push(&image, &repo, "v1");
     // The pushed index is the nested one, so point the loader at it by tag and by digest.
-    for reference in [format!("127.0.0.1:5000/{repo}:v1"), format!("127.0.0.1:5000/{repo}@{index_digest}")] {
+    for reference in [
+        format!("127.0.0.1:5000/{repo}:v1"),
+        format!("127.0.0.1:5000/{repo}@{index_digest}"),
+    ] {
         check_two_platforms(&reference);
     }
     let err = load(&format!("127.0.0.1:5000/{repo}:missing"), None).expect_err("no such tag");

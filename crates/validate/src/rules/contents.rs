@@ -45,7 +45,10 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
                 check_world_writable_dir(entry, &item, report);
                 continue;
             }
-            EntryKind::Fifo | EntryKind::Socket | EntryKind::CharDevice | EntryKind::BlockDevice => {
+            EntryKind::Fifo
+            | EntryKind::Socket
+            | EntryKind::CharDevice
+            | EntryKind::BlockDevice => {
                 report.error(
                     &entry.path,
                     "special-file",
@@ -65,7 +68,9 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
                     ),
                 );
             }
-            EntryKind::Symlink(target) => check_symlink_target(entry, &item, target, &allowed, report),
+            EntryKind::Symlink(target) => {
+                check_symlink_target(entry, &item, target, &allowed, report)
+            }
             EntryKind::File => {}
         }
 
@@ -81,7 +86,9 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         }
 
         // Symlink modes are always 0777 on Linux and mean nothing; hard links were reported.
-        if !matches!(entry.kind, EntryKind::Symlink(_) | EntryKind::HardLink(_)) && entry.mode & 0o002 != 0 {
+        if !matches!(entry.kind, EntryKind::Symlink(_) | EntryKind::HardLink(_))
+            && entry.mode & 0o002 != 0
+        {
             report.error(
                 &entry.path,
                 "world-writable",
@@ -150,7 +157,13 @@ fn check_hard_links_on_disk(entries: &[Entry], report: &mut Report) {
 
 /// A symlink target is resolved lexically as the system would see it. Inside a service container
 /// rootfs targets resolve inside that root, which is itself allowed, so they never escape.
-fn check_symlink_target(entry: &Entry, item: &str, target: &str, allowed: &[&str], report: &mut Report) {
+fn check_symlink_target(
+    entry: &Entry,
+    item: &str,
+    target: &str,
+    allowed: &[&str],
+    report: &mut Report,
+) {
     if inside_container_rootfs(&entry.path) {
         return;
     }

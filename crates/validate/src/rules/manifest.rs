@@ -47,7 +47,11 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         report.error(
             PATH,
             "manifest-yaml",
-            format!("line {}: the manifest must be a mapping, found {}", doc.line(), doc.kind()),
+            format!(
+                "line {}: the manifest must be a mapping, found {}",
+                doc.line(),
+                doc.kind()
+            ),
         );
         return;
     };
@@ -70,14 +74,22 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     }
 
     let Some(metadata) = doc.get("metadata") else {
-        report.error(PATH, "manifest-field", "metadata is missing: set metadata.name, version, author and description");
+        report.error(
+            PATH,
+            "manifest-field",
+            "metadata is missing: set metadata.name, version, author and description",
+        );
         return;
     };
     let Some(fields) = metadata.entries() else {
         report.error(
             PATH,
             "manifest-yaml",
-            format!("line {}: metadata must be a mapping, found {}", metadata.line(), metadata.kind()),
+            format!(
+                "line {}: metadata must be a mapping, found {}",
+                metadata.line(),
+                metadata.kind()
+            ),
         );
         return;
     };
@@ -116,7 +128,11 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
 
     for field in ["author", "description"] {
         if string_field(report, metadata, field).is_none_or(|s| s.trim().is_empty()) {
-            report.error(PATH, "manifest-field", format!("metadata.{field} is missing or empty"));
+            report.error(
+                PATH,
+                "manifest-field",
+                format!("metadata.{field} is missing or empty"),
+            );
         }
     }
 
@@ -127,7 +143,10 @@ fn unknown_key(report: &mut Report, key: &str, value: &Node<'_>) {
     report.warn(
         PATH,
         "manifest-unknown-key",
-        format!("line {}: unknown key {key:?}; Talos ignores it", value.line()),
+        format!(
+            "line {}: unknown key {key:?}; Talos ignores it",
+            value.line()
+        ),
     );
 }
 
@@ -142,7 +161,11 @@ fn string_field<'a>(report: &mut Report, parent: Node<'a>, key: &str) -> Option<
         report.error(
             PATH,
             "manifest-yaml",
-            format!("line {}: metadata.{key} must be a string, found {}", node.line(), node.kind()),
+            format!(
+                "line {}: metadata.{key} must be a string, found {}",
+                node.line(),
+                node.kind()
+            ),
         );
     }
     value
@@ -156,7 +179,11 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
         report.error(
             PATH,
             "manifest-yaml",
-            format!("line {}: metadata.compatibility must be a mapping, found {}", compat.line(), compat.kind()),
+            format!(
+                "line {}: metadata.compatibility must be a mapping, found {}",
+                compat.line(),
+                compat.kind()
+            ),
         );
         return;
     };
@@ -172,13 +199,21 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
         report.error(
             PATH,
             "manifest-yaml",
-            format!("line {}: metadata.compatibility.talos must be a mapping, found {}", talos.line(), talos.kind()),
+            format!(
+                "line {}: metadata.compatibility.talos must be a mapping, found {}",
+                talos.line(),
+                talos.kind()
+            ),
         );
         return;
     };
     for (key, value) in &talos_entries {
         if *key != "version" {
-            unknown_key(report, &format!("metadata.compatibility.talos.{key}"), value);
+            unknown_key(
+                report,
+                &format!("metadata.compatibility.talos.{key}"),
+                value,
+            );
         }
     }
     let Some(node) = talos.get("version").filter(|n| !n.is_null()) else {
@@ -188,7 +223,11 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
         report.error(
             PATH,
             "manifest-yaml",
-            format!("line {}: metadata.compatibility.talos.version must be a string, found {}", node.line(), node.kind()),
+            format!(
+                "line {}: metadata.compatibility.talos.version must be a string, found {}",
+                node.line(),
+                node.kind()
+            ),
         );
         return;
     };
@@ -201,7 +240,10 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
             report.error(
                 PATH,
                 "compatibility-syntax",
-                format!("line {}: error parsing Talos version constraint {constraint:?}: {e}", node.line()),
+                format!(
+                    "line {}: error parsing Talos version constraint {constraint:?}: {e}",
+                    node.line()
+                ),
             );
             return;
         }

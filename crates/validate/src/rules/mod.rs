@@ -45,7 +45,10 @@ pub const RULE_IDS: &[&str] = &[
 pub(crate) fn check_all(tree: &Tree, options: &Options, report: &mut Report) {
     root::check(tree, report);
     manifest::check(tree, options, report);
-    if tree.get("rootfs").is_some_and(|e| e.kind == crate::EntryKind::Dir) {
+    if tree
+        .get("rootfs")
+        .is_some_and(|e| e.kind == crate::EntryKind::Dir)
+    {
         contents::check(tree, options, report);
         services::check(tree, report);
         modules::check(tree, options, report);
@@ -55,7 +58,7 @@ pub(crate) fn check_all(tree: &Tree, options: &Options, report: &mut Report) {
 /// `/usr/local/x` for `rootfs/usr/local/x`: the path as Talos shows it.
 pub(crate) fn item_path(path: &str) -> String {
     match path.strip_prefix("rootfs") {
-        Some(rest) if rest.is_empty() => "/".to_owned(),
+        Some("") => "/".to_owned(),
         Some(rest) => rest.to_owned(),
         None => format!("/{path}"),
     }

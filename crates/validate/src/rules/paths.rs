@@ -14,21 +14,44 @@ pub struct Hierarchy {
 }
 
 const fn h(path: &'static str, since: (u64, u64)) -> Hierarchy {
-    Hierarchy { path, since, until: None }
+    Hierarchy {
+        path,
+        since,
+        until: None,
+    }
 }
 
-const fn moved(path: &'static str, since: (u64, u64), until: (u64, u64), to: &'static str) -> Hierarchy {
-    Hierarchy { path, since, until: Some((until, to)) }
+const fn moved(
+    path: &'static str,
+    since: (u64, u64),
+    until: (u64, u64),
+    to: &'static str,
+) -> Hierarchy {
+    Hierarchy {
+        path,
+        since,
+        until: Some((until, to)),
+    }
 }
 
 /// The table from issue 5 (Talos `pkg/machinery/extensions` history).
 pub const HIERARCHIES: &[Hierarchy] = &[
     h("/etc/cri/conf.d", (0, 0)),
     moved("/lib/firmware", (0, 0), (1, 10), "/usr/lib/firmware"),
-    moved("/usr/etc/udev/rules.d", (0, 0), (1, 9), "/usr/lib/udev/rules.d"),
+    moved(
+        "/usr/etc/udev/rules.d",
+        (0, 0),
+        (1, 9),
+        "/usr/lib/udev/rules.d",
+    ),
     h("/usr/local", (0, 0)),
     moved("/lib/modules", (1, 2), (1, 10), "/usr/lib/modules"),
-    moved("/lib64/ld-linux-x86-64.so.2", (1, 2), (1, 10), "/usr/lib/ld-linux-x86-64.so.2"),
+    moved(
+        "/lib64/ld-linux-x86-64.so.2",
+        (1, 2),
+        (1, 10),
+        "/usr/lib/ld-linux-x86-64.so.2",
+    ),
     h("/usr/share/glvnd", (1, 5)),
     h("/usr/share/egl", (1, 5)),
     h("/etc/vulkan", (1, 5)),
@@ -80,7 +103,10 @@ pub fn is_allowed(item: &str, allowed: &[&str]) -> bool {
 
 /// Whether `item` is a directory on the way to an allowed hierarchy (`/usr`, `/usr/lib`).
 pub(crate) fn is_ancestor_of_allowed(item: &str, allowed: &[&str]) -> bool {
-    item == "/" || allowed.iter().any(|base| is_under(base, item) && base.len() > item.len())
+    item == "/"
+        || allowed
+            .iter()
+            .any(|base| is_under(base, item) && base.len() > item.len())
 }
 
 /// Explains why `item` is not allowed: a hierarchy that moved, one that comes later, and the
@@ -105,7 +131,12 @@ pub(crate) fn not_allowed_hint(item: &str, talos: &TalosVersion, allowed: &[&str
             ));
         }
     }
-    let components = |p: &str| p.split('/').filter(|c| !c.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+    let components = |p: &str| {
+        p.split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
     let item_components = components(item);
     let shared = |base: &str| {
         components(base)
@@ -118,7 +149,11 @@ pub(crate) fn not_allowed_hint(item: &str, talos: &TalosVersion, allowed: &[&str
     let nearest: Vec<&str> = if best == 0 {
         allowed.to_vec()
     } else {
-        allowed.iter().copied().filter(|b| shared(b) == best).collect()
+        allowed
+            .iter()
+            .copied()
+            .filter(|b| shared(b) == best)
+            .collect()
     };
     let mut out = String::new();
     if !hints.is_empty() {
@@ -141,9 +176,19 @@ mod tests {
     #[test]
     fn table_by_release() {
         let v1_1 = allowed("v1.1.0");
-        assert_eq!(v1_1, ["/etc/cri/conf.d", "/lib/firmware", "/usr/etc/udev/rules.d", "/usr/local"]);
+        assert_eq!(
+            v1_1,
+            [
+                "/etc/cri/conf.d",
+                "/lib/firmware",
+                "/usr/etc/udev/rules.d",
+                "/usr/local"
+            ]
+        );
         let v1_9 = allowed("v1.9.0");
-        assert!(v1_9.contains(&"/usr/lib/udev/rules.d") && !v1_9.contains(&"/usr/etc/udev/rules.d"));
+        assert!(
+            v1_9.contains(&"/usr/lib/udev/rules.d") && !v1_9.contains(&"/usr/etc/udev/rules.d")
+        );
         assert!(v1_9.contains(&"/sbin/ldconfig") && v1_9.contains(&"/lib/modules"));
         let v1_10 = allowed("v1.10.0");
         assert!(v1_10.contains(&"/usr/lib/modules") && !v1_10.contains(&"/lib/modules"));
@@ -156,7 +201,12 @@ mod tests {
     #[test]
     fn whole_components() {
         let a = allowed("v1.14.0");
-        for ok in ["/usr/local", "/usr/local/bin/x", "/usr/bin/nvme", "/etc/ld.so.conf"] {
+        for ok in [
+            "/usr/local",
+            "/usr/local/bin/x",
+            "/usr/bin/nvme",
+            "/etc/ld.so.conf",
+        ] {
             assert!(is_allowed(ok, &a), "{ok}");
         }
         for bad in [
@@ -179,7 +229,10 @@ mod tests {
         let v = TalosVersion::parse("v1.12.0").expect("v");
         let a = allowed_hierarchies(&v);
         let hint = not_allowed_hint("/lib/firmware/x.bin", &v, &a);
-        assert!(hint.contains("/lib/firmware moved to /usr/lib/firmware in Talos v1.10"), "{hint}");
+        assert!(
+            hint.contains("/lib/firmware moved to /usr/lib/firmware in Talos v1.10"),
+            "{hint}"
+        );
         let hint = not_allowed_hint("/usr/bin/nvme", &v, &a);
         assert!(hint.contains("allowed from Talos v1.14 on"), "{hint}");
         assert!(hint.contains("allowed under /usr/bin/ldconfig"), "{hint}");

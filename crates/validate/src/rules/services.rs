@@ -30,16 +30,27 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
             report.error(
                 &entry.path,
                 "service-yaml",
-                format!("service spec {name} must be a regular file, found a {}", entry.kind.describe()),
+                format!(
+                    "service spec {name} must be a regular file, found a {}",
+                    entry.kind.describe()
+                ),
             );
             continue;
         }
         let Some(data) = entry.data.as_deref() else {
-            report.error(&entry.path, "service-yaml", format!("service spec {name} is too large to be a service spec"));
+            report.error(
+                &entry.path,
+                "service-yaml",
+                format!("service spec {name} is too large to be a service spec"),
+            );
             continue;
         };
         let Ok(text) = std::str::from_utf8(data) else {
-            report.error(&entry.path, "service-yaml", format!("service spec {name} is not UTF-8 text"));
+            report.error(
+                &entry.path,
+                "service-yaml",
+                format!("service spec {name} is not UTF-8 text"),
+            );
             continue;
         };
         check_spec(tree, &entry.path, text, report);
@@ -54,17 +65,28 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
             return;
         }
         Err(e) => {
-            report.error(path, "service-yaml", format!("error unmarshalling service spec: {e}"));
+            report.error(
+                path,
+                "service-yaml",
+                format!("error unmarshalling service spec: {e}"),
+            );
             return;
         }
     };
     let doc = Node::new(&doc);
     let Some(top) = doc.entries() else {
-        report.error(path, "service-yaml", format!("service spec must be a mapping, found {}", doc.kind()));
+        report.error(
+            path,
+            "service-yaml",
+            format!("service spec must be a mapping, found {}", doc.kind()),
+        );
         return;
     };
     for (key, value) in &top {
-        if !matches!(*key, "name" | "container" | "depends" | "restart" | "logToConsole") {
+        if !matches!(
+            *key,
+            "name" | "container" | "depends" | "restart" | "logToConsole"
+        ) {
             unknown(report, path, key, value);
         }
     }
@@ -136,7 +158,16 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
     if !entrypoint.is_empty() {
         let mounts = container.map(bind_mounts).unwrap_or_default();
         let env_path = container.and_then(path_from_environment);
-        check_entrypoint(tree, path, name, &root, entrypoint, &mounts, env_path.as_deref(), report);
+        check_entrypoint(
+            tree,
+            path,
+            name,
+            &root,
+            entrypoint,
+            &mounts,
+            env_path.as_deref(),
+            report,
+        );
     }
 }
 
@@ -144,7 +175,10 @@ fn unknown(report: &mut Report, path: &str, key: &str, value: &Node<'_>) {
     report.warn(
         path,
         "service-unknown-key",
-        format!("line {}: unknown key {key:?}; Talos ignores it", value.line()),
+        format!(
+            "line {}: unknown key {key:?}; Talos ignores it",
+            value.line()
+        ),
     );
 }
 
@@ -153,13 +187,25 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
         return;
     };
     let Some(items) = depends.items() else {
-        report.error(path, "service-depends", format!("line {}: depends must be a list, found {}", depends.line(), depends.kind()));
+        report.error(
+            path,
+            "service-depends",
+            format!(
+                "line {}: depends must be a list, found {}",
+                depends.line(),
+                depends.kind()
+            ),
+        );
         return;
     };
     for item in items {
         let line = item.line();
         let Some(fields) = item.entries() else {
-            report.error(path, "service-depends", format!("line {line}: no dependency specified"));
+            report.error(
+                path,
+                "service-depends",
+                format!("line {line}: no dependency specified"),
+            );
             continue;
         };
         let mut set = Vec::new();
@@ -167,7 +213,9 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
             let is_set = match *key {
                 "service" | "path" => value.scalar().is_some_and(|s| !s.is_empty()),
                 "network" => value.items().is_some_and(|v| !v.is_empty()),
-                "time" | "configuration" => value.scalar().is_some_and(|s| s.eq_ignore_ascii_case("true")),
+                "time" | "configuration" => value
+                    .scalar()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("true")),
                 other => {
                     unknown(report, path, &format!("depends.{other}"), value);
                     false
@@ -192,7 +240,11 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
         }
         if let Some(p) = item.get("path").and_then(|n| n.scalar()) {
             if !p.is_empty() && !p.starts_with('/') {
-                report.error(path, "service-depends", format!("line {line}: path is not absolute: {p:?}"));
+                report.error(
+                    path,
+                    "service-depends",
+                    format!("line {line}: path is not absolute: {p:?}"),
+                );
             }
         }
         if let Some(network) = item.get("network") {
@@ -212,7 +264,11 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
                     }
                 }
                 None if network.is_null() => {}
-                None => report.error(path, "service-depends", format!("line {line}: network must be a list")),
+                None => report.error(
+                    path,
+                    "service-depends",
+                    format!("line {line}: network must be a list"),
+                ),
             }
         }
     }
@@ -229,10 +285,16 @@ fn bind_mounts(container: Node<'_>) -> Vec<(String, String)> {
             let destination = m.get("destination")?.scalar()?;
             let source = m.get("source")?.scalar()?;
             let is_bind = m.get("type").and_then(|t| t.scalar()) == Some("bind")
-                || m.get("options")
-                    .and_then(|o| o.items())
-                    .is_some_and(|o| o.iter().any(|x| matches!(x.scalar(), Some("bind" | "rbind"))));
-            is_bind.then(|| (destination.trim_end_matches('/').to_owned(), source.trim_end_matches('/').to_owned()))
+                || m.get("options").and_then(|o| o.items()).is_some_and(|o| {
+                    o.iter()
+                        .any(|x| matches!(x.scalar(), Some("bind" | "rbind")))
+                });
+            is_bind.then(|| {
+                (
+                    destination.trim_end_matches('/').to_owned(),
+                    source.trim_end_matches('/').to_owned(),
+                )
+            })
         })
         .collect()
 }

@@ -28,7 +28,9 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), LoadError> {
             format!("{rel}/{name}")
         };
         // DirEntry::metadata is an lstat relative to the open directory.
-        let md = item.metadata().map_err(|e| LoadError::io(item.path(), &e))?;
+        let md = item
+            .metadata()
+            .map_err(|e| LoadError::io(item.path(), &e))?;
         let ft = md.file_type();
         let kind = if ft.is_dir() {
             EntryKind::Dir

@@ -50,7 +50,14 @@ fn blob_rel_path(digest: &str) -> Result<String, LoadError> {
     let (algorithm, hex) = digest
         .split_once(':')
         .ok_or_else(|| LoadError::new(digest, "not a digest (expected sha256:<hex>)"))?;
-    let safe = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'+' || b == b'.') && s != "." && s != "..";
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'+' || b == b'.'
+            })
+            && s != "."
+            && s != ".."
+    };
     if !safe(algorithm) || !safe(hex) {
         return Err(LoadError::new(digest, "not a valid digest"));
     }
@@ -90,7 +97,8 @@ impl OciTar {
         if n < 2 || magic == [0x1f, 0x8b] {
             return Ok(None);
         }
-        file.seek(SeekFrom::Start(0)).map_err(|e| LoadError::io(path, &e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| LoadError::io(path, &e))?;
         let mut archive = tar::Archive::new(file);
         let Ok(entries) = archive.entries_with_seek() else {
             return Ok(None);
@@ -162,7 +170,10 @@ fn read_json(store: &dyn BlobStore, digest: &str, manifest: bool) -> Result<Valu
         .map_err(|e| LoadError::new(format!("{} {digest}", store.describe()), e.to_string()))?;
     verify(store, digest, &Sha256::digest(&buf))?;
     serde_json::from_slice(&buf).map_err(|e| {
-        LoadError::new(format!("{} {digest}", store.describe()), format!("invalid JSON: {e}"))
+        LoadError::new(
+            format!("{} {digest}", store.describe()),
+            format!("invalid JSON: {e}"),
+        )
     })
 }
 
@@ -203,7 +214,10 @@ fn collect(
     out: &mut Vec<PlatformManifest>,
 ) -> Result<(), LoadError> {
     if depth > 8 {
-        return Err(LoadError::new(store.describe(), "image indexes nest too deeply"));
+        return Err(LoadError::new(
+            store.describe(),
+            "image indexes nest too deeply",
+        ));
     }
     if let Some(list) = doc.get("manifests").and_then(Value::as_array) {
         for descriptor in list {
@@ -223,7 +237,13 @@ fn collect(
                 .and_then(Value::as_str)
                 .ok_or_else(|| LoadError::new(store.describe(), "index entry without a digest"))?;
             let child = read_json(store, digest, true)?;
-            collect(store, child, child_platform.or_else(|| platform.clone()), depth + 1, out)?;
+            collect(
+                store,
+                child,
+                child_platform.or_else(|| platform.clone()),
+                depth + 1,
+                out,
+            )?;
         }
         return Ok(());
     }
@@ -329,10 +349,12 @@ fn flatten(store: &dyn BlobStore, layers: &[Value]) -> Result<Tree, LoadError> {
             let mut reader = decompress(BufReader::new(&mut hashing))
                 .map_err(|e| LoadError::new(where_(), e.to_string()))?;
             let entries = read_entries(&mut reader).map_err(|e| LoadError::new(where_(), e))?;
-            io::copy(&mut reader, &mut io::sink()).map_err(|e| LoadError::new(where_(), e.to_string()))?;
+            io::copy(&mut reader, &mut io::sink())
+                .map_err(|e| LoadError::new(where_(), e.to_string()))?;
             entries
         };
-        io::copy(&mut hashing, &mut io::sink()).map_err(|e| LoadError::new(where_(), e.to_string()))?;
+        io::copy(&mut hashing, &mut io::sink())
+            .map_err(|e| LoadError::new(where_(), e.to_string()))?;
         verify(store, digest, &hashing.hasher.finalize())?;
         apply_layer(&mut state, entries);
     }
@@ -357,8 +379,9 @@ fn remove_below(state: &mut BTreeMap<String, Entry>, dir: &str) {
 
 pub(crate) fn apply_layer(state: &mut BTreeMap<String, Entry>, entries: Vec<Entry>) {
     // Whiteouts only affect lower layers, so apply them all before this layer's own entries.
-    let (whiteouts, entries): (Vec<Entry>, Vec<Entry>) =
-        entries.into_iter().partition(|e| e.name().starts_with(".wh."));
+    let (whiteouts, entries): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| e.name().starts_with(".wh."));
     for wh in &whiteouts {
         let (parent, name) = wh.path.rsplit_once('/').unwrap_or(("", &wh.path));
         if name == ".wh..wh..opq" {
@@ -417,7 +440,10 @@ mod tests {
 
     #[test]
     fn digests_are_path_safe() {
-        assert_eq!(blob_rel_path("sha256:abc").ok().as_deref(), Some("blobs/sha256/abc"));
+        assert_eq!(
+            blob_rel_path("sha256:abc").ok().as_deref(),
+            Some("blobs/sha256/abc")
+        );
         assert!(blob_rel_path("sha256:../../etc").is_err());
         assert!(blob_rel_path("nodigest").is_err());
     }

@@ -38,7 +38,11 @@ impl Reference {
         let (name, digest) = match rest.split_once('@') {
             Some((name, digest)) => {
                 let hex = digest.strip_prefix("sha256:")?;
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+                if hex.len() != 64
+                    || !hex
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                {
                     return None;
                 }
                 (name, Some(digest.to_owned()))
@@ -53,12 +57,15 @@ impl Reference {
         let repo_ok = !repository.is_empty()
             && repository.split('/').all(|c| {
                 !c.is_empty()
-                    && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
             });
         let tag_ok = tag.is_none_or(|t| {
             !t.is_empty()
                 && t.len() <= 128
-                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         });
         if !repo_ok || !tag_ok {
             return None;
@@ -90,7 +97,12 @@ impl Reference {
     }
 
     fn base(&self) -> String {
-        format!("{}://{}/v2/{}", self.scheme(), self.registry, self.repository)
+        format!(
+            "{}://{}/v2/{}",
+            self.scheme(),
+            self.registry,
+            self.repository
+        )
     }
 }
 
@@ -156,12 +168,18 @@ impl RegistryStore {
             if !(200..300).contains(&status) {
                 return Err(self.error(format!(
                     "GET {url}: HTTP {status}{}",
-                    if status == 404 { " (no such image, tag or blob)" } else { "" }
+                    if status == 404 {
+                        " (no such image, tag or blob)"
+                    } else {
+                        ""
+                    }
                 )));
             }
             return Ok(response);
         }
-        Err(self.error(format!("GET {url}: unauthorized (only anonymous pulls are supported)")))
+        Err(self.error(format!(
+            "GET {url}: unauthorized (only anonymous pulls are supported)"
+        )))
     }
 
     /// Handles `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` anonymously.
@@ -195,7 +213,10 @@ impl RegistryStore {
             .call()
             .map_err(|e| self.error(format!("GET {url}: {e}")))?;
         if response.status().as_u16() != 200 {
-            return Err(self.error(format!("anonymous token request {url} failed: HTTP {}", response.status())));
+            return Err(self.error(format!(
+                "anonymous token request {url} failed: HTTP {}",
+                response.status()
+            )));
         }
         let body = response
             .body_mut()
@@ -266,7 +287,9 @@ impl BlobStore for RegistryStore {
                     .map(|b| format!("{b:02x}"))
                     .collect();
                 if digest.strip_prefix("sha256:") != Some(actual.as_str()) {
-                    return Err(self.error(format!("manifest does not match its digest (got sha256:{actual})")));
+                    return Err(self.error(format!(
+                        "manifest does not match its digest (got sha256:{actual})"
+                    )));
                 }
                 Ok(bytes)
             }
@@ -312,8 +335,14 @@ mod tests {
         let r = Reference::parse("localhost:5000/x").expect("parses");
         assert_eq!(r.tag.as_deref(), Some("latest"));
         assert_eq!(r.scheme(), "http");
-        assert_eq!(Reference::parse("localhost/x:1").map(|r| r.scheme()), Some("http"));
-        assert_eq!(Reference::parse("registry.example.com:443/x:1").map(|r| r.scheme()), Some("https"));
+        assert_eq!(
+            Reference::parse("localhost/x:1").map(|r| r.scheme()),
+            Some("http")
+        );
+        assert_eq!(
+            Reference::parse("registry.example.com:443/x:1").map(|r| r.scheme()),
+            Some("https")
+        );
 
         for not_a_ref in [
             "image",
@@ -332,7 +361,9 @@ mod tests {
 
     #[test]
     fn auth_challenge_is_split_outside_quotes() {
-        let parts = split_challenge(r#"realm="https://a/token",service="a",scope="repository:x/y:pull,push""#);
+        let parts = split_challenge(
+            r#"realm="https://a/token",service="a",scope="repository:x/y:pull,push""#,
+        );
         assert_eq!(parts.len(), 3);
         assert_eq!(encode("repository:x/y:pull"), "repository%3Ax%2Fy%3Apull");
     }

@@ -13,13 +13,16 @@ use crate::tree::{normalize, wants_content, Entry, EntryKind, Tree, MAX_CONTENT}
 /// Reads a tar of an image root (optionally gzip-compressed).
 pub fn read_file(path: &Path) -> Result<Tree, LoadError> {
     let file = File::open(path).map_err(|e| LoadError::io(path, &e))?;
-    let entries = read_entries(decompress(BufReader::new(file)).map_err(|e| LoadError::io(path, &e))?)
-        .map_err(|e| LoadError::new(path.display().to_string(), e))?;
+    let entries =
+        read_entries(decompress(BufReader::new(file)).map_err(|e| LoadError::io(path, &e))?)
+            .map_err(|e| LoadError::new(path.display().to_string(), e))?;
     Ok(Tree::from_entries(entries))
 }
 
 /// Wraps a reader in a gzip decoder when it starts with the gzip magic; rejects zstd.
-pub(crate) fn decompress<'a, R: BufRead + 'a>(mut reader: R) -> std::io::Result<Box<dyn Read + 'a>> {
+pub(crate) fn decompress<'a, R: BufRead + 'a>(
+    mut reader: R,
+) -> std::io::Result<Box<dyn Read + 'a>> {
     let head = reader.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(GzDecoder::new(reader)))
@@ -38,7 +41,9 @@ pub(crate) fn decompress<'a, R: BufRead + 'a>(mut reader: R) -> std::io::Result<
 pub(crate) fn read_entries(reader: impl Read) -> Result<Vec<Entry>, String> {
     let mut archive = tar::Archive::new(reader);
     let mut out = Vec::new();
-    let iter = archive.entries().map_err(|e| format!("not a tar archive: {e}"))?;
+    let iter = archive
+        .entries()
+        .map_err(|e| format!("not a tar archive: {e}"))?;
     for item in iter {
         let mut item = item.map_err(|e| format!("corrupt tar entry: {e}"))?;
         let raw_path = item

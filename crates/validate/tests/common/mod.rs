@@ -90,10 +90,9 @@ impl Fixture {
 /// Asserts one violation with this severity, rule and path whose message contains `needle`.
 #[track_caller]
 pub fn assert_has(report: &Report, severity: Severity, rule: &str, path: &str, needle: &str) {
-    let found = report
-        .violations
-        .iter()
-        .any(|v| v.severity == severity && v.rule == rule && v.path == path && v.message.contains(needle));
+    let found = report.violations.iter().any(|v| {
+        v.severity == severity && v.rule == rule && v.path == path && v.message.contains(needle)
+    });
     assert!(
         found,
         "expected {severity:?} {rule} at {path} containing {needle:?}, got:\n{}",
@@ -104,14 +103,26 @@ pub fn assert_has(report: &Report, severity: Severity, rule: &str, path: &str, n
 /// Asserts the report has no violation of `rule` at all.
 #[track_caller]
 pub fn assert_no(report: &Report, rule: &str) {
-    let hits: Vec<_> = report.violations.iter().filter(|v| v.rule == rule).collect();
-    assert!(hits.is_empty(), "expected no {rule}, got:\n{}", dump(report));
+    let hits: Vec<_> = report
+        .violations
+        .iter()
+        .filter(|v| v.rule == rule)
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "expected no {rule}, got:\n{}",
+        dump(report)
+    );
 }
 
 /// Asserts the report is entirely clean.
 #[track_caller]
 pub fn assert_clean(report: &Report) {
-    assert!(report.violations.is_empty(), "expected a clean report, got:\n{}", dump(report));
+    assert!(
+        report.violations.is_empty(),
+        "expected a clean report, got:\n{}",
+        dump(report)
+    );
 }
 
 pub fn dump(report: &Report) -> String {
