@@ -34,4 +34,6 @@ mv _out/kiln-linux-amd64.tmp _out/kiln-linux-amd64
 docker buildx build --progress=quiet -f frontend.Dockerfile --target packaged --platform linux/amd64 \
     --load -t "$tag" . >/dev/null
 size=$(docker image inspect -f '{{.Size}}' "$tag")
-echo "frontend-image: $tag built: image $(numfmt --to=iec-i --suffix=B "$size") (docker image inspect .Size), static binary $(numfmt --to=iec-i --suffix=B "$(stat -c %s _out/kiln-linux-amd64)"))"
+binary_size=$(stat -c %s _out/kiln-linux-amd64)
+echo "frontend-image: $tag built: image $(numfmt --to=iec-i --suffix=B "$size") (docker image inspect .Size)," \
+    "static binary $(numfmt --to=iec-i --suffix=B "$binary_size")"
