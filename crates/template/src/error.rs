@@ -27,7 +27,10 @@ pub(crate) struct RawError {
 
 impl RawError {
     pub fn new(pos: usize, message: impl Into<String>) -> RawError {
-        RawError { pos, message: message.into() }
+        RawError {
+            pos,
+            message: message.into(),
+        }
     }
 }
 
@@ -40,7 +43,12 @@ pub(crate) struct LineIndex {
 impl LineIndex {
     pub fn new(src: &str) -> LineIndex {
         let mut starts = vec![0];
-        starts.extend(src.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1));
+        starts.extend(
+            src.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
         LineIndex { starts }
     }
 
@@ -54,13 +62,21 @@ impl LineIndex {
         let line = self.line(pos);
         let start = self.starts[line - 1];
         let pos = pos.min(src.len());
-        let column = src.get(start..pos).map(|s| s.chars().count()).unwrap_or(pos - start) + 1;
+        let column = src
+            .get(start..pos)
+            .map(|s| s.chars().count())
+            .unwrap_or(pos - start)
+            + 1;
         (line, column)
     }
 
     pub fn error(&self, src: &str, raw: RawError) -> TemplateError {
         let (line, column) = self.line_col(src, raw.pos);
-        TemplateError { line, column, message: raw.message }
+        TemplateError {
+            line,
+            column,
+            message: raw.message,
+        }
     }
 }
 

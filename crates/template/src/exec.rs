@@ -23,7 +23,11 @@ pub(crate) struct Out {
 
 impl Out {
     fn new() -> Out {
-        Out { text: String::new(), lines: Vec::new(), fresh_line: true }
+        Out {
+            text: String::new(),
+            lines: Vec::new(),
+            fresh_line: true,
+        }
     }
 
     /// Appends `s`. Template text advances its source line at each newline; action output keeps
@@ -62,6 +66,9 @@ enum Flow {
 
 pub(crate) struct State<'t> {
     tmpl: &'t Template,
+    data: &'t crate::Data,
+    /// `data` as a `Map`, built the first time a template needs the whole map.
+    root_map: Option<Value>,
     vars: Vec<(&'t str, Value)>,
     pub out: Out,
     depth: usize,
@@ -70,12 +77,44 @@ pub(crate) struct State<'t> {
 }
 
 impl<'t> State<'t> {
-    pub fn new(tmpl: &'t Template, dot: &Value) -> State<'t> {
-        State { tmpl, vars: vec![("$", dot.clone())], out: Out::new(), depth: 0, missing: BTreeSet::new() }
+    pub fn new(tmpl: &'t Template, data: &'t crate::Data) -> State<'t> {
+        State {
+            tmpl,
+            data,
+            root_map: None,
+            vars: vec![("$", Value::Root)],
+            out: Out::new(),
+            depth: 0,
+            missing: BTreeSet::new(),
+        }
     }
 
-    pub fn run(&mut self, dot: &Value) -> Result<(), RawError> {
-        self.walk(dot, &self.tmpl.root).map(|_| ())
+    /// Replaces the lazy root by the real map (built once per render).
+    fn resolve(&mut self, v: Value) -> Value {
+        if !matches!(v, Value::Root) {
+            return v;
+        }
+        let data = self.data;
+        self.root_map
+            .get_or_insert_with(|| {
+                let map = data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+                    .collect();
+                Value::Map(std::rc::Rc::new(map))
+            })
+            .clone()
+    }
+
+    fn truth(&self, v: &Value) -> bool {
+        match v {
+            Value::Root => !self.data.is_empty(),
+            other => other.is_true(),
+        }
+    }
+
+    pub fn run(&mut self) -> Result<(), RawError> {
+        self.walk(&Value::Root, &self.tmpl.root).map(|_| ())
     }
 
     fn walk(&mut self, dot: &Value, nodes: &'t [Node]) -> Result<Flow, RawError> {
@@ -88,6 +127,7 @@ impl<'t> State<'t> {
                 Node::Action { line, pipe } => {
                     let v = self.pipeline(dot, pipe)?;
                     if pipe.decl.is_empty() {
+                        let v = self.resolve(v);
                         self.out.emit(&v.to_output(), *line, false);
                     }
                     Flow::Normal
@@ -112,7 +152,7 @@ impl<'t> State<'t> {
     fn if_or_with(&mut self, dot: &Value, c: &'t Control, is_with: bool) -> Result<Flow, RawError> {
         let mark = self.vars.len();
         let v = self.pipeline(dot, &c.pipe)?;
-        let flow = if v.is_true() {
+        let flow = if self.truth(&v) {
             let body_dot = if is_with { &v } else { dot };
             self.walk(body_dot, &c.body)?
         } else if let Some(else_body) = &c.else_body {
@@ -127,19 +167,35 @@ impl<'t> State<'t> {
     fn range(&mut self, dot: &Value, c: &'t Control) -> Result<Flow, RawError> {
         let outer = self.vars.len();
         let v = self.pipeline(dot, &c.pipe)?;
+        let v = self.resolve(v);
         let mark = self.vars.len();
         let decl = &c.pipe.decl;
         let items: Vec<(Value, Value)> = match &v {
-            Value::List(items) => items.iter().enumerate().map(|(k, e)| (Value::Int(k as i64), e.clone())).collect(),
-            Value::Map(map) => map.iter().map(|(k, e)| (Value::str(k.clone()), e.clone())).collect(),
+            Value::List(items) => items
+                .iter()
+                .enumerate()
+                .map(|(k, e)| (Value::Int(k as i64), e.clone()))
+                .collect(),
+            Value::Map(map) => map
+                .iter()
+                .map(|(k, e)| (Value::str(k.clone()), e.clone()))
+                .collect(),
             Value::Int(n) => {
                 if decl.len() > 1 {
-                    return Err(RawError::new(c.pipe.pos, format!("can't use {n} to iterate over more than one variable")));
+                    return Err(RawError::new(
+                        c.pipe.pos,
+                        format!("can't use {n} to iterate over more than one variable"),
+                    ));
                 }
                 (0..*n).map(|k| (Value::Int(k), Value::Int(k))).collect()
             }
-            Value::NoValue => Vec::new(),
-            other => return Err(RawError::new(c.pipe.pos, format!("range can't iterate over {}", other.sprint()))),
+            Value::Missing => Vec::new(),
+            other => {
+                return Err(RawError::new(
+                    c.pipe.pos,
+                    format!("range can't iterate over {}", other.sprint()),
+                ))
+            }
         };
         for (index, elem) in &items {
             // With one variable it gets the element; with two, the first gets the index/key.
@@ -169,7 +225,10 @@ impl<'t> State<'t> {
     fn set_decl(&mut self, name: &'t str, v: Value, assign: bool, mark: usize, from_top: usize) {
         if assign {
             self.set_var(name, v);
-        } else if let Some(slot) = mark.checked_sub(from_top).and_then(|k| self.vars.get_mut(k)) {
+        } else if let Some(slot) = mark
+            .checked_sub(from_top)
+            .and_then(|k| self.vars.get_mut(k))
+        {
             slot.1 = v;
         }
     }
@@ -180,16 +239,25 @@ impl<'t> State<'t> {
         }
     }
 
-    fn template(&mut self, dot: &Value, pos: usize, name: &str, pipe: Option<&'t Pipe>) -> Result<(), RawError> {
+    fn template(
+        &mut self,
+        dot: &Value,
+        pos: usize,
+        name: &str,
+        pipe: Option<&'t Pipe>,
+    ) -> Result<(), RawError> {
         let Some(body) = self.tmpl.defines.get(name) else {
             return Err(RawError::new(pos, format!("no such template {name:?}")));
         };
         let new_dot = match pipe {
             Some(p) => self.pipeline(dot, p)?,
-            None => Value::NoValue,
+            None => Value::Missing,
         };
         if self.depth >= MAX_TEMPLATE_DEPTH {
-            return Err(RawError::new(pos, format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})")));
+            return Err(RawError::new(
+                pos,
+                format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"),
+            ));
         }
         self.depth += 1;
         let saved = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
@@ -215,20 +283,30 @@ impl<'t> State<'t> {
         Ok(value)
     }
 
-    fn command(&mut self, dot: &Value, cmd: &'t Cmd, last: Option<Value>) -> Result<Value, RawError> {
+    fn command(
+        &mut self,
+        dot: &Value,
+        cmd: &'t Cmd,
+        last: Option<Value>,
+    ) -> Result<Value, RawError> {
         let Some(first) = cmd.args.first() else {
             return Err(RawError::new(cmd.pos, "empty command"));
         };
         let has_args = cmd.args.len() > 1 || last.is_some();
         let not_a_function = |what: String| -> Result<(), RawError> {
             if has_args {
-                Err(RawError::new(first.pos(), format!("can't give argument to non-function {what}")))
+                Err(RawError::new(
+                    first.pos(),
+                    format!("can't give argument to non-function {what}"),
+                ))
             } else {
                 Ok(())
             }
         };
         match first {
-            Arg::Func { pos, func, path } if path.is_empty() => self.call(dot, func, *pos, &cmd.args[1..], last),
+            Arg::Func { pos, func, path } if path.is_empty() => {
+                self.call(dot, func, *pos, &cmd.args[1..], last)
+            }
             Arg::Field { pos, path } => self.field_chain(dot.clone(), path, *pos, has_args),
             Arg::Variable { pos, name, path } => {
                 if path.is_empty() {
@@ -278,52 +356,94 @@ impl<'t> State<'t> {
     }
 
     /// `.A.B.C` on `receiver`; only the last segment may see arguments (which maps reject).
-    fn field_chain(&mut self, mut receiver: Value, path: &[String], pos: usize, has_args: bool) -> Result<Value, RawError> {
+    fn field_chain(
+        &mut self,
+        mut receiver: Value,
+        path: &[String],
+        pos: usize,
+        has_args: bool,
+    ) -> Result<Value, RawError> {
         for (k, name) in path.iter().enumerate() {
             receiver = match &receiver {
-                Value::Map(map) => {
-                    if has_args && k + 1 == path.len() {
-                        return Err(RawError::new(pos, format!("{name} is not a method but has arguments")));
-                    }
-                    match map.get(name) {
-                        Some(v) => v.clone(),
-                        None => {
-                            self.missing.insert((pos, name.clone()));
-                            Value::NoValue
-                        }
-                    }
+                Value::Map(_) | Value::Root if has_args && k + 1 == path.len() => {
+                    return Err(RawError::new(
+                        pos,
+                        format!("{name} is not a method but has arguments"),
+                    ));
                 }
-                Value::NoValue => Value::NoValue,
+                Value::Map(map) => match map.get(name) {
+                    Some(v) => v.clone(),
+                    None => {
+                        self.missing.insert((pos, name.clone()));
+                        Value::Missing
+                    }
+                },
+                Value::Root => match self.data.get(name) {
+                    Some(v) => Value::Str(v.clone()),
+                    None => {
+                        self.missing.insert((pos, name.clone()));
+                        Value::Missing
+                    }
+                },
+                Value::Missing => Value::Missing,
                 other => {
-                    return Err(RawError::new(pos, format!("can't evaluate field {name} in type {}", other.type_name())));
+                    return Err(RawError::new(
+                        pos,
+                        format!("can't evaluate field {name} in type {}", other.type_name()),
+                    ));
                 }
             };
         }
         Ok(receiver)
     }
 
-    fn call(&mut self, dot: &Value, func: &'static Func, pos: usize, args: &'t [Arg], last: Option<Value>) -> Result<Value, RawError> {
+    fn call(
+        &mut self,
+        dot: &Value,
+        func: &'static Func,
+        pos: usize,
+        args: &'t [Arg],
+        last: Option<Value>,
+    ) -> Result<Value, RawError> {
         let given = args.len() + usize::from(last.is_some());
         let fixed = func.params.len();
         if func.variadic.is_some() && given < fixed {
-            return Err(RawError::new(pos, format!("wrong number of args for {}: want at least {fixed} got {given}", func.name)));
+            return Err(RawError::new(
+                pos,
+                format!(
+                    "wrong number of args for {}: want at least {fixed} got {given}",
+                    func.name
+                ),
+            ));
         }
         if func.variadic.is_none() && given != fixed {
-            return Err(RawError::new(pos, format!("wrong number of args for {}: want {fixed} got {given}", func.name)));
+            return Err(RawError::new(
+                pos,
+                format!(
+                    "wrong number of args for {}: want {fixed} got {given}",
+                    func.name
+                ),
+            ));
         }
-        let param = |k: usize| func.params.get(k).copied().or(func.variadic).unwrap_or(Param::Any);
+        let param = |k: usize| {
+            func.params
+                .get(k)
+                .copied()
+                .or(func.variadic)
+                .unwrap_or(Param::Any)
+        };
         match func.kind {
             Kind::And | Kind::Or => {
                 // Short-circuit: stop at the first value that decides, and return that value.
                 let stop_on = matches!(func.kind, Kind::Or);
-                let mut v = Value::NoValue;
+                let mut v = Value::Missing;
                 for a in args {
                     v = self.arg(dot, a, Param::Any)?;
-                    if v.is_true() == stop_on {
+                    if self.truth(&v) == stop_on {
                         return Ok(v);
                     }
                 }
-                Ok(last.unwrap_or(v))
+                Ok(self.resolve(last.unwrap_or(v)))
             }
             Kind::Call(imp) => {
                 let mut values = Vec::with_capacity(given);
@@ -331,27 +451,40 @@ impl<'t> State<'t> {
                     values.push(self.arg(dot, a, param(k))?);
                 }
                 if let Some(v) = last {
+                    let v = self.resolve(v);
                     values.push(validate(v, param(args.len()), pos)?);
                 }
-                imp(&values).map_err(|e| RawError::new(pos, format!("error calling {}: {e}", func.name)))
+                imp(&values)
+                    .map_err(|e| RawError::new(pos, format!("error calling {}: {e}", func.name)))
             }
         }
     }
 
     /// Evaluates an argument for a parameter of type `ty`, converting literals as Go does.
     fn arg(&mut self, dot: &Value, a: &'t Arg, ty: Param) -> Result<Value, RawError> {
+        let v = self.arg_unresolved(dot, a, ty)?;
+        Ok(self.resolve(v))
+    }
+
+    fn arg_unresolved(&mut self, dot: &Value, a: &'t Arg, ty: Param) -> Result<Value, RawError> {
         let found = |what: String, pos: usize| {
             let expected = match ty {
                 Param::Int => "integer",
                 other => other.go_name(),
             };
-            Err(RawError::new(pos, format!("expected {expected}; found {what}")))
+            Err(RawError::new(
+                pos,
+                format!("expected {expected}; found {what}"),
+            ))
         };
         match a {
             Arg::Dot(pos) => validate(dot.clone(), ty, *pos),
             Arg::Nil(pos) => match ty {
-                Param::Any => Ok(Value::NoValue),
-                other => Err(RawError::new(*pos, format!("cannot assign nil to {}", other.go_name()))),
+                Param::Any => Ok(Value::Missing),
+                other => Err(RawError::new(
+                    *pos,
+                    format!("cannot assign nil to {}", other.go_name()),
+                )),
             },
             Arg::Field { pos, path } => {
                 let v = self.field_chain(dot.clone(), path, *pos, false)?;
@@ -395,24 +528,41 @@ impl<'t> State<'t> {
 /// An untyped number constant given to an `interface{}` parameter: int unless written as a float.
 fn ideal_number(n: &crate::lex::Number, pos: usize) -> Result<Value, RawError> {
     if n.float_syntax {
-        return n.float.map(Value::Float).ok_or_else(|| RawError::new(pos, format!("bad number {}", n.text)));
+        return n
+            .float
+            .map(Value::Float)
+            .ok_or_else(|| RawError::new(pos, format!("bad number {}", n.text)));
     }
-    n.int.map(Value::Int).ok_or_else(|| RawError::new(pos, format!("{} overflows int", n.text)))
+    n.int
+        .map(Value::Int)
+        .ok_or_else(|| RawError::new(pos, format!("{} overflows int", n.text)))
 }
 
 /// Go's `validateType` for computed values.
 fn validate(v: Value, ty: Param, pos: usize) -> Result<Value, RawError> {
     let ok = match (&v, ty) {
         (_, Param::Any) => true,
-        (Value::NoValue, other) => {
-            return Err(RawError::new(pos, format!("invalid value; expected {}", other.go_name())));
+        (Value::Missing, other) => {
+            return Err(RawError::new(
+                pos,
+                format!("invalid value; expected {}", other.go_name()),
+            ));
         }
-        (Value::Str(_), Param::Str) | (Value::Int(_), Param::Int) | (Value::Bool(_), Param::Bool) => true,
+        (Value::Str(_), Param::Str)
+        | (Value::Int(_), Param::Int)
+        | (Value::Bool(_), Param::Bool) => true,
         _ => false,
     };
     if ok {
         Ok(v)
     } else {
-        Err(RawError::new(pos, format!("wrong type for value; expected {}; got {}", ty.go_name(), v.type_name())))
+        Err(RawError::new(
+            pos,
+            format!(
+                "wrong type for value; expected {}; got {}",
+                ty.go_name(),
+                v.type_name()
+            ),
+        ))
     }
 }

@@ -58,24 +58,53 @@ macro_rules! f {
 
 static FUNCS: &[Func] = &[
     // Go builtins.
-    Func { name: "and", params: &[Any], variadic: Some(Any), kind: Kind::And },
-    Func { name: "or", params: &[Any], variadic: Some(Any), kind: Kind::Or },
+    Func {
+        name: "and",
+        params: &[Any],
+        variadic: Some(Any),
+        kind: Kind::And,
+    },
+    Func {
+        name: "or",
+        params: &[Any],
+        variadic: Some(Any),
+        kind: Kind::Or,
+    },
     f!("not", [Any], None, |a| Ok(Value::Bool(!a[0].is_true()))),
     f!("len", [Any], None, length),
     f!("index", [Any], Some(Any), index),
     f!("slice", [Any], Some(Any), slice),
     f!("print", [], Some(Any), |a| Ok(Value::Str(sprint(a)))),
-    f!("printf", [Str], Some(Any), |a| Ok(Value::Str(sprintf(s(&a[0]), &a[1..])))),
+    f!("printf", [Str], Some(Any), |a| Ok(Value::Str(sprintf(
+        s(&a[0]),
+        &a[1..]
+    )))),
     f!("println", [], Some(Any), |a| Ok(Value::Str(sprintln(a)))),
     f!("eq", [Any], Some(Any), eq),
-    f!("ne", [Any, Any], None, |a| Ok(Value::Bool(!eq_pair(&a[0], &a[1])?))),
-    f!("lt", [Any, Any], None, |a| Ok(Value::Bool(lt(&a[0], &a[1])?))),
-    f!("le", [Any, Any], None, |a| Ok(Value::Bool(le(&a[0], &a[1])?))),
-    f!("gt", [Any, Any], None, |a| Ok(Value::Bool(!le(&a[0], &a[1])?))),
-    f!("ge", [Any, Any], None, |a| Ok(Value::Bool(!lt(&a[0], &a[1])?))),
-    f!("html", [], Some(Any), |a| Ok(Value::Str(html_escape(&eval_args(a))))),
-    f!("urlquery", [], Some(Any), |a| Ok(Value::Str(query_escape(&eval_args(a))))),
-    f!("js", [], Some(Any), |a| Ok(Value::Str(js_escape(&eval_args(a))))),
+    f!("ne", [Any, Any], None, |a| Ok(Value::Bool(!eq_pair(
+        &a[0], &a[1]
+    )?))),
+    f!("lt", [Any, Any], None, |a| Ok(Value::Bool(lt(
+        &a[0], &a[1]
+    )?))),
+    f!("le", [Any, Any], None, |a| Ok(Value::Bool(le(
+        &a[0], &a[1]
+    )?))),
+    f!("gt", [Any, Any], None, |a| Ok(Value::Bool(!le(
+        &a[0], &a[1]
+    )?))),
+    f!("ge", [Any, Any], None, |a| Ok(Value::Bool(!lt(
+        &a[0], &a[1]
+    )?))),
+    f!("html", [], Some(Any), |a| Ok(Value::Str(html_escape(
+        &eval_args(a)
+    )))),
+    f!("urlquery", [], Some(Any), |a| Ok(Value::Str(query_escape(
+        &eval_args(a)
+    )))),
+    f!("js", [], Some(Any), |a| Ok(Value::Str(js_escape(
+        &eval_args(a)
+    )))),
     // Sprig: defaults and logic.
     f!("default", [Any], Some(Any), |a| {
         Ok(match a.get(1) {
@@ -84,46 +113,100 @@ static FUNCS: &[Func] = &[
         })
     }),
     f!("empty", [Any], None, |a| Ok(Value::Bool(empty(&a[0])))),
-    f!("coalesce", [], Some(Any), |a| Ok(a.iter().find(|v| !empty(v)).cloned().unwrap_or_default())),
-    f!("all", [], Some(Any), |a| Ok(Value::Bool(a.iter().all(|v| !empty(v))))),
-    f!("any", [], Some(Any), |a| Ok(Value::Bool(a.iter().any(|v| !empty(v))))),
+    f!("coalesce", [], Some(Any), |a| Ok(a
+        .iter()
+        .find(|v| !empty(v))
+        .cloned()
+        .unwrap_or_default())),
+    f!("all", [], Some(Any), |a| Ok(Value::Bool(
+        a.iter().all(|v| !empty(v))
+    ))),
+    f!("any", [], Some(Any), |a| Ok(Value::Bool(
+        a.iter().any(|v| !empty(v))
+    ))),
     f!("ternary", [Any, Any, Param::Bool], None, |a| {
-        Ok(if matches!(a[2], Value::Bool(true)) { a[0].clone() } else { a[1].clone() })
+        Ok(if matches!(a[2], Value::Bool(true)) {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
     }),
     // Sprig: strings.
-    f!("replace", [Str, Str, Str], None, |a| Ok(Value::Str(s(&a[2]).replace(s(&a[0]), s(&a[1]))))),
-    f!("substr", [Int, Int, Str], None, |a| substr(i(&a[0]), i(&a[1]), s(&a[2]))),
+    f!("replace", [Str, Str, Str], None, |a| Ok(Value::Str(
+        s(&a[2]).replace(s(&a[0]), s(&a[1]))
+    ))),
+    f!("substr", [Int, Int, Str], None, |a| substr(
+        i(&a[0]),
+        i(&a[1]),
+        s(&a[2])
+    )),
     f!("trunc", [Int, Str], None, |a| trunc(i(&a[0]), s(&a[1]))),
     f!("cat", [], Some(Any), |a| {
-        let parts: Vec<String> = a.iter().filter(|v| !matches!(v, Value::NoValue)).map(Value::sprint).collect();
+        let parts: Vec<String> = a
+            .iter()
+            .filter(|v| !matches!(v, Value::Missing))
+            .map(Value::sprint)
+            .collect();
         Ok(Value::Str(parts.join(" ")))
     }),
     f!("trim", [Str], None, |a| Ok(Value::str(s(&a[0]).trim()))),
     f!("trimAll", [Str, Str], None, trim_all),
     f!("trimall", [Str, Str], None, trim_all),
     f!("trimPrefix", [Str, Str], None, |a| {
-        Ok(Value::str(s(&a[1]).strip_prefix(s(&a[0])).unwrap_or(s(&a[1]))))
+        Ok(Value::str(
+            s(&a[1]).strip_prefix(s(&a[0])).unwrap_or(s(&a[1])),
+        ))
     }),
     f!("trimSuffix", [Str, Str], None, |a| {
-        Ok(Value::str(s(&a[1]).strip_suffix(s(&a[0])).unwrap_or(s(&a[1]))))
+        Ok(Value::str(
+            s(&a[1]).strip_suffix(s(&a[0])).unwrap_or(s(&a[1])),
+        ))
     }),
-    f!("upper", [Str], None, |a| Ok(Value::Str(map_chars(s(&a[0]), char::to_uppercase)))),
-    f!("lower", [Str], None, |a| Ok(Value::Str(map_chars(s(&a[0]), char::to_lowercase)))),
+    f!("upper", [Str], None, |a| Ok(Value::Str(map_chars(
+        s(&a[0]),
+        char::to_uppercase
+    )))),
+    f!("lower", [Str], None, |a| Ok(Value::Str(map_chars(
+        s(&a[0]),
+        char::to_lowercase
+    )))),
     f!("title", [Str], None, |a| Ok(Value::Str(title(s(&a[0]))))),
-    f!("untitle", [Str], None, |a| Ok(Value::Str(untitle(s(&a[0]))))),
+    f!("untitle", [Str], None, |a| Ok(Value::Str(untitle(
+        s(&a[0])
+    )))),
     f!("repeat", [Int, Str], None, |a| {
-        let count = usize::try_from(i(&a[0])).map_err(|_| "strings: negative Repeat count".to_string())?;
+        let count =
+            usize::try_from(i(&a[0])).map_err(|_| "strings: negative Repeat count".to_string())?;
         Ok(Value::Str(s(&a[1]).repeat(count)))
     }),
-    f!("contains", [Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).contains(s(&a[0]))))),
-    f!("hasPrefix", [Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).starts_with(s(&a[0]))))),
-    f!("hasSuffix", [Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0]))))),
-    f!("split", [Str, Str], None, |a| Ok(numbered_map(go_split(s(&a[1]), s(&a[0]), -1)))),
-    f!("splitn", [Str, Int, Str], None, |a| Ok(numbered_map(go_split(s(&a[2]), s(&a[0]), i(&a[1]))))),
+    f!("contains", [Str, Str], None, |a| Ok(Value::Bool(
+        s(&a[1]).contains(s(&a[0]))
+    ))),
+    f!("hasPrefix", [Str, Str], None, |a| Ok(Value::Bool(
+        s(&a[1]).starts_with(s(&a[0]))
+    ))),
+    f!("hasSuffix", [Str, Str], None, |a| Ok(Value::Bool(
+        s(&a[1]).ends_with(s(&a[0]))
+    ))),
+    f!("split", [Str, Str], None, |a| Ok(numbered_map(go_split(
+        s(&a[1]),
+        s(&a[0]),
+        -1
+    )))),
+    f!("splitn", [Str, Int, Str], None, |a| Ok(numbered_map(
+        go_split(s(&a[2]), s(&a[0]), i(&a[1]))
+    ))),
     f!("splitList", [Str, Str], None, |a| {
-        Ok(Value::list(go_split(s(&a[1]), s(&a[0]), -1).into_iter().map(Value::Str).collect()))
+        Ok(Value::list(
+            go_split(s(&a[1]), s(&a[0]), -1)
+                .into_iter()
+                .map(Value::Str)
+                .collect(),
+        ))
     }),
-    f!("join", [Str, Any], None, |a| Ok(Value::Str(strslice(&a[1]).join(s(&a[0]))))),
+    f!("join", [Str, Any], None, |a| Ok(Value::Str(
+        strslice(&a[1]).join(s(&a[0]))
+    ))),
     f!("sortAlpha", [Any], None, |a| {
         let mut items = match &a[0] {
             Value::List(_) => strslice(&a[0]),
@@ -132,23 +215,41 @@ static FUNCS: &[Func] = &[
         items.sort();
         Ok(Value::list(items.into_iter().map(Value::Str).collect()))
     }),
-    f!("toStrings", [Any], None, |a| Ok(Value::list(strslice(&a[0]).into_iter().map(Value::Str).collect()))),
+    f!("toStrings", [Any], None, |a| Ok(Value::list(
+        strslice(&a[0]).into_iter().map(Value::Str).collect()
+    ))),
     f!("quote", [], Some(Any), |a| {
-        let parts: Vec<String> =
-            a.iter().filter(|v| !matches!(v, Value::NoValue)).map(|v| go_quote(&strval(v))).collect();
+        let parts: Vec<String> = a
+            .iter()
+            .filter(|v| !matches!(v, Value::Missing))
+            .map(|v| go_quote(&strval(v)))
+            .collect();
         Ok(Value::Str(parts.join(" ")))
     }),
     f!("squote", [], Some(Any), |a| {
-        let parts: Vec<String> =
-            a.iter().filter(|v| !matches!(v, Value::NoValue)).map(|v| format!("'{}'", strval(v))).collect();
+        let parts: Vec<String> = a
+            .iter()
+            .filter(|v| !matches!(v, Value::Missing))
+            .map(|v| format!("'{}'", strval(v)))
+            .collect();
         Ok(Value::Str(parts.join(" ")))
     }),
-    f!("indent", [Int, Str], None, |a| indent(i(&a[0]), s(&a[1])).map(Value::Str)),
-    f!("nindent", [Int, Str], None, |a| indent(i(&a[0]), s(&a[1])).map(|t| Value::Str(format!("\n{t}")))),
-    f!("nospace", [Str], None, |a| Ok(Value::Str(s(&a[0]).chars().filter(|c| !c.is_whitespace()).collect()))),
-    f!("plural", [Str, Str, Int], None, |a| Ok(if i(&a[2]) == 1 { a[0].clone() } else { a[1].clone() })),
+    f!("indent", [Int, Str], None, |a| indent(i(&a[0]), s(&a[1]))
+        .map(Value::Str)),
+    f!("nindent", [Int, Str], None, |a| indent(i(&a[0]), s(&a[1]))
+        .map(|t| Value::Str(format!("\n{t}")))),
+    f!("nospace", [Str], None, |a| Ok(Value::Str(
+        s(&a[0]).chars().filter(|c| !c.is_whitespace()).collect()
+    ))),
+    f!("plural", [Str, Str, Int], None, |a| Ok(if i(&a[2]) == 1 {
+        a[0].clone()
+    } else {
+        a[1].clone()
+    })),
     f!("toString", [Any], None, |a| Ok(Value::Str(strval(&a[0])))),
-    f!("b64enc", [Str], None, |a| Ok(Value::Str(b64_encode(s(&a[0]).as_bytes())))),
+    f!("b64enc", [Str], None, |a| Ok(Value::Str(b64_encode(
+        s(&a[0]).as_bytes()
+    )))),
     f!("b64dec", [Str], None, |a| {
         // Sprig returns the decoder's error text as the result instead of failing.
         Ok(Value::Str(match b64_decode(s(&a[0])) {
@@ -156,33 +257,91 @@ static FUNCS: &[Func] = &[
             Err(e) => e,
         }))
     }),
-    f!("sha256sum", [Str], None, |a| Ok(Value::Str(crate::sha256::hex_digest(s(&a[0]).as_bytes())))),
+    f!("regexMatch", [Str, Str], None, crate::regex::regex_match),
+    f!("regexFind", [Str, Str], None, crate::regex::regex_find),
+    f!(
+        "regexFindAll",
+        [Str, Str, Int],
+        None,
+        crate::regex::regex_find_all
+    ),
+    f!(
+        "regexReplaceAll",
+        [Str, Str, Str],
+        None,
+        crate::regex::regex_replace_all
+    ),
+    f!(
+        "regexReplaceAllLiteral",
+        [Str, Str, Str],
+        None,
+        crate::regex::regex_replace_all_literal
+    ),
+    f!(
+        "regexSplit",
+        [Str, Str, Int],
+        None,
+        crate::regex::regex_split
+    ),
+    f!(
+        "regexQuoteMeta",
+        [Str],
+        None,
+        crate::regex::regex_quote_meta
+    ),
+    f!("sha256sum", [Str], None, |a| Ok(Value::Str(
+        crate::sha256::hex_digest(s(&a[0]).as_bytes())
+    ))),
     // Sprig: conversions and integer math (int64 results, like Sprig).
     f!("atoi", [Str], None, |a| Ok(Value::Int(atoi(s(&a[0]))))),
     f!("int", [Any], None, |a| Ok(Value::Int(to_int64(&a[0])))),
     f!("int64", [Any], None, |a| Ok(Value::Int(to_int64(&a[0])))),
-    f!("float64", [Any], None, |a| Ok(Value::Float(to_float64(&a[0])))),
-    f!("add", [], Some(Any), |a| Ok(Value::Int(a.iter().fold(0i64, |acc, v| acc.wrapping_add(to_int64(v)))))),
-    f!("add1", [Any], None, |a| Ok(Value::Int(to_int64(&a[0]).wrapping_add(1)))),
-    f!("sub", [Any, Any], None, |a| Ok(Value::Int(to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))))),
-    f!("mul", [Any], Some(Any), |a| Ok(Value::Int(a.iter().fold(1i64, |acc, v| acc.wrapping_mul(to_int64(v)))))),
+    f!("float64", [Any], None, |a| Ok(Value::Float(to_float64(
+        &a[0]
+    )))),
+    f!("add", [], Some(Any), |a| Ok(Value::Int(
+        a.iter().fold(0i64, |acc, v| acc.wrapping_add(to_int64(v)))
+    ))),
+    f!("add1", [Any], None, |a| Ok(Value::Int(
+        to_int64(&a[0]).wrapping_add(1)
+    ))),
+    f!("sub", [Any, Any], None, |a| Ok(Value::Int(
+        to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))
+    ))),
+    f!("mul", [Any], Some(Any), |a| Ok(Value::Int(
+        a.iter().fold(1i64, |acc, v| acc.wrapping_mul(to_int64(v)))
+    ))),
     f!("div", [Any, Any], None, |a| {
-        to_int64(&a[0]).checked_div(to_int64(&a[1])).map(Value::Int).ok_or_else(divide_by_zero)
+        to_int64(&a[0])
+            .checked_div(to_int64(&a[1]))
+            .map(Value::Int)
+            .ok_or_else(divide_by_zero)
     }),
     f!("mod", [Any, Any], None, |a| {
-        to_int64(&a[0]).checked_rem(to_int64(&a[1])).map(Value::Int).ok_or_else(divide_by_zero)
+        to_int64(&a[0])
+            .checked_rem(to_int64(&a[1]))
+            .map(Value::Int)
+            .ok_or_else(divide_by_zero)
     }),
-    f!("max", [Any], Some(Any), |a| Ok(Value::Int(a.iter().map(to_int64).max().unwrap_or(0)))),
-    f!("min", [Any], Some(Any), |a| Ok(Value::Int(a.iter().map(to_int64).min().unwrap_or(0)))),
+    f!("max", [Any], Some(Any), |a| Ok(Value::Int(
+        a.iter().map(to_int64).max().unwrap_or(0)
+    ))),
+    f!("min", [Any], Some(Any), |a| Ok(Value::Int(
+        a.iter().map(to_int64).min().unwrap_or(0)
+    ))),
     // Sprig: lists and dicts.
     f!("list", [], Some(Any), |a| Ok(Value::list(a.to_vec()))),
-    f!("first", [Any], None, |a| list_of(&a[0], "first").map(|l| l.first().cloned().unwrap_or_default())),
-    f!("last", [Any], None, |a| list_of(&a[0], "last").map(|l| l.last().cloned().unwrap_or_default())),
-    f!("rest", [Any], None, |a| list_of(&a[0], "rest").map(|l| Value::list(l.iter().skip(1).cloned().collect()))),
+    f!("first", [Any], None, |a| list_of(&a[0], "first")
+        .map(|l| l.first().cloned().unwrap_or_default())),
+    f!("last", [Any], None, |a| list_of(&a[0], "last")
+        .map(|l| l.last().cloned().unwrap_or_default())),
+    f!("rest", [Any], None, |a| list_of(&a[0], "rest")
+        .map(|l| Value::list(l.iter().skip(1).cloned().collect()))),
     f!("initial", [Any], None, |a| {
         list_of(&a[0], "initial").map(|l| Value::list(l[..l.len().saturating_sub(1)].to_vec()))
     }),
-    f!("reverse", [Any], None, |a| list_of(&a[0], "reverse").map(|l| Value::list(l.iter().rev().cloned().collect()))),
+    f!("reverse", [Any], None, |a| list_of(&a[0], "reverse")
+        .map(|l| Value::list(l.iter().rev().cloned().collect()))),
     f!("append", [Any, Any], None, push),
     f!("push", [Any, Any], None, push),
     f!("prepend", [Any, Any], None, |a| {
@@ -200,29 +359,42 @@ static FUNCS: &[Func] = &[
         Ok(Value::list(out))
     }),
     f!("has", [Any, Any], None, |a| match &a[1] {
-        Value::NoValue => Ok(Value::Bool(false)),
+        Value::Missing => Ok(Value::Bool(false)),
         Value::List(items) => Ok(Value::Bool(items.iter().any(|v| v.deep_equal(&a[0])))),
         other => Err(format!("Cannot find has on type {}", other.type_name())),
     }),
     f!("until", [Int], None, |a| {
         let n = i(&a[0]);
-        let items: Vec<Value> = if n >= 0 { (0..n).map(Value::Int).collect() } else { (n + 1..=0).rev().map(Value::Int).collect() };
+        let items: Vec<Value> = if n >= 0 {
+            (0..n).map(Value::Int).collect()
+        } else {
+            (n + 1..=0).rev().map(Value::Int).collect()
+        };
         Ok(Value::list(items))
     }),
     f!("dict", [], Some(Any), |a| {
         let mut map = BTreeMap::new();
         for pair in a.chunks(2) {
-            map.insert(strval(&pair[0]), pair.get(1).cloned().unwrap_or_else(|| Value::str("")));
+            map.insert(
+                strval(&pair[0]),
+                pair.get(1).cloned().unwrap_or_else(|| Value::str("")),
+            );
         }
         Ok(Value::Map(Rc::new(map)))
     }),
     f!("hasKey", [Any, Str], None, |a| match &a[0] {
         Value::Map(m) => Ok(Value::Bool(m.contains_key(s(&a[1])))),
-        other => Err(format!("wrong type for value; expected map[string]interface {{}}; got {}", other.type_name())),
+        other => Err(format!(
+            "wrong type for value; expected map[string]interface {{}}; got {}",
+            other.type_name()
+        )),
     }),
     f!("get", [Any, Str], None, |a| match &a[0] {
         Value::Map(m) => Ok(m.get(s(&a[1])).cloned().unwrap_or_else(|| Value::str(""))),
-        other => Err(format!("wrong type for value; expected map[string]interface {{}}; got {}", other.type_name())),
+        other => Err(format!(
+            "wrong type for value; expected map[string]interface {{}}; got {}",
+            other.type_name()
+        )),
     }),
 ];
 
@@ -267,8 +439,12 @@ fn strval(v: &Value) -> String {
 /// Sprig's `strslice`: a list as strings (nil items dropped), nil as empty, anything else as one item.
 fn strslice(v: &Value) -> Vec<String> {
     match v {
-        Value::List(items) => items.iter().filter(|v| !matches!(v, Value::NoValue)).map(strval).collect(),
-        Value::NoValue => Vec::new(),
+        Value::List(items) => items
+            .iter()
+            .filter(|v| !matches!(v, Value::Missing))
+            .map(strval)
+            .collect(),
+        Value::Missing => Vec::new(),
         other => vec![strval(other)],
     }
 }
@@ -276,7 +452,7 @@ fn strslice(v: &Value) -> Vec<String> {
 fn list_of<'v>(v: &'v Value, what: &str) -> Result<&'v [Value], String> {
     match v {
         Value::List(items) => Ok(items),
-        Value::NoValue => Err(format!("Cannot find {what} on a missing value")),
+        Value::Missing => Err(format!("Cannot find {what} on a missing value")),
         other => Err(format!("Cannot find {what} on type {}", other.type_name())),
     }
 }
@@ -304,7 +480,7 @@ fn length(a: &[Value]) -> Result<Value, String> {
         Value::Str(s) => Ok(Value::Int(s.len() as i64)),
         Value::List(l) => Ok(Value::Int(l.len() as i64)),
         Value::Map(m) => Ok(Value::Int(m.len() as i64)),
-        Value::NoValue => Err("len of a missing value".into()),
+        Value::Missing => Err("len of a missing value".into()),
         other => Err(format!("len of type {}", other.type_name())),
     }
 }
@@ -313,7 +489,10 @@ fn index_arg(idx: &Value, len: usize, what: &str) -> Result<usize, String> {
     match idx {
         Value::Int(x) if *x >= 0 && (*x as u64) < len as u64 => Ok(*x as usize),
         Value::Int(x) => Err(format!("index out of range: {x}")),
-        other => Err(format!("cannot index {what} with type {}", other.type_name())),
+        other => Err(format!(
+            "cannot index {what} with type {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -321,13 +500,20 @@ fn index(a: &[Value]) -> Result<Value, String> {
     let mut item = a[0].clone();
     for idx in &a[1..] {
         item = match &item {
-            Value::NoValue => return Err("index of untyped nil".into()),
+            Value::Missing => return Err("index of untyped nil".into()),
             Value::List(l) => l[index_arg(idx, l.len(), "slice/array")?].clone(),
-            Value::Str(s) => Value::Int(i64::from(s.as_bytes()[index_arg(idx, s.len(), "string")?])),
+            Value::Str(s) => {
+                Value::Int(i64::from(s.as_bytes()[index_arg(idx, s.len(), "string")?]))
+            }
             Value::Map(m) => match idx {
                 // A missing key gives the element type's zero value (our maps hold strings).
                 Value::Str(k) => m.get(k).cloned().unwrap_or_else(|| Value::str("")),
-                other => return Err(format!("value has type {}; should be string", other.type_name())),
+                other => {
+                    return Err(format!(
+                        "value has type {}; should be string",
+                        other.type_name()
+                    ))
+                }
             },
             other => return Err(format!("can't index item of type {}", other.type_name())),
         };
@@ -340,7 +526,7 @@ fn slice(a: &[Value]) -> Result<Value, String> {
     let len = match item {
         Value::Str(s) => s.len(),
         Value::List(l) => l.len(),
-        Value::NoValue => return Err("slice of untyped nil".into()),
+        Value::Missing => return Err("slice of untyped nil".into()),
         other => return Err(format!("can't slice item of type {}", other.type_name())),
     };
     if a.len() > 4 {
@@ -354,7 +540,12 @@ fn slice(a: &[Value]) -> Result<Value, String> {
         bounds[n] = match idx {
             Value::Int(x) if *x >= 0 && (*x as u64) <= len as u64 => *x as usize,
             Value::Int(x) => return Err(format!("index out of range: {x}")),
-            other => return Err(format!("cannot index slice/array with type {}", other.type_name())),
+            other => {
+                return Err(format!(
+                    "cannot index slice/array with type {}",
+                    other.type_name()
+                ))
+            }
         };
     }
     if a.len() < 3 {
@@ -365,9 +556,12 @@ fn slice(a: &[Value]) -> Result<Value, String> {
         return Err(format!("invalid slice index: {lo} > {hi}"));
     }
     match item {
-        Value::Str(s) => s.get(lo..hi).map(Value::str).ok_or_else(|| "slice splits a UTF-8 character".to_string()),
+        Value::Str(s) => s
+            .get(lo..hi)
+            .map(Value::str)
+            .ok_or_else(|| "slice splits a UTF-8 character".to_string()),
         Value::List(l) => Ok(Value::list(l[lo..hi].to_vec())),
-        _ => Ok(Value::NoValue),
+        _ => Ok(Value::Missing),
     }
 }
 
@@ -392,27 +586,47 @@ fn basic_kind(v: &Value) -> BasicKind {
 }
 
 fn incompatible(a: &Value, b: &Value) -> String {
-    format!("incompatible types for comparison: {} and {}", a.type_name(), b.type_name())
+    format!(
+        "incompatible types for comparison: {} and {}",
+        a.type_name(),
+        b.type_name()
+    )
 }
 
 /// Go's `eq` for one pair. A missing value compares unequal to any present value (no error, as in Go
 /// since 1.18); two missing values are equal.
 fn eq_pair(a: &Value, b: &Value) -> Result<bool, String> {
     let (ka, kb) = (basic_kind(a), basic_kind(b));
-    let missing = matches!(a, Value::NoValue) || matches!(b, Value::NoValue);
+    let missing = matches!(a, Value::Missing) || matches!(b, Value::Missing);
     if ka != kb {
-        return if missing { Ok(false) } else { Err(incompatible(a, b)) };
+        return if missing {
+            Ok(false)
+        } else {
+            Err(incompatible(a, b))
+        };
     }
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,
-        _ if missing => matches!(a, Value::NoValue) && matches!(b, Value::NoValue),
+        _ if missing => matches!(a, Value::Missing) && matches!(b, Value::Missing),
         (Value::List(_), Value::List(_)) | (Value::Map(_), Value::Map(_)) => {
-            return Err(format!("non-comparable type {}: {}", a.sprint(), a.type_name()));
+            return Err(format!(
+                "non-comparable type {}: {}",
+                a.sprint(),
+                a.type_name()
+            ));
         }
-        _ => return Err(format!("non-comparable types {}: {}, {}: {}", a.sprint(), a.type_name(), b.type_name(), b.sprint())),
+        _ => {
+            return Err(format!(
+                "non-comparable types {}: {}, {}: {}",
+                a.sprint(),
+                a.type_name(),
+                b.type_name(),
+                b.sprint()
+            ))
+        }
     })
 }
 
@@ -459,7 +673,9 @@ fn substr(start: i64, end: i64, s: &str) -> Result<Value, String> {
         (start, end)
     };
     if lo > hi || hi > len || lo > len {
-        return Err(format!("runtime error: slice bounds out of range [{lo}:{hi}] with length {len}"));
+        return Err(format!(
+            "runtime error: slice bounds out of range [{lo}:{hi}] with length {len}"
+        ));
     }
     s.get(lo as usize..hi as usize)
         .map(Value::str)
@@ -475,7 +691,8 @@ fn trunc(c: i64, s: &str) -> Result<Value, String> {
     } else {
         Some(s)
     };
-    out.map(Value::str).ok_or_else(|| format!("trunc {c} splits a UTF-8 character"))
+    out.map(Value::str)
+        .ok_or_else(|| format!("trunc {c} splits a UTF-8 character"))
 }
 
 fn trim_all(a: &[Value]) -> Result<Value, String> {
@@ -526,7 +743,11 @@ fn title(s: &str) -> String {
     let mut prev = ' ';
     s.chars()
         .map(|c| {
-            let out = if is_separator(prev) { single_upper(c) } else { c };
+            let out = if is_separator(prev) {
+                single_upper(c)
+            } else {
+                c
+            };
             prev = c;
             out
         })
@@ -574,7 +795,11 @@ fn go_split(s: &str, sep: &str, n: i64) -> Vec<String> {
 
 /// Sprig's `split` result: a map `_0`, `_1`, ... of the parts.
 fn numbered_map(parts: Vec<String>) -> Value {
-    let map: BTreeMap<String, Value> = parts.into_iter().enumerate().map(|(k, p)| (format!("_{k}"), Value::Str(p))).collect();
+    let map: BTreeMap<String, Value> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(k, p)| (format!("_{k}"), Value::Str(p)))
+        .collect();
     Value::Map(Rc::new(map))
 }
 
@@ -633,7 +858,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn b64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {
@@ -648,11 +877,17 @@ fn b64_encode(data: &[u8]) -> String {
 
 /// Standard base64 with padding; errors read like Go's `illegal base64 data at input byte N`.
 fn b64_decode(text: &str) -> Result<Vec<u8>, String> {
-    let bytes: Vec<(usize, u8)> = text.bytes().enumerate().filter(|&(_, b)| b != b'\n' && b != b'\r').collect();
+    let bytes: Vec<(usize, u8)> = text
+        .bytes()
+        .enumerate()
+        .filter(|&(_, b)| b != b'\n' && b != b'\r')
+        .collect();
     let illegal = |k: usize| format!("illegal base64 data at input byte {k}");
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         let at = bytes.len() - bytes.len() % 4;
-        return Err(illegal(bytes.get(at).map(|&(k, _)| k).unwrap_or(text.len())));
+        return Err(illegal(
+            bytes.get(at).map(|&(k, _)| k).unwrap_or(text.len()),
+        ));
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
     for (q, quad) in bytes.chunks(4).enumerate() {
@@ -703,7 +938,9 @@ fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
@@ -722,7 +959,9 @@ fn js_escape(s: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 || c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) < 0x20 || c.is_control() => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -736,14 +975,26 @@ mod tests {
     #[test]
     fn base64_round_trips_rfc4648_vectors() {
         // RFC 4648 section 10 test vectors.
-        for (plain, enc) in
-            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")]
-        {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(b64_encode(plain.as_bytes()), enc);
             assert_eq!(b64_decode(enc).as_deref(), Ok(plain.as_bytes()));
         }
-        assert_eq!(b64_decode("Zm9v!"), Err("illegal base64 data at input byte 4".to_string()));
-        assert_eq!(b64_decode("Zm!v"), Err("illegal base64 data at input byte 2".to_string()));
+        assert_eq!(
+            b64_decode("Zm9v!"),
+            Err("illegal base64 data at input byte 4".to_string())
+        );
+        assert_eq!(
+            b64_decode("Zm!v"),
+            Err("illegal base64 data at input byte 2".to_string())
+        );
     }
 
     #[test]
@@ -755,7 +1006,7 @@ mod tests {
         assert_eq!(to_int64(&Value::str("abc")), 0);
         assert_eq!(to_int64(&Value::Float(7.9)), 7);
         assert_eq!(to_int64(&Value::Bool(true)), 1);
-        assert_eq!(to_int64(&Value::NoValue), 0);
+        assert_eq!(to_int64(&Value::Missing), 0);
     }
 
     #[test]

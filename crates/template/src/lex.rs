@@ -103,11 +103,21 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, RawError> {
         let text_end = delim.unwrap_or(src.len());
         // `{{- ` (dash then a space character) trims the preceding text; `{{-3}}` is a number.
         let left_trim = delim
-            .map(|d| bytes.get(d + 2) == Some(&b'-') && bytes.get(d + 3).is_some_and(|&b| is_space(b)))
+            .map(|d| {
+                bytes.get(d + 2) == Some(&b'-') && bytes.get(d + 3).is_some_and(|&b| is_space(b))
+            })
             .unwrap_or(false);
-        let kept_end = if left_trim { pos + src[pos..text_end].trim_end_matches(SPACE).len() } else { text_end };
+        let kept_end = if left_trim {
+            pos + src[pos..text_end].trim_end_matches(SPACE).len()
+        } else {
+            text_end
+        };
         if kept_end > pos {
-            tokens.push(Token { tok: Tok::Text, start: pos, end: kept_end });
+            tokens.push(Token {
+                tok: Tok::Text,
+                start: pos,
+                end: kept_end,
+            });
         }
         let Some(open) = delim else { break };
         let mut p = open + 2 + if left_trim { 2 } else { 0 };
@@ -116,7 +126,8 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, RawError> {
                 return Err(RawError::new(open, "unclosed comment"));
             };
             let after = close + 2;
-            if bytes.get(after).is_some_and(|&b| is_space(b)) && src[after + 1..].starts_with("-}}") {
+            if bytes.get(after).is_some_and(|&b| is_space(b)) && src[after + 1..].starts_with("-}}")
+            {
                 trim_next = true;
                 pos = after + 4;
             } else if src[after..].starts_with("}}") {
@@ -126,17 +137,29 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, RawError> {
             }
             continue;
         }
-        tokens.push(Token { tok: Tok::LeftDelim, start: open, end: p });
+        tokens.push(Token {
+            tok: Tok::LeftDelim,
+            start: open,
+            end: p,
+        });
         loop {
             // Right delimiter, with the trim form ` -}}` (a space character before the dash).
             if p < bytes.len() && is_space(bytes[p]) && src[p + 1..].starts_with("-}}") {
-                tokens.push(Token { tok: Tok::RightDelim, start: p, end: p + 4 });
+                tokens.push(Token {
+                    tok: Tok::RightDelim,
+                    start: p,
+                    end: p + 4,
+                });
                 trim_next = true;
                 pos = p + 4;
                 break;
             }
             if src[p..].starts_with("}}") {
-                tokens.push(Token { tok: Tok::RightDelim, start: p, end: p + 2 });
+                tokens.push(Token {
+                    tok: Tok::RightDelim,
+                    start: p,
+                    end: p + 2,
+                });
                 pos = p + 2;
                 break;
             }
@@ -153,12 +176,20 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, RawError> {
             p = end;
         }
     }
-    tokens.push(Token { tok: Tok::Eof, start: src.len(), end: src.len() });
+    tokens.push(Token {
+        tok: Tok::Eof,
+        start: src.len(),
+        end: src.len(),
+    });
     Ok(tokens)
 }
 
 fn scan_alnum(src: &str, from: usize) -> usize {
-    src[from..].char_indices().find(|&(_, c)| !is_alnum(c)).map(|(i, _)| from + i).unwrap_or(src.len())
+    src[from..]
+        .char_indices()
+        .find(|&(_, c)| !is_alnum(c))
+        .map(|(i, _)| from + i)
+        .unwrap_or(src.len())
 }
 
 fn lex_one(src: &str, p: usize, c: char) -> Result<(Tok, usize), RawError> {
@@ -219,9 +250,17 @@ fn lex_one(src: &str, p: usize, c: char) -> Result<(Tok, usize), RawError> {
             (tok, end)
         }
         '}' if bytes.get(p + 1) != Some(&b'}') => {
-            return Err(RawError::new(p, "unexpected \"}\" in action (actions close with }})"));
+            return Err(RawError::new(
+                p,
+                "unexpected \"}\" in action (actions close with }})",
+            ));
         }
-        other => return Err(RawError::new(p, format!("unexpected character {other:?} in action"))),
+        other => {
+            return Err(RawError::new(
+                p,
+                format!("unexpected character {other:?} in action"),
+            ))
+        }
     })
 }
 
@@ -237,7 +276,11 @@ fn lex_number(src: &str, p: usize) -> Result<(Tok, usize), RawError> {
         let b = bytes[end];
         let exponent_sign = matches!(b, b'+' | b'-')
             && end > p
-            && if hex { matches!(bytes[end - 1], b'p' | b'P') } else { matches!(bytes[end - 1], b'e' | b'E') };
+            && if hex {
+                matches!(bytes[end - 1], b'p' | b'P')
+            } else {
+                matches!(bytes[end - 1], b'e' | b'E')
+            };
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || exponent_sign {
             end += 1;
         } else {
@@ -276,7 +319,12 @@ pub(crate) fn parse_number(text: &str) -> Option<Number> {
     let float_syntax = int.is_none() && !lower.starts_with("0x");
     let float = match int {
         Some(i) => Some(i as f64),
-        None if float_syntax && body.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.') => {
+        None if float_syntax
+            && body
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_digit() || b == b'.') =>
+        {
             clean.parse::<f64>().ok()
         }
         None => None,
@@ -285,8 +333,17 @@ pub(crate) fn parse_number(text: &str) -> Option<Number> {
         return None;
     }
     // Go treats a float literal with an integral value as usable where an int is wanted (`1.0`).
-    let int = int.or_else(|| float.filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64));
-    Some(Number { int, float, float_syntax, text: text.to_string() })
+    let int = int.or_else(|| {
+        float
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+            .map(|f| f as i64)
+    });
+    Some(Number {
+        int,
+        float,
+        float_syntax,
+        text: text.to_string(),
+    })
 }
 
 fn lex_quoted(src: &str, p: usize) -> Result<(Tok, usize), RawError> {
@@ -303,7 +360,10 @@ fn lex_quoted(src: &str, p: usize) -> Result<(Tok, usize), RawError> {
                     let mut v = 0u32;
                     for _ in 0..n {
                         let d = chars.next().and_then(|(_, h)| h.to_digit(16));
-                        v = v * 16 + d.ok_or_else(|| RawError::new(at, "invalid escape in quoted string"))?;
+                        v = v * 16
+                            + d.ok_or_else(|| {
+                                RawError::new(at, "invalid escape in quoted string")
+                            })?;
                     }
                     Ok(v)
                 };
@@ -319,21 +379,27 @@ fn lex_quoted(src: &str, p: usize) -> Result<(Tok, usize), RawError> {
                     '"' => out.push('"'),
                     'x' => out.push(char::from_u32(hex(2)?).unwrap_or('\u{FFFD}')),
                     'u' => out.push(
-                        char::from_u32(hex(4)?).ok_or_else(|| RawError::new(at, "invalid \\u escape"))?,
+                        char::from_u32(hex(4)?)
+                            .ok_or_else(|| RawError::new(at, "invalid \\u escape"))?,
                     ),
                     'U' => out.push(
-                        char::from_u32(hex(8)?).ok_or_else(|| RawError::new(at, "invalid \\U escape"))?,
+                        char::from_u32(hex(8)?)
+                            .ok_or_else(|| RawError::new(at, "invalid \\U escape"))?,
                     ),
                     '0'..='7' => {
                         let mut v = e.to_digit(8).unwrap_or(0);
                         for _ in 0..2 {
                             let d = chars.next().and_then(|(_, h)| h.to_digit(8));
-                            v = v * 8 + d.ok_or_else(|| RawError::new(at, "invalid octal escape"))?;
+                            v = v * 8
+                                + d.ok_or_else(|| RawError::new(at, "invalid octal escape"))?;
                         }
                         out.push(char::from_u32(v).unwrap_or('\u{FFFD}'));
                     }
                     other => {
-                        return Err(RawError::new(at, format!("unknown escape sequence \\{other} in string")))
+                        return Err(RawError::new(
+                            at,
+                            format!("unknown escape sequence \\{other} in string"),
+                        ))
                     }
                 }
             }
@@ -349,7 +415,10 @@ fn lex_char(src: &str, p: usize) -> Result<(Tok, usize), RawError> {
     };
     // A quote right after a backslash is the escaped quote itself.
     let close = if &src[p + 1..close] == "\\" {
-        src[close + 1..].find('\'').map(|i| i + close + 1).unwrap_or(close)
+        src[close + 1..]
+            .find('\'')
+            .map(|i| i + close + 1)
+            .unwrap_or(close)
     } else {
         close
     };
@@ -365,10 +434,18 @@ fn lex_char(src: &str, p: usize) -> Result<(Tok, usize), RawError> {
         _ => None,
     };
     let Some(c) = value else {
-        return Err(RawError::new(p, format!("malformed character constant: '{inner}'")));
+        return Err(RawError::new(
+            p,
+            format!("malformed character constant: '{inner}'"),
+        ));
     };
     let n = c as i64;
-    let number = Number { int: Some(n), float: Some(n as f64), float_syntax: false, text: format!("'{inner}'") };
+    let number = Number {
+        int: Some(n),
+        float: Some(n as f64),
+        float_syntax: false,
+        text: format!("'{inner}'"),
+    };
     Ok((Tok::Number(number), close + 1))
 }
 
@@ -377,22 +454,30 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<Tok> {
-        lex(src).map(|t| t.into_iter().map(|t| t.tok).collect()).unwrap_or_default()
+        lex(src)
+            .map(|t| t.into_iter().map(|t| t.tok).collect())
+            .unwrap_or_default()
     }
 
     #[test]
     fn trim_markers_remove_whitespace_and_newlines() {
         let src = "a  \n{{- .X -}}\n\t b";
         let toks = lex(src).expect("lexes");
-        let texts: Vec<&str> =
-            toks.iter().filter(|t| t.tok == Tok::Text).map(|t| &src[t.start..t.end]).collect();
+        let texts: Vec<&str> = toks
+            .iter()
+            .filter(|t| t.tok == Tok::Text)
+            .map(|t| &src[t.start..t.end])
+            .collect();
         assert_eq!(texts, vec!["a", "b"]);
     }
 
     #[test]
     fn dash_without_space_is_a_number() {
         let toks = kinds("{{-3}}");
-        assert!(matches!(&toks[1], Tok::Number(n) if n.int == Some(-3)), "{toks:?}");
+        assert!(
+            matches!(&toks[1], Tok::Number(n) if n.int == Some(-3)),
+            "{toks:?}"
+        );
     }
 
     #[test]
@@ -412,7 +497,11 @@ mod tests {
     fn comments_vanish_and_may_trim() {
         let src = "a {{- /* note */ -}} b{{/* x */}}c";
         let toks = lex(src).expect("lexes");
-        let text: String = toks.iter().filter(|t| t.tok == Tok::Text).map(|t| &src[t.start..t.end]).collect();
+        let text: String = toks
+            .iter()
+            .filter(|t| t.tok == Tok::Text)
+            .map(|t| &src[t.start..t.end])
+            .collect();
         assert_eq!(text, "abc");
     }
 

@@ -20,15 +20,14 @@ mod exec;
 mod funcs;
 mod lex;
 mod parse;
+mod regex;
 mod sha256;
 mod value;
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 
-pub use error::TemplateError;
 use error::LineIndex;
-use value::Value;
+pub use error::TemplateError;
 
 /// The flat variable map; `.NAME` reads it.
 pub type Data = BTreeMap<String, String>;
@@ -49,7 +48,13 @@ impl Template {
         let lines = LineIndex::new(source);
         let tokens = lex::lex(source).map_err(|e| lines.error(source, e))?;
         let parsed = parse::parse(source, &tokens, &lines).map_err(|e| lines.error(source, e))?;
-        Ok(Template { name: name.to_string(), source: source.to_string(), lines, root: parsed.root, defines: parsed.defines })
+        Ok(Template {
+            name: name.to_string(),
+            source: source.to_string(),
+            lines,
+            root: parsed.root,
+            defines: parsed.defines,
+        })
     }
 
     /// The name given to [`Template::parse`].
@@ -59,20 +64,26 @@ impl Template {
 
     /// Renders with the data. Missing keys render as `<no value>` like Go's default `missingkey` option.
     pub fn render(&self, data: &Data) -> Result<Rendered, TemplateError> {
-        let map: BTreeMap<String, Value> = data.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect();
-        let dot = Value::Map(Rc::new(map));
-        let mut state = exec::State::new(self, &dot);
-        state.run(&dot).map_err(|e| self.lines.error(&self.source, e))?;
+        let mut state = exec::State::new(self, data);
+        state.run().map_err(|e| self.lines.error(&self.source, e))?;
         let missing = state
             .missing
             .iter()
             .map(|(pos, name)| {
                 let (line, column) = self.lines.line_col(&self.source, *pos);
-                MissingKey { name: name.clone(), line, column }
+                MissingKey {
+                    name: name.clone(),
+                    line,
+                    column,
+                }
             })
             .collect();
         let out = state.out;
-        Ok(Rendered { text: out.text, lines: out.lines, missing })
+        Ok(Rendered {
+            text: out.text,
+            lines: out.lines,
+            missing,
+        })
     }
 }
 
@@ -100,7 +111,11 @@ impl Rendered {
     /// Lines past the end map to the last produced line (1 for empty output).
     pub fn source_line(&self, rendered_line: usize) -> usize {
         let k = rendered_line.max(1) - 1;
-        self.lines.get(k).or(self.lines.last()).copied().unwrap_or(1)
+        self.lines
+            .get(k)
+            .or(self.lines.last())
+            .copied()
+            .unwrap_or(1)
     }
 
     /// Number of rendered lines that have at least one byte.

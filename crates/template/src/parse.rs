@@ -10,13 +10,24 @@ use crate::lex::{Keyword, Number, Tok, Token};
 #[derive(Debug)]
 pub(crate) enum Node {
     /// Literal text `source[start..end]`, starting on source line `line`.
-    Text { start: usize, end: usize, line: usize },
+    Text {
+        start: usize,
+        end: usize,
+        line: usize,
+    },
     /// `{{ pipeline }}`; prints the value unless the pipeline declares or assigns a variable.
-    Action { line: usize, pipe: Pipe },
+    Action {
+        line: usize,
+        pipe: Pipe,
+    },
     If(Control),
     Range(Control),
     With(Control),
-    Template { pos: usize, name: String, pipe: Option<Pipe> },
+    Template {
+        pos: usize,
+        name: String,
+        pipe: Option<Pipe>,
+    },
     Break,
     Continue,
 }
@@ -51,27 +62,46 @@ pub(crate) enum Arg {
     Str(usize, String),
     Number(usize, Number),
     /// `.A.B` on dot.
-    Field { pos: usize, path: Vec<String> },
+    Field {
+        pos: usize,
+        path: Vec<String>,
+    },
     /// `$x.A.B`.
-    Variable { pos: usize, name: String, path: Vec<String> },
+    Variable {
+        pos: usize,
+        name: String,
+        path: Vec<String>,
+    },
     /// A function name; `path` is non-empty only for a chained call result like `fn.Field`.
-    Func { pos: usize, func: &'static Func, path: Vec<String> },
+    Func {
+        pos: usize,
+        func: &'static Func,
+        path: Vec<String>,
+    },
     /// `( pipeline ).A.B`.
-    Pipe { pos: usize, pipe: Box<Pipe>, path: Vec<String> },
+    Pipe {
+        pos: usize,
+        pipe: Box<Pipe>,
+        path: Vec<String>,
+    },
 }
 
 impl Arg {
     pub fn pos(&self) -> usize {
         match self {
             Arg::Dot(p) | Arg::Nil(p) | Arg::Bool(p, _) | Arg::Str(p, _) | Arg::Number(p, _) => *p,
-            Arg::Field { pos, .. } | Arg::Variable { pos, .. } | Arg::Func { pos, .. } | Arg::Pipe { pos, .. } => {
-                *pos
-            }
+            Arg::Field { pos, .. }
+            | Arg::Variable { pos, .. }
+            | Arg::Func { pos, .. }
+            | Arg::Pipe { pos, .. } => *pos,
         }
     }
 
     fn is_literal(&self) -> bool {
-        matches!(self, Arg::Dot(_) | Arg::Nil(_) | Arg::Bool(..) | Arg::Str(..) | Arg::Number(..))
+        matches!(
+            self,
+            Arg::Dot(_) | Arg::Nil(_) | Arg::Bool(..) | Arg::Str(..) | Arg::Number(..)
+        )
     }
 }
 
@@ -98,7 +128,11 @@ struct Parser<'a> {
     defines: HashMap<String, Vec<Node>>,
 }
 
-pub(crate) fn parse(src: &str, toks: &[Token], lines: &crate::error::LineIndex) -> Result<Parsed, RawError> {
+pub(crate) fn parse(
+    src: &str,
+    toks: &[Token],
+    lines: &crate::error::LineIndex,
+) -> Result<Parsed, RawError> {
     let mut p = Parser {
         src,
         toks,
@@ -110,11 +144,18 @@ pub(crate) fn parse(src: &str, toks: &[Token], lines: &crate::error::LineIndex) 
     };
     let (root, stop) = p.list(true)?;
     match stop {
-        Stop::Eof => Ok(Parsed { root, defines: p.defines }),
-        Stop::End(pos) => Err(RawError::new(pos, "unexpected {{end}} (no {{if}}, {{range}}, {{with}} or {{define}} to close)")),
-        Stop::Else(_, _) => {
-            Err(RawError::new(p.toks[p.i.saturating_sub(1)].start, "unexpected {{else}} outside {{if}}, {{range}} or {{with}}"))
-        }
+        Stop::Eof => Ok(Parsed {
+            root,
+            defines: p.defines,
+        }),
+        Stop::End(pos) => Err(RawError::new(
+            pos,
+            "unexpected {{end}} (no {{if}}, {{range}}, {{with}} or {{define}} to close)",
+        )),
+        Stop::Else(_, _) => Err(RawError::new(
+            p.toks[p.i.saturating_sub(1)].start,
+            "unexpected {{else}} outside {{if}}, {{range}} or {{with}}",
+        )),
     }
 }
 
@@ -164,7 +205,10 @@ impl<'a> Parser<'a> {
         if t.tok == Tok::RightDelim {
             Ok(())
         } else {
-            Err(RawError::new(t.start, format!("unexpected {} in {what}", describe(&t.tok))))
+            Err(RawError::new(
+                t.start,
+                format!("unexpected {} in {what}", describe(&t.tok)),
+            ))
         }
     }
 
@@ -175,7 +219,11 @@ impl<'a> Parser<'a> {
             let t = self.next();
             match &t.tok {
                 Tok::Eof => return Ok((nodes, Stop::Eof)),
-                Tok::Text => nodes.push(Node::Text { start: t.start, end: t.end, line: self.lines.line(t.start) }),
+                Tok::Text => nodes.push(Node::Text {
+                    start: t.start,
+                    end: t.end,
+                    line: self.lines.line(t.start),
+                }),
                 Tok::LeftDelim => {
                     let open = t.start;
                     let kw = self.peek();
@@ -205,26 +253,44 @@ impl<'a> Parser<'a> {
                             let is_break = kw.tok == Tok::Keyword(Keyword::Break);
                             let name = if is_break { "break" } else { "continue" };
                             if self.range_depth == 0 {
-                                return Err(RawError::new(kw.start, format!("{{{{{name}}}}} outside {{{{range}}}}")));
+                                return Err(RawError::new(
+                                    kw.start,
+                                    format!("{{{{{name}}}}} outside {{{{range}}}}"),
+                                ));
                             }
                             self.expect_right_delim(&format!("{{{{{name}}}}}"))?;
-                            nodes.push(if is_break { Node::Break } else { Node::Continue });
+                            nodes.push(if is_break {
+                                Node::Break
+                            } else {
+                                Node::Continue
+                            });
                         }
                         Tok::Keyword(Keyword::Template) => {
                             self.i += 1;
                             let (name, pipe) = self.template_invocation("template")?;
-                            nodes.push(Node::Template { pos: open, name, pipe });
+                            nodes.push(Node::Template {
+                                pos: open,
+                                name,
+                                pipe,
+                            });
                         }
                         Tok::Keyword(Keyword::Block) => {
                             self.i += 1;
                             let (name, pipe) = self.template_invocation("block")?;
                             let body = self.define_body(open, "block")?;
                             self.defines.insert(name.clone(), body);
-                            nodes.push(Node::Template { pos: open, name, pipe });
+                            nodes.push(Node::Template {
+                                pos: open,
+                                name,
+                                pipe,
+                            });
                         }
                         Tok::Keyword(Keyword::Define) => {
                             if !top_level {
-                                return Err(RawError::new(kw.start, "{{define}} is only allowed at the top level"));
+                                return Err(RawError::new(
+                                    kw.start,
+                                    "{{define}} is only allowed at the top level",
+                                ));
                             }
                             self.i += 1;
                             let name = self.template_name("define")?;
@@ -234,11 +300,19 @@ impl<'a> Parser<'a> {
                         }
                         _ => {
                             let pipe = self.pipeline("command", false, &Tok::RightDelim)?;
-                            nodes.push(Node::Action { line: self.lines.line(open), pipe });
+                            nodes.push(Node::Action {
+                                line: self.lines.line(open),
+                                pipe,
+                            });
                         }
                     }
                 }
-                other => return Err(RawError::new(t.start, format!("unexpected {}", describe(other)))),
+                other => {
+                    return Err(RawError::new(
+                        t.start,
+                        format!("unexpected {}", describe(other)),
+                    ))
+                }
             }
         }
     }
@@ -247,7 +321,13 @@ impl<'a> Parser<'a> {
         let t = self.next();
         match &t.tok {
             Tok::Str(s) => Ok(s.clone()),
-            other => Err(RawError::new(t.start, format!("expected a quoted template name in {{{{{what}}}}}, found {}", describe(other)))),
+            other => Err(RawError::new(
+                t.start,
+                format!(
+                    "expected a quoted template name in {{{{{what}}}}}, found {}",
+                    describe(other)
+                ),
+            )),
         }
     }
 
@@ -270,8 +350,14 @@ impl<'a> Parser<'a> {
         self.range_depth = saved_depth;
         match stop {
             Stop::End(_) => Ok(body),
-            Stop::Else(pos, _) => Err(RawError::new(pos, format!("unexpected {{{{else}}}} in {{{{{what}}}}}"))),
-            Stop::Eof => Err(RawError::new(open, format!("missing {{{{end}}}} for this {{{{{what}}}}}"))),
+            Stop::Else(pos, _) => Err(RawError::new(
+                pos,
+                format!("unexpected {{{{else}}}} in {{{{{what}}}}}"),
+            )),
+            Stop::Eof => Err(RawError::new(
+                open,
+                format!("missing {{{{end}}}} for this {{{{{what}}}}}"),
+            )),
         }
     }
 
@@ -288,7 +374,12 @@ impl<'a> Parser<'a> {
             self.range_depth -= 1;
         }
         let (body, stop) = listed?;
-        let missing_end = || RawError::new(open, format!("missing {{{{end}}}} for this {{{{{}}}}}", kw.name()));
+        let missing_end = || {
+            RawError::new(
+                open,
+                format!("missing {{{{end}}}} for this {{{{{}}}}}", kw.name()),
+            )
+        };
         let else_body = match stop {
             Stop::End(_) => None,
             Stop::Eof => return Err(missing_end()),
@@ -305,7 +396,10 @@ impl<'a> Parser<'a> {
                         let first = self.describe_pos(else_pos);
                         return Err(RawError::new(
                             pos,
-                            format!("second {{{{else}}}} in this {{{{{}}}}} (the first is at {first})", kw.name()),
+                            format!(
+                                "second {{{{else}}}} in this {{{{{}}}}} (the first is at {first})",
+                                kw.name()
+                            ),
                         ));
                     }
                     Stop::Eof => return Err(missing_end()),
@@ -313,7 +407,11 @@ impl<'a> Parser<'a> {
             }
         };
         self.vars.truncate(mark);
-        let control = Control { pipe, body, else_body };
+        let control = Control {
+            pipe,
+            body,
+            else_body,
+        };
         Ok(match kw {
             Keyword::If => Node::If(control),
             Keyword::Range => Node::Range(control),
@@ -338,7 +436,10 @@ impl<'a> Parser<'a> {
                 && matches!(self.peek_at(3).tok, Tok::Declare | Tok::Assign);
             if matches!(after, Tok::Declare | Tok::Assign) || two {
                 if two && !multi_decl {
-                    return Err(RawError::new(self.peek().start, format!("too many declarations in {context}")));
+                    return Err(RawError::new(
+                        self.peek().start,
+                        format!("too many declarations in {context}"),
+                    ));
                 }
                 decl.push(first.clone());
                 self.i += 1;
@@ -372,13 +473,19 @@ impl<'a> Parser<'a> {
                 Tok::RightDelim => return Err(RawError::new(t.start, "unclosed left paren")),
                 Tok::RParen => return Err(RawError::new(t.start, "unexpected right paren")),
                 Tok::Pipe if cmds.is_empty() => {
-                    return Err(RawError::new(t.start, format!("missing value before \"|\" in {context}")));
+                    return Err(RawError::new(
+                        t.start,
+                        format!("missing value before \"|\" in {context}"),
+                    ));
                 }
                 Tok::Pipe => {
                     self.i += 1;
                     let next = self.peek();
                     if next.tok == *end || matches!(next.tok, Tok::Pipe) {
-                        return Err(RawError::new(t.start, format!("missing command after \"|\" in {context}")));
+                        return Err(RawError::new(
+                            t.start,
+                            format!("missing command after \"|\" in {context}"),
+                        ));
                     }
                 }
                 _ => {}
@@ -399,7 +506,12 @@ impl<'a> Parser<'a> {
                 ));
             }
         }
-        Ok(Pipe { pos, decl, assign, cmds })
+        Ok(Pipe {
+            pos,
+            decl,
+            assign,
+            cmds,
+        })
     }
 
     fn command(&mut self) -> Result<Cmd, RawError> {
@@ -424,22 +536,42 @@ impl<'a> Parser<'a> {
             Tok::Bool(b) => Arg::Bool(pos, *b),
             Tok::Str(s) => Arg::Str(pos, s.clone()),
             Tok::Number(n) => Arg::Number(pos, n.clone()),
-            Tok::Field(f) => Arg::Field { pos, path: vec![f.clone()] },
+            Tok::Field(f) => Arg::Field {
+                pos,
+                path: vec![f.clone()],
+            },
             Tok::Variable(name) => {
                 if !self.vars.contains(name) {
                     return Err(RawError::new(pos, format!("undefined variable {name:?}")));
                 }
-                Arg::Variable { pos, name: name.clone(), path: Vec::new() }
+                Arg::Variable {
+                    pos,
+                    name: name.clone(),
+                    path: Vec::new(),
+                }
             }
             Tok::Ident(name) => match funcs::lookup(name) {
-                Some(func) => Arg::Func { pos, func, path: Vec::new() },
+                Some(func) => Arg::Func {
+                    pos,
+                    func,
+                    path: Vec::new(),
+                },
                 None => return Err(RawError::new(pos, format!("function {name:?} not defined"))),
             },
             Tok::LParen => {
                 let pipe = self.pipeline("parenthesized pipeline", false, &Tok::RParen)?;
-                Arg::Pipe { pos, pipe: Box::new(pipe), path: Vec::new() }
+                Arg::Pipe {
+                    pos,
+                    pipe: Box::new(pipe),
+                    path: Vec::new(),
+                }
             }
-            other => return Err(RawError::new(pos, format!("unexpected {} in operand", describe(other)))),
+            other => {
+                return Err(RawError::new(
+                    pos,
+                    format!("unexpected {} in operand", describe(other)),
+                ))
+            }
         };
         // The term ends at the last token it consumed (for `( ... )` that is the closing paren).
         let mut end = self.toks[self.i - 1].end;
@@ -449,10 +581,16 @@ impl<'a> Parser<'a> {
                 break;
             }
             match &mut arg {
-                Arg::Field { path, .. } | Arg::Variable { path, .. } | Arg::Func { path, .. } | Arg::Pipe { path, .. } => {
-                    path.push(f.clone())
+                Arg::Field { path, .. }
+                | Arg::Variable { path, .. }
+                | Arg::Func { path, .. }
+                | Arg::Pipe { path, .. } => path.push(f.clone()),
+                _ => {
+                    return Err(RawError::new(
+                        field_tok.start,
+                        format!("unexpected .{f} after a literal"),
+                    ))
                 }
-                _ => return Err(RawError::new(field_tok.start, format!("unexpected .{f} after a literal"))),
             }
             end = field_tok.end;
             self.i += 1;

@@ -4,7 +4,10 @@
 use super::*;
 
 fn data(pairs: &[(&str, &str)]) -> Data {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Renders with `pairs`, panicking with the error if any.
@@ -41,9 +44,17 @@ fn missing_key_prints_no_value() {
 
 #[test]
 fn missing_keys_are_reported_with_positions() {
-    let out = render("t", "a\n  {{ .X }} {{ .Y }}\n{{ .X }}", &data(&[("Y", "y")])).expect("renders");
-    let got: Vec<(String, usize, usize)> =
-        out.missing_keys().iter().map(|m| (m.name.clone(), m.line, m.column)).collect();
+    let out = render(
+        "t",
+        "a\n  {{ .X }} {{ .Y }}\n{{ .X }}",
+        &data(&[("Y", "y")]),
+    )
+    .expect("renders");
+    let got: Vec<(String, usize, usize)> = out
+        .missing_keys()
+        .iter()
+        .map(|m| (m.name.clone(), m.line, m.column))
+        .collect();
     assert_eq!(got, vec![("X".to_string(), 2, 6), ("X".to_string(), 3, 4)]);
 }
 
@@ -62,12 +73,21 @@ fn comments() {
     assert_eq!(r("a{{/* a comment */}}b", &[]), "ab");
     assert_eq!(r("a  {{- /* multi\nline */ -}}  b", &[]), "ab");
     assert_eq!(err("{{/* open", &[]).message, "unclosed comment");
-    assert_eq!(err("{{/* x */ .X }}", &[]).message, "comment ends before closing delimiter");
+    assert_eq!(
+        err("{{/* x */ .X }}", &[]).message,
+        "comment ends before closing delimiter"
+    );
 }
 
 #[test]
 fn literals() {
-    assert_eq!(r(r#"{{ "a\tb" }}|{{ `raw\t` }}|{{ 42 }}|{{ -7 }}|{{ 1.5 }}|{{ true }}|{{ 0x1F }}|{{ 'a' }}"#, &[]), "a\tb|raw\\t|42|-7|1.5|true|31|97");
+    assert_eq!(
+        r(
+            r#"{{ "a\tb" }}|{{ `raw\t` }}|{{ 42 }}|{{ -7 }}|{{ 1.5 }}|{{ true }}|{{ 0x1F }}|{{ 'a' }}"#,
+            &[]
+        ),
+        "a\tb|raw\\t|42|-7|1.5|true|31|97"
+    );
     // Go prints 1e6 as a float64 via %v: "1e+06".
     assert_eq!(r("{{ 1e6 }}", &[]), "1e+06");
     assert_eq!(err("{{ nil }}", &[]).message, "nil is not a command");
@@ -76,7 +96,13 @@ fn literals() {
 #[test]
 fn dot_and_root_variable() {
     assert_eq!(r("{{ . }}", &[("A", "1"), ("B", "2")]), "map[A:1 B:2]");
-    assert_eq!(r(r#"{{ with "inner" }}{{ . }}/{{ $.A }}{{ end }}"#, &[("A", "root")]), "inner/root");
+    assert_eq!(
+        r(
+            r#"{{ with "inner" }}{{ . }}/{{ $.A }}{{ end }}"#,
+            &[("A", "root")]
+        ),
+        "inner/root"
+    );
 }
 
 #[test]
@@ -84,7 +110,13 @@ fn variables_declare_and_assign() {
     assert_eq!(r("{{ $x := .A }}[{{ $x }}]", &[("A", "1")]), "[1]");
     assert_eq!(r(r#"{{ $x := "a" }}{{ $x = "b" }}{{ $x }}"#, &[]), "b");
     // Assignment inside an if updates the outer variable (Go 1.11+).
-    assert_eq!(r(r#"{{ $x := "a" }}{{ if true }}{{ $x = "b" }}{{ end }}{{ $x }}"#, &[]), "b");
+    assert_eq!(
+        r(
+            r#"{{ $x := "a" }}{{ if true }}{{ $x = "b" }}{{ end }}{{ $x }}"#,
+            &[]
+        ),
+        "b"
+    );
     // A declaration inside a block is gone after {{end}}.
     let e = err(r#"{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}"#, &[]);
     assert_eq!(e.message, "undefined variable \"$y\"");
@@ -93,9 +125,15 @@ fn variables_declare_and_assign() {
 
 #[test]
 fn pipelines_pass_value_as_last_argument() {
-    assert_eq!(r(r#"{{ .V | replace "-" "." }}"#, &[("V", "1-3-6")]), "1.3.6");
+    assert_eq!(
+        r(r#"{{ .V | replace "-" "." }}"#, &[("V", "1-3-6")]),
+        "1.3.6"
+    );
     assert_eq!(r(r#"{{ "abc" | printf "%s-%s" "x" }}"#, &[]), "x-abc");
-    assert_eq!(r(r#"{{ .V | upper | printf "<%s>" }}"#, &[("V", "hi")]), "<HI>");
+    assert_eq!(
+        r(r#"{{ .V | upper | printf "<%s>" }}"#, &[("V", "hi")]),
+        "<HI>"
+    );
     assert_eq!(r(r#"{{ printf "%s" (upper (lower "AbC")) }}"#, &[]), "ABC");
 }
 
@@ -116,49 +154,121 @@ fn truthiness_follows_go() {
     assert_eq!(r(t, &[("X", "0")]), "T"); // a non-empty string is true, even "0"
     assert_eq!(r(t, &[]), "F"); // missing
     assert_eq!(r("{{ if 0 }}T{{ else }}F{{ end }}{{ if 0.0 }}T{{ else }}F{{ end }}{{ if false }}T{{ else }}F{{ end }}", &[]), "FFF");
-    assert_eq!(r("{{ if list }}T{{ else }}F{{ end }}{{ if list 1 }}T{{ else }}F{{ end }}", &[]), "FT");
+    assert_eq!(
+        r(
+            "{{ if list }}T{{ else }}F{{ end }}{{ if list 1 }}T{{ else }}F{{ end }}",
+            &[]
+        ),
+        "FT"
+    );
 }
 
 #[test]
 fn with_else() {
-    assert_eq!(r("{{ with .A }}[{{ . }}]{{ else }}none{{ end }}", &[("A", "x")]), "[x]");
-    assert_eq!(r("{{ with .A }}[{{ . }}]{{ else }}none{{ end }}", &[("A", "")]), "none");
-    assert_eq!(r("{{ with .A }}a{{ else with .B }}b={{ . }}{{ end }}", &[("B", "2")]), "b=2");
-    assert_eq!(r("{{ with $x := .A }}{{ $x }}{{ end }}", &[("A", "v")]), "v");
+    assert_eq!(
+        r(
+            "{{ with .A }}[{{ . }}]{{ else }}none{{ end }}",
+            &[("A", "x")]
+        ),
+        "[x]"
+    );
+    assert_eq!(
+        r(
+            "{{ with .A }}[{{ . }}]{{ else }}none{{ end }}",
+            &[("A", "")]
+        ),
+        "none"
+    );
+    assert_eq!(
+        r(
+            "{{ with .A }}a{{ else with .B }}b={{ . }}{{ end }}",
+            &[("B", "2")]
+        ),
+        "b=2"
+    );
+    assert_eq!(
+        r("{{ with $x := .A }}{{ $x }}{{ end }}", &[("A", "v")]),
+        "v"
+    );
 }
 
 #[test]
 fn range_over_lists_maps_and_ints() {
-    assert_eq!(r(r#"{{ range list "a" "b" }}<{{ . }}>{{ end }}"#, &[]), "<a><b>");
-    assert_eq!(r(r#"{{ range $i, $v := list "a" "b" }}{{ $i }}={{ $v }};{{ end }}"#, &[]), "0=a;1=b;");
-    assert_eq!(r(r#"{{ range $v := list "a" "b" }}{{ $v }}{{ end }}"#, &[]), "ab");
+    assert_eq!(
+        r(r#"{{ range list "a" "b" }}<{{ . }}>{{ end }}"#, &[]),
+        "<a><b>"
+    );
+    assert_eq!(
+        r(
+            r#"{{ range $i, $v := list "a" "b" }}{{ $i }}={{ $v }};{{ end }}"#,
+            &[]
+        ),
+        "0=a;1=b;"
+    );
+    assert_eq!(
+        r(r#"{{ range $v := list "a" "b" }}{{ $v }}{{ end }}"#, &[]),
+        "ab"
+    );
     // Maps iterate in sorted key order.
-    assert_eq!(r("{{ range $k, $v := . }}{{ $k }}:{{ $v }} {{ end }}", &[("B", "2"), ("A", "1")]), "A:1 B:2 ");
-    assert_eq!(r(r#"{{ range $k, $v := split "." "x.y" }}{{ $k }}={{ $v }} {{ end }}"#, &[]), "_0=x _1=y ");
+    assert_eq!(
+        r(
+            "{{ range $k, $v := . }}{{ $k }}:{{ $v }} {{ end }}",
+            &[("B", "2"), ("A", "1")]
+        ),
+        "A:1 B:2 "
+    );
+    assert_eq!(
+        r(
+            r#"{{ range $k, $v := split "." "x.y" }}{{ $k }}={{ $v }} {{ end }}"#,
+            &[]
+        ),
+        "_0=x _1=y "
+    );
     assert_eq!(r("{{ range 3 }}{{ . }}{{ end }}", &[]), "012");
     assert_eq!(r("{{ range list }}x{{ else }}empty{{ end }}", &[]), "empty");
-    assert_eq!(r("{{ range .MISSING }}x{{ else }}empty{{ end }}", &[]), "empty");
-    assert_eq!(err(r#"{{ range "abc" }}{{ end }}"#, &[]).message, "range can't iterate over abc");
+    assert_eq!(
+        r("{{ range .MISSING }}x{{ else }}empty{{ end }}", &[]),
+        "empty"
+    );
+    assert_eq!(
+        err(r#"{{ range "abc" }}{{ end }}"#, &[]).message,
+        "range can't iterate over abc"
+    );
 }
 
 #[test]
 fn range_break_continue() {
     let t = "{{ range $i := until 6 }}{{ if eq $i 1 }}{{ continue }}{{ end }}{{ if eq $i 4 }}{{ break }}{{ end }}{{ $i }}{{ end }}";
     assert_eq!(r(t, &[]), "023");
-    assert_eq!(err("{{ break }}", &[]).message, "{{break}} outside {{range}}");
+    assert_eq!(
+        err("{{ break }}", &[]).message,
+        "{{break}} outside {{range}}"
+    );
 }
 
 #[test]
 fn range_variables_scoped_per_iteration() {
-    assert_eq!(r(r#"{{ range list "a" "b" }}{{ $x := . }}{{ $x }}{{ end }}"#, &[]), "ab");
+    assert_eq!(
+        r(
+            r#"{{ range list "a" "b" }}{{ $x := . }}{{ $x }}{{ end }}"#,
+            &[]
+        ),
+        "ab"
+    );
 }
 
 #[test]
 fn define_template_block() {
     let t = r#"{{ define "greet" }}hi {{ . }}{{ end }}{{ template "greet" .NAME }}|{{ block "b" "x" }}[{{ . }}]{{ end }}"#;
     assert_eq!(r(t, &[("NAME", "bob")]), "hi bob|[x]");
-    assert_eq!(err(r#"{{ template "nope" }}"#, &[]).message, "no such template \"nope\"");
-    let e = err(r#"{{ define "loop" }}{{ template "loop" }}{{ end }}{{ template "loop" }}"#, &[]);
+    assert_eq!(
+        err(r#"{{ template "nope" }}"#, &[]).message,
+        "no such template \"nope\""
+    );
+    let e = err(
+        r#"{{ define "loop" }}{{ template "loop" }}{{ end }}{{ template "loop" }}"#,
+        &[],
+    );
     assert!(e.message.contains("maximum template depth"), "{e}");
 }
 
@@ -175,11 +285,23 @@ fn eq_is_multi_way() {
 #[test]
 fn comparisons_of_mismatched_types_fail_like_go() {
     let e = err(r#"{{ eq "1" 1 }}"#, &[]);
-    assert_eq!(e.message, "error calling eq: incompatible types for comparison: string and int");
+    assert_eq!(
+        e.message,
+        "error calling eq: incompatible types for comparison: string and int"
+    );
     assert_eq!((e.line, e.column), (1, 4));
-    assert_eq!(err(r#"{{ lt .A 1 }}"#, &[("A", "x")]).message, "error calling lt: incompatible types for comparison: string and int");
-    assert_eq!(err("{{ lt .MISSING 1 }}", &[]).message, "error calling lt: invalid type for comparison");
-    assert_eq!(err("{{ lt true false }}", &[]).message, "error calling lt: invalid type for comparison");
+    assert_eq!(
+        err(r#"{{ lt .A 1 }}"#, &[("A", "x")]).message,
+        "error calling lt: incompatible types for comparison: string and int"
+    );
+    assert_eq!(
+        err("{{ lt .MISSING 1 }}", &[]).message,
+        "error calling lt: invalid type for comparison"
+    );
+    assert_eq!(
+        err("{{ lt true false }}", &[]).message,
+        "error calling lt: invalid type for comparison"
+    );
 }
 
 #[test]
@@ -193,12 +315,24 @@ fn eq_on_missing_value_is_false_not_an_error() {
 
 #[test]
 fn ordering() {
-    assert_eq!(r(r#"{{ lt 1 2 }}{{ le 2 2 }}{{ gt "b" "a" }}{{ ge 1.5 2.5 }}"#, &[]), "truetruetruefalse");
+    assert_eq!(
+        r(
+            r#"{{ lt 1 2 }}{{ le 2 2 }}{{ gt "b" "a" }}{{ ge 1.5 2.5 }}"#,
+            &[]
+        ),
+        "truetruetruefalse"
+    );
 }
 
 #[test]
 fn and_or_return_deciding_value_and_short_circuit() {
-    assert_eq!(r(r#"{{ and "a" "b" }}|{{ and "" "b" }}|{{ or "" "b" }}|{{ or "a" "b" }}|{{ or "" 0 }}"#, &[]), "b||b|a|0");
+    assert_eq!(
+        r(
+            r#"{{ and "a" "b" }}|{{ and "" "b" }}|{{ or "" "b" }}|{{ or "a" "b" }}|{{ or "" 0 }}"#,
+            &[]
+        ),
+        "b||b|a|0"
+    );
     // Short-circuit: the failing call after the deciding value is never evaluated.
     assert_eq!(r(r#"{{ or "x" (index list 5) }}"#, &[]), "x");
     assert_eq!(r(r#"{{ and "" (index list 5) }}"#, &[]), "");
@@ -208,13 +342,31 @@ fn and_or_return_deciding_value_and_short_circuit() {
 #[test]
 fn len_index_slice() {
     assert_eq!(r(r#"{{ len "héllo" }}"#, &[]), "6"); // bytes, like Go
-    assert_eq!(r(r#"{{ len (list 1 2 3) }}{{ len . }}"#, &[("A", "")]), "31");
+    assert_eq!(
+        r(r#"{{ len (list 1 2 3) }}{{ len . }}"#, &[("A", "")]),
+        "31"
+    );
     assert_eq!(r(r#"{{ index (list "a" "b") 1 }}"#, &[]), "b");
-    assert_eq!(r(r#"{{ index . "A" }}|{{ index . "NOPE" }}|"#, &[("A", "1")]), "1||");
+    assert_eq!(
+        r(r#"{{ index . "A" }}|{{ index . "NOPE" }}|"#, &[("A", "1")]),
+        "1||"
+    );
     assert_eq!(r(r#"{{ index (split "-" "1-3-6") "_2" }}"#, &[]), "6");
-    assert_eq!(err(r#"{{ index (list "a") 3 }}"#, &[]).message, "error calling index: index out of range: 3");
-    assert_eq!(err("{{ len 3 }}", &[]).message, "error calling len: len of type int");
-    assert_eq!(r(r#"{{ slice "abcdef" 1 3 }}|{{ slice "abc" 1 }}|{{ slice (list 1 2 3) 1 }}"#, &[]), "bc|bc|[2 3]");
+    assert_eq!(
+        err(r#"{{ index (list "a") 3 }}"#, &[]).message,
+        "error calling index: index out of range: 3"
+    );
+    assert_eq!(
+        err("{{ len 3 }}", &[]).message,
+        "error calling len: len of type int"
+    );
+    assert_eq!(
+        r(
+            r#"{{ slice "abcdef" 1 3 }}|{{ slice "abc" 1 }}|{{ slice (list 1 2 3) 1 }}"#,
+            &[]
+        ),
+        "bc|bc|[2 3]"
+    );
 }
 
 #[test]
@@ -222,14 +374,23 @@ fn print_family() {
     // fmt.Sprint adds spaces only between operands when neither is a string.
     assert_eq!(r(r#"{{ print "a" 1 2 "b" }}"#, &[]), "a1 2b");
     assert_eq!(r(r#"{{ println "a" 1 }}"#, &[]), "a 1\n");
-    assert_eq!(r(r#"{{ printf "%s=%d %v %q %x %%" "k" 7 true "q" "hi" }}"#, &[]), "k=7 true \"q\" 6869 %");
+    assert_eq!(
+        r(
+            r#"{{ printf "%s=%d %v %q %x %%" "k" 7 true "q" "hi" }}"#,
+            &[]
+        ),
+        "k=7 true \"q\" 6869 %"
+    );
     assert_eq!(r(r#"{{ printf "%s" .MISSING }}"#, &[]), "%!s(<nil>)");
     assert_eq!(r(r#"{{ print .MISSING }}"#, &[]), "<nil>");
 }
 
 #[test]
 fn html_urlquery_js() {
-    assert_eq!(r(r#"{{ html "<a href='x'>&</a>" }}"#, &[]), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
+    assert_eq!(
+        r(r#"{{ html "<a href='x'>&</a>" }}"#, &[]),
+        "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+    );
     assert_eq!(r(r#"{{ urlquery "a b&c" }}"#, &[]), "a+b%26c");
     assert_eq!(r(r#"{{ js "it's <b>" }}"#, &[]), "it\\'s \\u003Cb\\u003E");
 }
@@ -238,29 +399,92 @@ fn html_urlquery_js() {
 
 #[test]
 fn sprig_defaults_and_logic() {
-    assert_eq!(r(r#"{{ default "d" .MISSING }}|{{ default "d" .E }}|{{ default "d" .V }}"#, &[("E", ""), ("V", "v")]), "d|d|v");
+    assert_eq!(
+        r(
+            r#"{{ default "d" .MISSING }}|{{ default "d" .E }}|{{ default "d" .V }}"#,
+            &[("E", ""), ("V", "v")]
+        ),
+        "d|d|v"
+    );
     assert_eq!(r(r#"{{ .MISSING | default "d" }}"#, &[]), "d");
-    assert_eq!(r(r#"{{ empty "" }}{{ empty 0 }}{{ empty "a" }}{{ empty .MISSING }}"#, &[]), "truetruefalsetrue");
+    assert_eq!(
+        r(
+            r#"{{ empty "" }}{{ empty 0 }}{{ empty "a" }}{{ empty .MISSING }}"#,
+            &[]
+        ),
+        "truetruefalsetrue"
+    );
     assert_eq!(r(r#"{{ coalesce .MISSING "" "x" "y" }}"#, &[]), "x");
     assert_eq!(r(r#"{{ coalesce "" }}"#, &[]), "<no value>");
-    assert_eq!(r(r#"{{ ternary "yes" "no" true }}{{ false | ternary "yes" "no" }}"#, &[]), "yesno");
+    assert_eq!(
+        r(
+            r#"{{ ternary "yes" "no" true }}{{ false | ternary "yes" "no" }}"#,
+            &[]
+        ),
+        "yesno"
+    );
 }
 
 #[test]
 fn sprig_strings() {
     assert_eq!(r(r#"{{ replace "-" "." "1-3-6" }}"#, &[]), "1.3.6");
-    assert_eq!(r(r#"{{ substr 0 7 .REF }}"#, &[("REF", "0123456789abcdef")]), "0123456");
-    assert_eq!(r(r#"{{ substr 2 100 "hello" }}|{{ substr -1 2 "hello" }}"#, &[]), "llo|he");
-    assert_eq!(r(r#"{{ trunc 3 "hello" }}|{{ trunc -2 "hello" }}|{{ trunc 10 "hi" }}"#, &[]), "hel|lo|hi");
+    assert_eq!(
+        r(r#"{{ substr 0 7 .REF }}"#, &[("REF", "0123456789abcdef")]),
+        "0123456"
+    );
+    assert_eq!(
+        r(
+            r#"{{ substr 2 100 "hello" }}|{{ substr -1 2 "hello" }}"#,
+            &[]
+        ),
+        "llo|he"
+    );
+    assert_eq!(
+        r(
+            r#"{{ trunc 3 "hello" }}|{{ trunc -2 "hello" }}|{{ trunc 10 "hi" }}"#,
+            &[]
+        ),
+        "hel|lo|hi"
+    );
     assert_eq!(r(r#"{{ cat "a" 1 .MISSING "b" }}"#, &[]), "a 1 b");
-    assert_eq!(r(r#"[{{ trim "  x y \n" }}]{{ trimAll "$" "$$5.00$" }}{{ trimPrefix "v" "v1.2" }}{{ trimSuffix ".tar" "a.tar" }}"#, &[]), "[x y]5.001.2a");
-    assert_eq!(r(r#"{{ upper "abc" }}{{ lower "ABC" }}{{ title "hello world" }}|{{ untitle "Hello World" }}"#, &[]), "ABCabcHello World|hello world");
+    assert_eq!(
+        r(
+            r#"[{{ trim "  x y \n" }}]{{ trimAll "$" "$$5.00$" }}{{ trimPrefix "v" "v1.2" }}{{ trimSuffix ".tar" "a.tar" }}"#,
+            &[]
+        ),
+        "[x y]5.001.2a"
+    );
+    assert_eq!(
+        r(
+            r#"{{ upper "abc" }}{{ lower "ABC" }}{{ title "hello world" }}|{{ untitle "Hello World" }}"#,
+            &[]
+        ),
+        "ABCabcHello World|hello world"
+    );
     assert_eq!(r(r#"{{ repeat 3 "ab" }}"#, &[]), "ababab");
-    assert_eq!(r(r#"{{ contains "ll" "hello" }}{{ hasPrefix "he" "hello" }}{{ hasSuffix "x" "hello" }}"#, &[]), "truetruefalse");
-    assert_eq!(r(r#"{{ quote "a\"b" 1 }}|{{ squote "a" }}"#, &[]), r#""a\"b" "1"|'a'"#);
-    assert_eq!(r(r#"{{ indent 2 "a\nb" }}|{{ nindent 2 "a" }}"#, &[]), "  a\n  b|\n  a");
+    assert_eq!(
+        r(
+            r#"{{ contains "ll" "hello" }}{{ hasPrefix "he" "hello" }}{{ hasSuffix "x" "hello" }}"#,
+            &[]
+        ),
+        "truetruefalse"
+    );
+    assert_eq!(
+        r(r#"{{ quote "a\"b" 1 }}|{{ squote "a" }}"#, &[]),
+        r#""a\"b" "1"|'a'"#
+    );
+    assert_eq!(
+        r(r#"{{ indent 2 "a\nb" }}|{{ nindent 2 "a" }}"#, &[]),
+        "  a\n  b|\n  a"
+    );
     assert_eq!(r(r#"{{ nospace " a b\tc " }}"#, &[]), "abc");
-    assert_eq!(r(r#"{{ plural "one" "many" 1 }} {{ plural "one" "many" 2 }}"#, &[]), "one many");
+    assert_eq!(
+        r(
+            r#"{{ plural "one" "many" 1 }} {{ plural "one" "many" 2 }}"#,
+            &[]
+        ),
+        "one many"
+    );
 }
 
 #[test]
@@ -269,36 +493,96 @@ fn sprig_split_join() {
     assert_eq!(r(r#"{{ split "." "1.2" }}"#, &[]), "map[_0:1 _1:2]");
     assert_eq!(r(r#"{{ splitList "," "a,b,c" }}"#, &[]), "[a b c]");
     assert_eq!(r(r#"{{ (splitn "." 2 "1.2.3")._1 }}"#, &[]), "2.3");
-    assert_eq!(r(r#"{{ join "-" (list "a" 1 .MISSING "b") }}"#, &[]), "a-1-b");
-    assert_eq!(r(r#"{{ splitList "," "b,a" | sortAlpha | join "" }}"#, &[]), "ab");
+    assert_eq!(
+        r(r#"{{ join "-" (list "a" 1 .MISSING "b") }}"#, &[]),
+        "a-1-b"
+    );
+    assert_eq!(
+        r(r#"{{ splitList "," "b,a" | sortAlpha | join "" }}"#, &[]),
+        "ab"
+    );
 }
 
 #[test]
 fn sprig_conversions_and_math() {
-    assert_eq!(r(r#"{{ atoi "42" }}|{{ atoi "x" }}|{{ int "0x10" }}|{{ int64 "7" }}|{{ toString 5 }}"#, &[]), "42|0|16|7|5");
-    assert_eq!(r(r#"{{ add 1 2 "3" }}|{{ sub 5 7 }}|{{ mul 2 3 4 }}|{{ div 7 2 }}|{{ mod 7 3 }}|{{ add1 1 }}"#, &[]), "6|-2|24|3|1|2");
+    assert_eq!(
+        r(
+            r#"{{ atoi "42" }}|{{ atoi "x" }}|{{ int "0x10" }}|{{ int64 "7" }}|{{ toString 5 }}"#,
+            &[]
+        ),
+        "42|0|16|7|5"
+    );
+    assert_eq!(
+        r(
+            r#"{{ add 1 2 "3" }}|{{ sub 5 7 }}|{{ mul 2 3 4 }}|{{ div 7 2 }}|{{ mod 7 3 }}|{{ add1 1 }}"#,
+            &[]
+        ),
+        "6|-2|24|3|1|2"
+    );
     assert_eq!(r(r#"{{ max 1 5 3 }}|{{ min 4 2 9 }}"#, &[]), "5|2");
-    assert_eq!(err("{{ div 1 0 }}", &[]).message, "error calling div: runtime error: integer divide by zero");
+    assert_eq!(
+        err("{{ div 1 0 }}", &[]).message,
+        "error calling div: runtime error: integer divide by zero"
+    );
 }
 
 #[test]
 fn sprig_lists() {
     assert_eq!(r(r#"{{ list 1 "a" true }}"#, &[]), "[1 a true]");
-    assert_eq!(r(r#"{{ first (list "a" "b") }}{{ last (list "a" "b") }}"#, &[]), "ab");
+    assert_eq!(
+        r(
+            r#"{{ first (list "a" "b") }}{{ last (list "a" "b") }}"#,
+            &[]
+        ),
+        "ab"
+    );
     assert_eq!(r(r#"{{ first list }}"#, &[]), "<no value>");
-    assert_eq!(r(r#"{{ has "b" (list "a" "b") }}{{ has 1 (list "1") }}{{ has "x" .MISSING }}"#, &[]), "truefalsefalse");
-    assert_eq!(r(r#"{{ rest (list 1 2 3) }}{{ initial (list 1 2 3) }}{{ reverse (list 1 2) }}"#, &[]), "[2 3][1 2][2 1]");
-    assert_eq!(r(r#"{{ append (list 1) 2 }}{{ prepend (list 1) 0 }}{{ uniq (list 1 1 2) }}"#, &[]), "[1 2][0 1][1 2]");
-    assert_eq!(r(r#"{{ (dict "a" 1 "b" "x").b }}{{ hasKey (dict "a" 1) "a" }}"#, &[]), "xtrue");
+    assert_eq!(
+        r(
+            r#"{{ has "b" (list "a" "b") }}{{ has 1 (list "1") }}{{ has "x" .MISSING }}"#,
+            &[]
+        ),
+        "truefalsefalse"
+    );
+    assert_eq!(
+        r(
+            r#"{{ rest (list 1 2 3) }}{{ initial (list 1 2 3) }}{{ reverse (list 1 2) }}"#,
+            &[]
+        ),
+        "[2 3][1 2][2 1]"
+    );
+    assert_eq!(
+        r(
+            r#"{{ append (list 1) 2 }}{{ prepend (list 1) 0 }}{{ uniq (list 1 1 2) }}"#,
+            &[]
+        ),
+        "[1 2][0 1][1 2]"
+    );
+    assert_eq!(
+        r(
+            r#"{{ (dict "a" 1 "b" "x").b }}{{ hasKey (dict "a" 1) "a" }}"#,
+            &[]
+        ),
+        "xtrue"
+    );
     assert_eq!(r("{{ until 3 }}", &[]), "[0 1 2]");
 }
 
 #[test]
 fn sprig_encoding() {
-    assert_eq!(r(r#"{{ b64enc "hello" }}|{{ b64dec "aGVsbG8=" }}"#, &[]), "aGVsbG8=|hello");
+    assert_eq!(
+        r(r#"{{ b64enc "hello" }}|{{ b64dec "aGVsbG8=" }}"#, &[]),
+        "aGVsbG8=|hello"
+    );
     // Sprig returns the decoder error text as the value.
-    assert_eq!(r(r#"{{ b64dec "!!" }}"#, &[]), "illegal base64 data at input byte 0");
-    assert_eq!(r(r#"{{ sha256sum "abc" }}"#, &[]), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        r(r#"{{ b64dec "!!" }}"#, &[]),
+        "illegal base64 data at input byte 0"
+    );
+    assert_eq!(
+        r(r#"{{ sha256sum "abc" }}"#, &[]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
 }
 
 #[test]
@@ -306,15 +590,42 @@ fn argument_types_are_checked_like_go() {
     // A missing value cannot be passed where Sprig wants a string.
     let e = err(r#"{{ .MISSING | replace "-" "." }}"#, &[]);
     assert_eq!(e.message, "invalid value; expected string");
-    assert_eq!(err(r#"{{ substr "a" 2 "abc" }}"#, &[]).message, "expected integer; found \"a\"");
-    assert_eq!(err(r#"{{ upper 5 }}"#, &[]).message, "expected string; found 5");
-    assert_eq!(err(r#"{{ upper (len "x") }}"#, &[]).message, "wrong type for value; expected string; got int");
-    assert_eq!(err(r#"{{ upper "a" "b" }}"#, &[]).message, "wrong number of args for upper: want 1 got 2");
-    assert_eq!(err(r#"{{ printf }}"#, &[]).message, "wrong number of args for printf: want at least 1 got 0");
-    assert_eq!(err(r#"{{ .A "x" }}"#, &[("A", "")]).message, "A is not a method but has arguments");
-    assert_eq!(err(r#"{{ "x" | .A }}"#, &[("A", "")]).message, "A is not a method but has arguments");
-    assert_eq!(err(r#"{{ $x := 1 }}{{ $x 2 }}"#, &[]).message, "can't give argument to non-function $x");
-    assert_eq!(err(r#"{{ .A.B }}"#, &[("A", "s")]).message, "can't evaluate field B in type string");
+    assert_eq!(
+        err(r#"{{ substr "a" 2 "abc" }}"#, &[]).message,
+        "expected integer; found \"a\""
+    );
+    assert_eq!(
+        err(r#"{{ upper 5 }}"#, &[]).message,
+        "expected string; found 5"
+    );
+    assert_eq!(
+        err(r#"{{ upper (len "x") }}"#, &[]).message,
+        "wrong type for value; expected string; got int"
+    );
+    assert_eq!(
+        err(r#"{{ upper "a" "b" }}"#, &[]).message,
+        "wrong number of args for upper: want 1 got 2"
+    );
+    assert_eq!(
+        err(r#"{{ printf }}"#, &[]).message,
+        "wrong number of args for printf: want at least 1 got 0"
+    );
+    assert_eq!(
+        err(r#"{{ .A "x" }}"#, &[("A", "")]).message,
+        "A is not a method but has arguments"
+    );
+    assert_eq!(
+        err(r#"{{ "x" | .A }}"#, &[("A", "")]).message,
+        "A is not a method but has arguments"
+    );
+    assert_eq!(
+        err(r#"{{ $x := 1 }}{{ $x 2 }}"#, &[]).message,
+        "can't give argument to non-function $x"
+    );
+    assert_eq!(
+        err(r#"{{ .A.B }}"#, &[("A", "s")]).message,
+        "can't evaluate field B in type string"
+    );
 }
 
 // ---- errors and their locations ----
@@ -336,7 +647,8 @@ fn unclosed_action_points_at_its_opening() {
 
 #[test]
 fn missing_end_points_at_the_block() {
-    let e = Template::parse("t", "x\n{{ if .A }}\ny\n{{ range .B }}z{{ end }}\n").expect_err("must fail");
+    let e = Template::parse("t", "x\n{{ if .A }}\ny\n{{ range .B }}z{{ end }}\n")
+        .expect_err("must fail");
     assert_eq!((e.line, e.column), (2, 1));
     assert_eq!(e.message, "missing {{end}} for this {{if}}");
     let e = Template::parse("t", "{{ end }}").expect_err("must fail");
@@ -353,7 +665,11 @@ fn bad_pipelines() {
     let e = Template::parse("t", "ok\n{{ | upper }}").expect_err("must fail");
     assert_eq!((e.line, e.column), (2, 4));
     let e = Template::parse("t", r#"{{ .A | "x" }}"#).expect_err("must fail");
-    assert!(e.message.starts_with("non executable command in pipeline stage 2"), "{e}");
+    assert!(
+        e.message
+            .starts_with("non executable command in pipeline stage 2"),
+        "{e}"
+    );
     let e = Template::parse("t", "{{ }}").expect_err("must fail");
     assert_eq!(e.message, "missing value for command");
     let e = Template::parse("t", "{{ (upper \"a\" }}").expect_err("must fail");
@@ -361,7 +677,10 @@ fn bad_pipelines() {
     let e = Template::parse("t", "{{ upper \"a\") }}").expect_err("must fail");
     assert_eq!(e.message, "unexpected right paren");
     let e = Template::parse("t", "{{ \"abc }}").expect_err("must fail");
-    assert_eq!((e.line, e.column, e.message.as_str()), (1, 4, "unterminated quoted string"));
+    assert_eq!(
+        (e.line, e.column, e.message.as_str()),
+        (1, 4, "unterminated quoted string")
+    );
     let e = Template::parse("t", "{{ $a, $b := list }}").expect_err("must fail");
     assert_eq!(e.message, "too many declarations in command");
 }
@@ -377,7 +696,10 @@ fn execution_errors_carry_source_positions() {
 #[test]
 fn line_map_identity_without_actions() {
     let out = render("t", "a\nb\nc\n", &Data::new()).expect("renders");
-    assert_eq!((1..=3).map(|l| out.source_line(l)).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        (1..=3).map(|l| out.source_line(l)).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
 }
 
 #[test]

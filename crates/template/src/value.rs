@@ -4,17 +4,20 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-/// A template value. `NoValue` is Go's invalid `reflect.Value`: a missing map key or a nil result.
+/// A template value. `Missing` is Go's invalid `reflect.Value`: a missing map key or a nil result.
 #[derive(Debug, Clone, Default)]
 pub enum Value {
     #[default]
-    NoValue,
+    Missing,
     Bool(bool),
     Int(i64),
     Float(f64),
     Str(String),
     List(Rc<Vec<Value>>),
     Map(Rc<BTreeMap<String, Value>>),
+    /// The render's data map, read in place; the executor turns it into a `Map` before it reaches
+    /// a function, the output or `range`, so copying the data only happens when a template needs it whole.
+    Root,
 }
 
 impl Value {
@@ -29,33 +32,34 @@ impl Value {
     /// Go type name used in error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::NoValue => "<nil>",
+            Value::Missing => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "[]interface {}",
-            Value::Map(_) => "map[string]string",
+            Value::Map(_) | Value::Root => "map[string]string",
         }
     }
 
     /// Go template truthiness (`text/template.IsTrue`).
     pub fn is_true(&self) -> bool {
         match self {
-            Value::NoValue => false,
+            Value::Missing => false,
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
+            Value::Root => true,
         }
     }
 
     /// Deep equality as Go's `reflect.DeepEqual` on the same dynamic types.
     pub fn deep_equal(&self, other: &Value) -> bool {
         match (self, other) {
-            (Value::NoValue, Value::NoValue) => true,
+            (Value::Missing, Value::Missing) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
@@ -65,7 +69,9 @@ impl Value {
             }
             (Value::Map(a), Value::Map(b)) => {
                 a.len() == b.len()
-                    && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| ka == kb && va.deep_equal(vb))
+                    && a.iter()
+                        .zip(b.iter())
+                        .all(|((ka, va), (kb, vb))| ka == kb && va.deep_equal(vb))
             }
             _ => false,
         }
@@ -74,7 +80,7 @@ impl Value {
     /// How a template action prints the value: `<no value>` for a missing value, else `fmt.Print`.
     pub fn to_output(&self) -> String {
         match self {
-            Value::NoValue => "<no value>".to_string(),
+            Value::Missing => "<no value>".to_string(),
             Value::Str(s) => s.clone(),
             other => {
                 let mut out = String::new();
@@ -95,13 +101,14 @@ impl Value {
 /// Appends Go's `%v` rendering of `v`.
 pub fn write_v(out: &mut String, v: &Value) {
     match v {
-        Value::NoValue => out.push_str("<nil>"),
+        Value::Missing => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Float(f) => out.push_str(&format_float_g(*f, None)),
         Value::Str(s) => out.push_str(s),
+        Value::Root => out.push_str("map[]"),
         Value::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -145,7 +152,11 @@ pub fn format_float_g(f: f64, prec: Option<usize>) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let neg = f.is_sign_negative();
     let a = f.abs();
@@ -287,7 +298,7 @@ impl Spec {
 
 fn bad_verb(verb: char, v: &Value) -> String {
     match v {
-        Value::NoValue => format!("%!{verb}(<nil>)"),
+        Value::Missing => format!("%!{verb}(<nil>)"),
         _ => format!("%!{verb}({}={})", v.type_name(), v.sprint()),
     }
 }
@@ -300,8 +311,10 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
             return format!("[{}]", parts.join(" "));
         }
         Value::Map(map) if verb != 'T' => {
-            let parts: Vec<String> =
-                map.iter().map(|(k, i)| format!("{k}:{}", format_one(spec, verb, i))).collect();
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, i)| format!("{k}:{}", format_one(spec, verb, i)))
+                .collect();
             return format!("map[{}]", parts.join(" "));
         }
         _ => {}
@@ -310,7 +323,11 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
         ('T', _) => spec.pad(v.type_name().to_string(), false),
         ('v', Value::Int(_) | Value::Float(_)) if spec.prec.is_none() => {
             let s = v.sprint();
-            let s = if spec.plus && !s.starts_with('-') { format!("+{s}") } else { s };
+            let s = if spec.plus && !s.starts_with('-') {
+                format!("+{s}")
+            } else {
+                s
+            };
             spec.pad(s, true)
         }
         ('v', Value::Float(f)) => spec.pad(format_float_g(*f, spec.prec), true),
@@ -323,24 +340,41 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
             spec.pad(s, false)
         }
         ('q', Value::Str(s)) => {
-            let quoted = if spec.sharp && !s.contains('`') { format!("`{s}`") } else { go_quote(s) };
+            let quoted = if spec.sharp && !s.contains('`') {
+                format!("`{s}`")
+            } else {
+                go_quote(s)
+            };
             spec.pad(quoted, false)
         }
         ('q' | 'c', Value::Int(i)) => {
-            let c = u32::try_from(*i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+            let c = u32::try_from(*i)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{FFFD}');
             if verb == 'c' {
                 spec.pad(c.to_string(), false)
             } else {
                 let q = go_quote(&c.to_string());
                 let inner = &q[1..q.len() - 1];
-                let inner = if inner == "'" { "\\'" } else if inner == "\\\"" { "\"" } else { inner };
+                let inner = if inner == "'" {
+                    "\\'"
+                } else if inner == "\\\"" {
+                    "\""
+                } else {
+                    inner
+                };
                 spec.pad(format!("'{inner}'"), false)
             }
         }
         ('x' | 'X', Value::Str(s)) => {
             let mut out = String::with_capacity(s.len() * 2);
             for b in s.bytes() {
-                let _ = if verb == 'x' { write!(out, "{b:02x}") } else { write!(out, "{b:02X}") };
+                let _ = if verb == 'x' {
+                    write!(out, "{b:02x}")
+                } else {
+                    write!(out, "{b:02X}")
+                };
             }
             spec.pad(out, false)
         }
@@ -362,17 +396,34 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
         ('t', Value::Bool(b)) => spec.pad(b.to_string(), false),
         ('f' | 'F', Value::Float(f)) => {
             let body = format!("{:.*}", spec.prec.unwrap_or(6), f.abs());
-            spec.pad(format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)), true)
+            spec.pad(
+                format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)),
+                true,
+            )
         }
         ('e' | 'E', Value::Float(f)) => {
             let body = format_float_e(f.abs(), spec.prec.unwrap_or(6));
-            let body = if verb == 'E' { body.to_uppercase() } else { body };
-            spec.pad(format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)), true)
+            let body = if verb == 'E' {
+                body.to_uppercase()
+            } else {
+                body
+            };
+            spec.pad(
+                format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)),
+                true,
+            )
         }
         ('g' | 'G', Value::Float(f)) => {
             let body = format_float_g(f.abs(), spec.prec);
-            let body = if verb == 'G' { body.to_uppercase() } else { body };
-            spec.pad(format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)), true)
+            let body = if verb == 'G' {
+                body.to_uppercase()
+            } else {
+                body
+            };
+            spec.pad(
+                format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)),
+                true,
+            )
         }
         _ => bad_verb(verb, v),
     }
@@ -406,7 +457,11 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             while let Some(&(_, d)) = chars.peek() {
                 match d.to_digit(10) {
                     Some(digit) => {
-                        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(digit as usize));
+                        n = Some(
+                            n.unwrap_or(0)
+                                .saturating_mul(10)
+                                .saturating_add(digit as usize),
+                        );
                         chars.next();
                     }
                     None => break,
@@ -501,10 +556,19 @@ mod tests {
         assert_eq!(sprintf("%d", &[s("x")]), "%!d(string=x)");
         assert_eq!(sprintf("%s %s", &[s("x")]), "x %!s(MISSING)");
         assert_eq!(sprintf("%s", &[s("x"), Value::Int(1)]), "x%!(EXTRA int=1)");
-        assert_eq!(sprintf("%5s|%-5s|%05d", &[s("ab"), s("cd"), Value::Int(-42)]), "   ab|cd   |-0042");
-        assert_eq!(sprintf("%.2f %v", &[Value::Float(3.14159), Value::Bool(true)]), "3.14 true");
-        assert_eq!(sprintf("%v", &[Value::list(vec![s("a"), Value::Int(1)])]), "[a 1]");
-        assert_eq!(sprintf("%s", &[Value::NoValue]), "%!s(<nil>)");
+        assert_eq!(
+            sprintf("%5s|%-5s|%05d", &[s("ab"), s("cd"), Value::Int(-42)]),
+            "   ab|cd   |-0042"
+        );
+        assert_eq!(
+            sprintf("%.2f %v", &[Value::Float(1.23456), Value::Bool(true)]),
+            "1.23 true"
+        );
+        assert_eq!(
+            sprintf("%v", &[Value::list(vec![s("a"), Value::Int(1)])]),
+            "[a 1]"
+        );
+        assert_eq!(sprintf("%s", &[Value::Missing]), "%!s(<nil>)");
         assert_eq!(sprintf("%.3s", &[s("abcdef")]), "abc");
         assert_eq!(sprintf("%e", &[Value::Float(1234.5678)]), "1.234568e+03");
         assert_eq!(sprintf("%q", &[Value::Int(65)]), "'A'");
@@ -513,7 +577,15 @@ mod tests {
     #[test]
     fn sprint_spacing_like_go() {
         // fmt.Sprint("a", 1, 2, "b") = "a1 2b"
-        assert_eq!(sprint(&[Value::str("a"), Value::Int(1), Value::Int(2), Value::str("b")]), "a1 2b");
+        assert_eq!(
+            sprint(&[
+                Value::str("a"),
+                Value::Int(1),
+                Value::Int(2),
+                Value::str("b")
+            ]),
+            "a1 2b"
+        );
         assert_eq!(sprintln(&[Value::str("a"), Value::Int(1)]), "a 1\n");
     }
 }
