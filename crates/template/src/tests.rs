@@ -766,3 +766,79 @@ fn template_is_send_and_sync() {
     assert_send_sync::<Template>();
     assert_send_sync::<Rendered>();
 }
+
+#[test]
+fn malformed_input_never_panics() {
+    // Deterministic soup of template fragments, including truncated and multi-byte pieces.
+    let pieces = [
+        "{{",
+        "}}",
+        "{{-",
+        " -}}",
+        " ",
+        "\n",
+        ".A",
+        ".B.C",
+        "$",
+        "$x",
+        ":=",
+        "=",
+        "|",
+        "(",
+        ")",
+        "\"s",
+        "\"",
+        "`",
+        "'",
+        "'a'",
+        "if",
+        "else",
+        "end",
+        "range",
+        "with",
+        "define",
+        "template",
+        "block",
+        "break",
+        "-",
+        "3",
+        "0x",
+        "1e",
+        ".",
+        ",",
+        "eq",
+        "printf",
+        "\"%d\"",
+        "index",
+        "slice",
+        "substr",
+        "é",
+        "/*",
+        "*/",
+        "nil",
+        "true",
+        "regexReplaceAll",
+        "\"(\"",
+        "len",
+        "}",
+        "{",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let vars = data(&[("A", "a"), ("B", "b")]);
+    for _ in 0..20_000 {
+        let len = (next() % 12) as usize;
+        let src: String = (0..len)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        match render("fuzz", &src, &vars) {
+            Ok(out) => assert!(out.source_line(1) >= 1),
+            Err(e) => assert!(e.line >= 1 && e.column >= 1, "{src:?}: {e}"),
+        }
+    }
+}
