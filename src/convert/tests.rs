@@ -1,1 +1,378 @@
+//! Converted definitions of small trees: each test decodes the LLB and checks the ops that a
+//! feature of pkg.yaml must produce, as BuildKit will read them.
 
+use std::collections::BTreeMap;
+
+use kiln_llb::pb::{self, op::Op as OpKind};
+
+use super::*;
+use crate::tree::{FileSet, LoadOptions};
+
+const SHA256: &str = "1f08f2d154f5189b5f1382848a32667b3d34066145b474c49cd3d41a5fba59a7";
+const SHA512: &str = "343fbb19c0ca5f91254d216b6113fb8a7b028bdafc976ba9cb1ff6b7d3442a6a0fbf2cc4bde4f2fcc7cb7293cc17a1914664a943e5c798d261d00b22a0e56989";
+
+fn tree(entries: &[(&str, String)]) -> Trees {
+    let mut files = FileSet::default();
+    files.insert("Pkgfile", "# syntax = kiln:dev\nformat: v1alpha2\n");
+    for (path, text) in entries {
+        files.insert(*path, text.as_bytes().to_vec());
+    }
+    let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+    opts.build_args = BTreeMap::from([("SOURCE_DATE_EPOCH".to_string(), "1700000000".to_string())]);
+    Trees::new(files, opts)
+}
+
+fn options() -> ConvertOptions {
+    let helper = kiln_llb::Image::new("kiln-helper:test").unwrap().output();
+    let mut o = ConvertOptions::new(helper);
+    o.source_date_epoch = Some(1_700_000_000);
+    o.native_platform = Platform::LinuxAmd64;
+    o
+}
+
+struct Decoded {
+    def: kiln_llb::Definition,
+    ops: Vec<(String, pb::Op)>,
+}
+
+impl Decoded {
+    fn name(&self, digest: &str) -> String {
+        self.def.0.metadata[digest]
+            .description
+            .get("llb.customname")
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The op whose vertex name is exactly `name`.
+    fn named(&self, name: &str) -> &pb::Op {
+        let found: Vec<_> = self.ops.iter().filter(|(d, _)| self.name(d) == name).collect();
+        assert_eq!(found.len(), 1, "ops named {name:?}: {:?}", self.names());
+        &found[0].1
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.ops.iter().map(|(d, _)| self.name(d)).filter(|n| !n.is_empty()).collect()
+    }
+
+    fn exec(&self, name: &str) -> &pb::ExecOp {
+        match &self.named(name).op {
+            Some(OpKind::Exec(e)) => e,
+            other => panic!("{name} is not an exec: {other:?}"),
+        }
+    }
+
+    fn file(&self, name: &str) -> &pb::FileOp {
+        match &self.named(name).op {
+            Some(OpKind::File(f)) => f,
+            other => panic!("{name} is not a file op: {other:?}"),
+        }
+    }
+
+    fn sources(&self) -> Vec<&pb::SourceOp> {
+        self.ops
+            .iter()
+            .filter_map(|(_, op)| match &op.op {
+                Some(OpKind::Source(s)) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn convert(trees: &Trees, target: &str, platform: Platform, opts: ConvertOptions) -> (Decoded, Option<Decoded>) {
+    let converted = Converter::new(trees, opts).target(target, platform).unwrap();
+    let decode = |o: &kiln_llb::Output| {
+        let def = kiln_llb::marshal(o);
+        let ops = def.decode_ops().unwrap();
+        Decoded { def, ops }
+    };
+    (decode(&converted.image), converted.validation.as_ref().map(decode))
+}
+
+fn full_tree() -> Trees {
+    tree(&[
+        (
+            "base/pkg.yaml",
+            "name: base\nvariant: scratch\ndependencies:\n  - image: kiln-test/busybox:latest\nfinalize:\n  - from: /\n    to: /\n".into(),
+        ),
+        (
+            "hello/pkg.yaml",
+            format!(
+                "name: hello\nvariant: scratch\nshell: /bin/sh\ndependencies:\n  - stage: base\n  - image: tools:1\n    from: /bin\n    to: /tools\nsteps:\n  - sources:\n      - url: http://127.0.0.1:8000/hello.tar\n        destination: hello.tar\n        sha256: {SHA256}\n        sha512: {SHA512}\n    env:\n      GREETING: hi\n    cachePaths:\n      - /root/.cache\n    build:\n      - echo $GREETING > out\n    install:\n      - mkdir -p /rootfs/usr/local/bin\n    test:\n      - test -f out\n  - install:\n      - echo $GREETING\nfinalize:\n  - from: /rootfs\n    to: /rootfs\n  - from: /pkg/manifest.yaml\n    to: /\n"
+            ),
+        ),
+        ("hello/manifest.yaml.tmpl", "version: v1alpha1\nmetadata:\n  name: hello\n  arch: {{ .ARCH }}\n".into()),
+    ])
+}
+
+#[test]
+fn scripts_run_in_the_shell_with_the_environment_and_names() {
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxArm64, options());
+    let build = d.exec("[linux/arm64] hello: step 1 build 1/1");
+    let meta = build.meta.as_ref().unwrap();
+    assert_eq!(meta.args, vec!["/bin/sh", "-c", "set -eou pipefail\necho $GREETING > out"]);
+    assert_eq!(meta.cwd, "/tmp/build");
+    for expected in ["ARCH=aarch64", "TARGET=aarch64-talos-linux-musl", "GREETING=hi", "PKG_NAME=hello", "PATH=/bin:/usr/bin:/sbin:/usr/sbin"] {
+        assert!(meta.env.iter().any(|e| e == expected), "{expected} in {:?}", meta.env);
+    }
+    // Built-ins and step env are sorted, so the same tree always gives the same op.
+    let keys: Vec<&str> = meta.env.iter().filter(|e| !e.starts_with("PKG_NAME=")).map(|e| e.split('=').next().unwrap()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(build.network, pb::NetMode::None as i32, "network defaults to none");
+    // The step's env persists into the next step.
+    let later = d.exec("[linux/arm64] hello: step 2 install 1/1");
+    assert!(later.meta.as_ref().unwrap().env.iter().any(|e| e == "GREETING=hi"));
+    // Cache mount per cachePaths entry, shared.
+    let cache: Vec<_> = build.mounts.iter().filter(|m| m.mount_type == pb::MountType::Cache as i32).collect();
+    assert_eq!(cache.len(), 1);
+    assert_eq!(cache[0].dest, "/root/.cache");
+    let opt = cache[0].cache_opt.as_ref().unwrap();
+    assert_eq!(opt.id, "/root/.cache");
+    assert_eq!(opt.sharing, pb::CacheSharingOpt::Shared as i32);
+    // Execs run on the target platform.
+    let op = d.named("[linux/arm64] hello: step 1 build 1/1");
+    assert_eq!(op.platform.as_ref().unwrap().architecture, "arm64");
+}
+
+#[test]
+fn scripts_carry_their_pkg_yaml_lines() {
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let source = d.def.0.source.as_ref().expect("source map");
+    assert!(source.infos.iter().any(|i| i.filename == "hello/pkg.yaml" && i.language == "yaml" && i.data.starts_with(b"name: hello")));
+    let digest = d
+        .ops
+        .iter()
+        .find(|(dg, _)| d.name(dg) == "[linux/amd64] hello: step 1 build 1/1")
+        .map(|(dg, _)| dg.clone())
+        .unwrap();
+    let locations = &source.locations[&digest].locations;
+    let range = locations[0].ranges[0].start.as_ref().unwrap();
+    // `- echo $GREETING > out` is line 20 of hello/pkg.yaml.
+    assert_eq!(range.line, 20);
+}
+
+#[test]
+fn downloads_are_pinned_and_verified_without_network() {
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let http = d.sources().into_iter().find(|s| s.identifier.starts_with("http://")).expect("http source");
+    assert_eq!(http.identifier, "http://127.0.0.1:8000/hello.tar");
+    assert_eq!(http.attrs["http.checksum"], format!("sha256:{SHA256}"));
+    assert_eq!(http.attrs["http.filename"], "hello.tar");
+    assert!(!http.attrs.keys().any(|k| k.starts_with("http.header.")), "no headers without the cap");
+    let verify = d.exec("[linux/amd64] hello: verify sha512 of hello.tar");
+    assert_eq!(verify.network, pb::NetMode::None as i32);
+    let meta = verify.meta.as_ref().unwrap();
+    assert_eq!(meta.args, vec!["/kiln", "verify-sha512", "/src/hello.tar", SHA512, "/out/hello.tar"]);
+    let src = verify.mounts.iter().find(|m| m.dest == "/src").unwrap();
+    assert!(src.readonly);
+    let join = d.file("[linux/amd64] hello: step 1 downloads");
+    let copy = join.actions.iter().find_map(|a| match &a.action {
+        Some(pb::file_action::Action::Copy(c)) => Some(c),
+        _ => None,
+    });
+    assert_eq!(copy.unwrap().dest, "/tmp/build/hello.tar");
+
+    let mut with_headers = options();
+    with_headers.http_headers = true;
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, with_headers);
+    let http = d.sources().into_iter().find(|s| s.identifier.starts_with("http://")).unwrap();
+    assert_eq!(http.attrs["http.header.accept"], "*/*");
+}
+
+#[test]
+fn dependencies_merge_in_declared_order_with_subtree_copies() {
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let merge = match &d.named("[linux/amd64] hello: dependencies").op {
+        Some(OpKind::Merge(m)) => m.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(merge.inputs.len(), 3, "base + stage + image copy");
+    let copy = d.file("[linux/amd64] hello: copy --from image tools:1 /bin -> /tools");
+    match &copy.actions[0].action {
+        Some(pb::file_action::Action::Copy(c)) => {
+            assert_eq!((c.src.as_str(), c.dest.as_str()), ("/bin", "/tools"));
+            assert!(c.dir_copy_contents && c.create_dest_path);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The image dependency is fetched for the build platform.
+    let tools = d.sources().into_iter().find(|s| s.identifier == "docker-image://docker.io/library/tools:1").unwrap();
+    let _ = tools;
+}
+
+#[test]
+fn context_and_templates_land_in_pkg() {
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxArm64, options());
+    let locals: Vec<_> = d.sources().into_iter().filter(|s| s.identifier == "local://context").collect();
+    assert_eq!(locals.len(), 2, "one context source per package");
+    assert!(locals.iter().any(|l| l.attrs["local.includepattern"] == "[\"hello/**\"]"));
+    assert!(locals.iter().any(|l| l.attrs["local.includepattern"] == "[\"base/**\"]"));
+    let ctx = d.file("[linux/arm64] hello: context -> /pkg");
+    let mkfile = ctx
+        .actions
+        .iter()
+        .find_map(|a| match &a.action {
+            Some(pb::file_action::Action::Mkfile(m)) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(mkfile.path, "/pkg/manifest.yaml");
+    assert_eq!(mkfile.mode, 0o644);
+    assert_eq!(String::from_utf8_lossy(&mkfile.data), "version: v1alpha1\nmetadata:\n  name: hello\n  arch: aarch64\n");
+}
+
+#[test]
+fn tests_run_on_a_discarded_branch() {
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let test = d.named("[linux/amd64] hello: step 1 test 1/1");
+    let discard = d.named("[linux/amd64] hello: step 1 discard test changes");
+    // The main chain depends on the test (through its marker) but copies nothing from it.
+    let test_digest = d.ops.iter().find(|(_, op)| op == test).unwrap().0.clone();
+    let marker = d.named("[linux/amd64] hello: step 1 test passed");
+    assert!(marker.inputs.iter().any(|i| i.digest == test_digest));
+    let copy = match &discard.op {
+        Some(OpKind::File(f)) => f.actions.iter().find_map(|a| match &a.action {
+            Some(pb::file_action::Action::Copy(c)) => Some(c.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
+    .unwrap();
+    assert_eq!(copy.src, "/.kiln/empty");
+    assert!(copy.dir_copy_contents);
+    // Later scripts build on the discard op, not on the test.
+    let later = d.named("[linux/amd64] hello: step 2 install 1/1");
+    assert!(!later.inputs.iter().any(|i| i.digest == test_digest));
+}
+
+#[test]
+fn finalize_copies_are_owned_by_root_and_dated() {
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let f = d.file("[linux/amd64] hello: finalize /pkg/manifest.yaml -> /");
+    match &f.actions[0].action {
+        Some(pb::file_action::Action::Copy(c)) => {
+            let owner = c.owner.as_ref().unwrap();
+            let uid = owner.user.as_ref().unwrap();
+            assert_eq!(uid.user, Some(pb::user_opt::User::ById(0)));
+            assert_eq!(c.timestamp, 1_700_000_000 * 1_000_000_000);
+            assert_eq!(f.actions[0].input, -1, "copied into scratch");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(d.named("[linux/amd64] hello: finalize").op, Some(OpKind::Merge(_))));
+}
+
+#[test]
+fn alpine_variant_and_apk_install() {
+    let trees = tree(&[("a/pkg.yaml", "name: a\nvariant: alpine\ninstall:\n  - make\n  - gcc\nfinalize: [{from: /, to: /}]\n".into())]);
+    let (d, _) = convert(&trees, "a", Platform::LinuxAmd64, options());
+    let ids: Vec<_> = d.sources().iter().map(|s| s.identifier.clone()).collect();
+    assert!(ids.iter().any(|i| i == &format!("docker-image://{ALPINE_IMAGE}")), "{ids:?}");
+    let apk = d.exec("[linux/amd64] a: apk add make gcc");
+    assert_eq!(apk.meta.as_ref().unwrap().args, vec!["/sbin/apk", "add", "--no-cache", "make", "gcc"]);
+    assert_ne!(apk.network, pb::NetMode::None as i32, "apk needs the network");
+}
+
+#[test]
+fn validation_stage_runs_kiln_natively_on_the_image() {
+    let mut opts = options();
+    opts.validate = Some(ValidateOptions {
+        talos_version: Some("v1.12.0".into()),
+        kernel_release: None,
+    });
+    let (_, validation) = convert(&full_tree(), "hello", Platform::LinuxArm64, opts);
+    let v = validation.expect("validation stage");
+    let op = v.named("[linux/arm64] hello: validate extension image");
+    assert_eq!(op.platform.as_ref().unwrap().architecture, "amd64", "no emulation: the helper runs natively");
+    let exec = match &op.op {
+        Some(OpKind::Exec(e)) => e,
+        _ => unreachable!(),
+    };
+    assert_eq!(exec.network, pb::NetMode::None as i32);
+    let args = &exec.meta.as_ref().unwrap().args;
+    assert_eq!(&args[..3], &["/kiln", "validate", "/image"]);
+    assert!(args.windows(2).any(|w| w == ["--pkg-name", "hello"]));
+    assert!(args.windows(2).any(|w| w == ["--talos-version", "v1.12.0"]));
+    let image = exec.mounts.iter().find(|m| m.dest == "/image").unwrap();
+    assert!(image.readonly);
+}
+
+#[test]
+fn conversion_is_deterministic_and_changes_are_local() {
+    let convert_bytes = |trees: &Trees| {
+        let c = Converter::new(trees, options()).target("hello", Platform::LinuxAmd64).unwrap();
+        kiln_llb::marshal(&c.image)
+    };
+    let a = convert_bytes(&full_tree());
+    let b = convert_bytes(&full_tree());
+    assert_eq!(a.to_bytes(), b.to_bytes(), "byte-identical definitions");
+
+    // Change only the `base` package: its ops and its dependents' change; the rest stay.
+    let mut changed: Vec<(&str, String)> = vec![
+        (
+            "base/pkg.yaml",
+            "name: base\nvariant: scratch\ndependencies:\n  - image: kiln-test/busybox:other\nfinalize:\n  - from: /\n    to: /\n".into(),
+        ),
+        ("other/pkg.yaml", "name: other\nvariant: scratch\n".into()),
+    ];
+    let original = full_tree();
+    for path in ["hello/pkg.yaml", "hello/manifest.yaml.tmpl"] {
+        changed.push((path, String::from_utf8(original.files().get(path).unwrap().to_vec()).unwrap()));
+    }
+    let c = convert_bytes(&tree(&changed));
+    let before: std::collections::BTreeSet<String> = a.digests().into_iter().collect();
+    let after: std::collections::BTreeSet<String> = c.digests().into_iter().collect();
+    let kept = before.intersection(&after).count();
+    assert!(kept > 0, "ops that do not depend on base are shared");
+    assert!(kept < before.len(), "ops depending on base changed");
+    // The http source and the context local do not depend on base: same digests.
+    let d1 = Decoded { ops: a.decode_ops().unwrap(), def: a };
+    let d2 = Decoded { ops: c.decode_ops().unwrap(), def: c };
+    let digest_of = |d: &Decoded, pred: &dyn Fn(&pb::SourceOp) -> bool| {
+        d.ops
+            .iter()
+            .find(|(_, op)| matches!(&op.op, Some(OpKind::Source(s)) if pred(s)))
+            .map(|(dg, _)| dg.clone())
+            .unwrap()
+    };
+    let http = |s: &pb::SourceOp| s.identifier.starts_with("http://");
+    assert_eq!(digest_of(&d1, &http), digest_of(&d2, &http));
+    let build1 = d1.ops.iter().find(|(dg, _)| d1.name(dg).ends_with("step 1 build 1/1")).unwrap().0.clone();
+    let build2 = d2.ops.iter().find(|(dg, _)| d2.name(dg).ends_with("step 1 build 1/1")).unwrap().0.clone();
+    assert_ne!(build1, build2, "hello's build depends on base, so it changes");
+}
+
+#[test]
+fn build_platform_pins_execs_and_dependency_platform_overrides() {
+    let trees = tree(&[
+        ("tool/pkg.yaml", "name: tool\nvariant: scratch\nsteps:\n  - build: [\"true\"]\nfinalize: [{from: /, to: /}]\n".into()),
+        (
+            "cross/pkg.yaml",
+            "name: cross\nvariant: scratch\nbuildPlatform: linux/amd64\ndependencies:\n  - stage: tool\n  - image: sysroot:1\n    platform: linux/arm64\nsteps:\n  - build: [\"echo $ARCH $BUILD\"]\nfinalize: [{from: /, to: /}]\n".into(),
+        ),
+    ]);
+    let (d, _) = convert(&trees, "cross", Platform::LinuxArm64, options());
+    let build = d.named("[linux/arm64] cross: build 1/1");
+    assert_eq!(build.platform.as_ref().unwrap().architecture, "amd64", "buildPlatform pins execs");
+    let env = &match &build.op {
+        Some(OpKind::Exec(e)) => e.clone(),
+        _ => unreachable!(),
+    }
+    .meta
+    .unwrap()
+    .env;
+    assert!(env.iter().any(|e| e == "ARCH=aarch64"), "ARCH is the target's");
+    assert!(env.iter().any(|e| e == "BUILD=x86_64-linux-musl"), "BUILD is the build platform's");
+    // The stage dependency is built natively at the build platform.
+    let tool = d.named("[linux/amd64] tool: build 1/1");
+    assert_eq!(tool.platform.as_ref().unwrap().architecture, "amd64");
+    let sysroot = d
+        .ops
+        .iter()
+        .find(|(_, op)| matches!(&op.op, Some(OpKind::Source(s)) if s.identifier.contains("sysroot")))
+        .unwrap();
+    assert_eq!(sysroot.1.platform.as_ref().unwrap().architecture, "arm64");
+}
