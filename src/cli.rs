@@ -16,7 +16,11 @@ use crate::spec::{Diagnostics, LoadError, Platform};
 use crate::tree::{self, FileSet, LoadOptions, Tree};
 
 #[derive(Debug, Parser)]
-#[command(name = "kiln", version, about = "Build Talos system-extension images from pkg.yaml trees with BuildKit")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Build Talos system-extension images from pkg.yaml trees with BuildKit"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -64,7 +68,8 @@ pub struct LlbArgs {
 }
 
 /// kiln's published image of this version.
-pub const DEFAULT_HELPER_IMAGE: &str = concat!("ghcr.io/kiln-build/kiln:v", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_HELPER_IMAGE: &str =
+    concat!("ghcr.io/kiln-build/kiln:v", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -312,10 +317,20 @@ fn plan(args: &PlanArgs) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "# {} for {}: {} packages in build order", plan.target, tree.platform, entries.len())?;
+    writeln!(
+        out,
+        "# {} for {}: {} packages in build order",
+        plan.target,
+        tree.platform,
+        entries.len()
+    )?;
     for (i, e) in entries.iter().enumerate() {
         let p = e.package;
-        let scripts: usize = p.steps.iter().map(|s| s.prepare.len() + s.build.len() + s.install.len() + s.test.len()).sum();
+        let scripts: usize = p
+            .steps
+            .iter()
+            .map(|s| s.prepare.len() + s.build.len() + s.install.len() + s.test.len())
+            .sum();
         writeln!(
             out,
             "{}. {} ({}:{}) variant={:?} steps={} scripts={}",
@@ -332,7 +347,11 @@ fn plan(args: &PlanArgs) -> Result<()> {
                 crate::spec::DepRef::Stage(s) => format!("stage {s}"),
                 crate::spec::DepRef::Image(i) => format!("image {i}"),
             };
-            let via = if d.declared_by == e.name { String::new() } else { format!(" (runtime, via {})", d.declared_by) };
+            let via = if d.declared_by == e.name {
+                String::new()
+            } else {
+                format!(" (runtime, via {})", d.declared_by)
+            };
             writeln!(out, "   <- {what} {} -> {}{via}", d.dep.from, d.dep.to)?;
         }
         for t in &e.templated_files {
@@ -398,8 +417,15 @@ fn llb(args: &LlbArgs) -> Result<()> {
 
 fn validate(args: &ValidateArgs) -> i32 {
     let path = std::path::Path::new(&args.args.path);
-    if args.if_extension && path.is_dir() && !path.join("manifest.yaml").exists() && !path.join("rootfs").exists() {
-        println!("{}: no manifest.yaml or rootfs/: not an extension image, nothing to validate", path.display());
+    if args.if_extension
+        && path.is_dir()
+        && !path.join("manifest.yaml").exists()
+        && !path.join("rootfs").exists()
+    {
+        println!(
+            "{}: no manifest.yaml or rootfs/: not an extension image, nothing to validate",
+            path.display()
+        );
         return 0;
     }
     kiln_validate::cli::run(&args.args)
@@ -407,9 +433,11 @@ fn validate(args: &ValidateArgs) -> i32 {
 
 fn verify_sha512(args: &VerifyArgs) -> Result<()> {
     use sha2::{Digest, Sha512};
-    let mut file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let mut file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
     let mut hasher = Sha512::new();
-    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", args.file.display()))?;
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("reading {}", args.file.display()))?;
     let actual = hex(&hasher.finalize());
     let expected = args.sha512.to_ascii_lowercase();
     if actual != expected {
@@ -421,7 +449,8 @@ fn verify_sha512(args: &VerifyArgs) -> Result<()> {
     if let Some(parent) = args.dest.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::copy(&args.file, &args.dest).with_context(|| format!("copying to {}", args.dest.display()))?;
+    std::fs::copy(&args.file, &args.dest)
+        .with_context(|| format!("copying to {}", args.dest.display()))?;
     println!("{}: sha512 OK", args.file.display());
     Ok(())
 }

@@ -121,7 +121,11 @@ pub enum ConvertError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("{file}:{line}: {message}")]
-    Package { file: String, line: usize, message: String },
+    Package {
+        file: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// Converts packages of one tree set, memoising each (package, target, build platform).

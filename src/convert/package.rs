@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kiln_llb::{
-    CacheSharing, ChownOwner, CopyOptions, Exec, FileOp, Http, Image, Local, Merge, MkdirOptions, MkfileOptions,
-    Mount, NetworkMode as LlbNetwork, OpBuilder, Output, Range, SourceMap,
+    CacheSharing, ChownOwner, CopyOptions, Exec, FileOp, Http, Image, Local, Merge, MkdirOptions,
+    MkfileOptions, Mount, NetworkMode as LlbNetwork, OpBuilder, Output, Range, SourceMap,
 };
 
 use super::names::{script as script_name, vertex};
@@ -33,7 +33,10 @@ pub(super) fn llb_platform(p: Platform) -> kiln_llb::Platform {
 }
 
 fn range(span: Span) -> Vec<Range> {
-    vec![Range::lines(span.line as i32, span.end_line.max(span.line) as i32)]
+    vec![Range::lines(
+        span.line as i32,
+        span.end_line.max(span.line) as i32,
+    )]
 }
 
 fn llb_err(package: &Package, span: Span, e: impl std::fmt::Display) -> ConvertError {
@@ -70,12 +73,19 @@ impl Converter<'_> {
     pub(super) fn source_map(&mut self, package: &Package) -> Arc<SourceMap> {
         self.sources
             .entry(package.file.clone())
-            .or_insert_with(|| SourceMap::new(package.file.clone(), "yaml", package.source.as_bytes()))
+            .or_insert_with(|| {
+                SourceMap::new(package.file.clone(), "yaml", package.source.as_bytes())
+            })
             .clone()
     }
 
     /// The output of `name` built for `target` with execs on `build`.
-    pub(super) fn package(&mut self, name: &str, target: Platform, build: Platform) -> Result<Output, ConvertError> {
+    pub(super) fn package(
+        &mut self,
+        name: &str,
+        target: Platform,
+        build: Platform,
+    ) -> Result<Output, ConvertError> {
         let key = (name.to_string(), target, build);
         if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());
@@ -110,7 +120,9 @@ impl Converter<'_> {
         let root = match pkg.variant {
             crate::spec::Variant::Scratch => Output::scratch(),
             crate::spec::Variant::Alpine => {
-                let mut image = Image::new(ALPINE_IMAGE).map_err(err)?.platform(platform.clone());
+                let mut image = Image::new(ALPINE_IMAGE)
+                    .map_err(err)?
+                    .platform(platform.clone());
                 if let Some(mode) = self.opts.image_resolve_mode {
                     image = image.resolve_mode(mode);
                 }
@@ -133,7 +145,14 @@ impl Converter<'_> {
             }
         };
         let root = FileOp::new(&root)
-            .mkdir("/pkg", 0o755, MkdirOptions { make_parents: true, ..Default::default() })
+            .mkdir(
+                "/pkg",
+                0o755,
+                MkdirOptions {
+                    make_parents: true,
+                    ..Default::default()
+                },
+            )
             .custom_name(p.name("mkdir /pkg"))
             .output()
             .map_err(err)?;
@@ -169,7 +188,9 @@ impl Converter<'_> {
                     let out = match self.opts.image_overrides.get(reference) {
                         Some(o) => o.clone(),
                         None => {
-                            let mut image = Image::new(reference).map_err(err)?.platform(llb_platform(at));
+                            let mut image = Image::new(reference)
+                                .map_err(err)?
+                                .platform(llb_platform(at));
                             if let Some(mode) = self.opts.image_resolve_mode {
                                 image = image.resolve_mode(mode);
                             }
@@ -199,7 +220,9 @@ impl Converter<'_> {
             };
             layers.push(layer);
         }
-        let root = Merge::new(&layers).custom_name(p.name("dependencies")).output();
+        let root = Merge::new(&layers)
+            .custom_name(p.name("dependencies"))
+            .output();
         Ok(BuildState { root, ..state })
     }
 
@@ -232,26 +255,40 @@ impl Converter<'_> {
         let dir = &package.dir;
         // Only this package's directory is transferred; definition files and dot-files are not
         // build inputs (bldr excludes them too).
-        let include = if dir.is_empty() { "**".to_string() } else { format!("{dir}/**") };
+        // The directory itself is included so it exists even when it holds only pkg.yaml.
+        let include = if dir.is_empty() {
+            vec!["**".to_string()]
+        } else {
+            vec![dir.clone(), format!("{dir}/**")]
+        };
         let mut local = Local::new(self.opts.context.name.clone())
-            .include_patterns([include])
+            .include_patterns(include)
             .exclude_patterns(["**/.*", "**/pkg.yaml", "**/vars.yaml", "_out"])
             .shared_key_hint(self.opts.context.name.clone())
-            .custom_name(p.name(&format!("context {}", if dir.is_empty() { "." } else { dir })));
+            .custom_name(p.name(&format!(
+                "context {}",
+                if dir.is_empty() { "." } else { dir }
+            )));
         if let Some(session) = &self.opts.context.session_id {
             local = local.session_id(session.clone());
         }
         let local = local.output();
-        let src = if dir.is_empty() { "/".to_string() } else { format!("/{dir}") };
+        // A wildcard, allowed to match nothing: a directory holding only pkg.yaml arrives empty,
+        // and then does not exist in the transferred context at all.
+        let src = if dir.is_empty() {
+            "/*".to_string()
+        } else {
+            format!("/{dir}/*")
+        };
         let mut file = FileOp::new(&state.root).copy(
             &local,
             &src,
-            "/pkg",
+            "/pkg/",
             CopyOptions {
-                dir_copy_contents: true,
                 create_dest_path: true,
                 follow_symlinks: true,
-                allow_wildcard: false,
+                allow_wildcard: true,
+                allow_empty_wildcard: true,
                 ..Default::default()
             },
         );
@@ -261,24 +298,57 @@ impl Converter<'_> {
             let path = format!("/pkg/{}", t.path);
             if let Some((parent, _)) = path.rsplit_once('/') {
                 if parent != "/pkg" {
-                    file = file.mkdir(parent, 0o755, MkdirOptions { make_parents: true, ..Default::default() });
+                    file = file.mkdir(
+                        parent,
+                        0o755,
+                        MkdirOptions {
+                            make_parents: true,
+                            ..Default::default()
+                        },
+                    );
                 }
             }
-            file = file.mkfile(&path, 0o644, t.contents.as_bytes().to_vec(), MkfileOptions::default());
+            file = file.mkfile(
+                &path,
+                0o644,
+                t.contents.as_bytes().to_vec(),
+                MkfileOptions::default(),
+            );
         }
-        let root = file.custom_name(p.name("context -> /pkg")).output().map_err(err)?;
+        let root = file
+            .custom_name(p.name("context -> /pkg"))
+            .output()
+            .map_err(err)?;
         Ok(BuildState { root, ..state })
     }
 
-    fn step(&mut self, p: &Pkg<'_>, state: BuildState, index: usize) -> Result<BuildState, ConvertError> {
+    fn step(
+        &mut self,
+        p: &Pkg<'_>,
+        state: BuildState,
+        index: usize,
+    ) -> Result<BuildState, ConvertError> {
         let pkg = &p.package.pkg;
         let step = &pkg.steps[index];
         let err = |e| llb_err(p.package, step.span, e);
         let steps = pkg.steps.len();
-        let label = |what: &str| if steps > 1 { format!("step {} {what}", index + 1) } else { what.to_string() };
+        let label = |what: &str| {
+            if steps > 1 {
+                format!("step {} {what}", index + 1)
+            } else {
+                what.to_string()
+            }
+        };
 
         let mut root = FileOp::new(&state.root)
-            .mkdir(BUILD_DIR, 0o755, MkdirOptions { make_parents: true, ..Default::default() })
+            .mkdir(
+                BUILD_DIR,
+                0o755,
+                MkdirOptions {
+                    make_parents: true,
+                    ..Default::default()
+                },
+            )
             .custom_name(p.name(&label("mkdir /tmp/build")))
             .output()
             .map_err(err)?;
@@ -297,8 +367,14 @@ impl Converter<'_> {
                     },
                 );
             }
-            let span = step.sources.iter().fold(Span::default(), |acc, s| acc.join(s.span));
-            root = p.at(join.custom_name(p.name(&label("downloads"))), span).output().map_err(err)?;
+            let span = step
+                .sources
+                .iter()
+                .fold(Span::default(), |acc, s| acc.join(s.span));
+            root = p
+                .at(join.custom_name(p.name(&label("downloads"))), span)
+                .output()
+                .map_err(err)?;
         }
 
         let mut env = state.env.clone();
@@ -310,30 +386,35 @@ impl Converter<'_> {
             NetworkMode::Host => LlbNetwork::Host,
         };
         let no_cache = self.opts.no_cache.applies_to(&pkg.name);
-        let run = |this: &Self, on: &Output, phase: Phase, i: usize, script: &crate::spec::Script| {
-            let count = step.scripts(phase).len();
-            let mut exec = Exec::new(on)
-                .args([pkg.shell.clone(), "-c".to_string(), format!("set -eou pipefail\n{}", script.script)])
-                .cwd(BUILD_DIR)
-                .network(network)
-                .platform(llb_platform(p.build))
-                .custom_name(p.name(&script_name(phase.name(), index, steps, i, count)));
-            for (k, v) in &env {
-                exec = exec.env(k, v);
-            }
-            exec = exec.env("PKG_NAME", &pkg.name);
-            for path in &step.cache_paths {
-                let id = clean_path(&format!("{}/{path}", this.opts.cache_mount_ns));
-                exec = exec.mount(Mount::cache(path.clone(), id, CacheSharing::Shared));
-            }
-            if no_cache {
-                exec = exec.ignore_cache();
-            }
-            p.at(exec, script.span)
-                .build()
-                .map(|r| r.root())
-                .map_err(|e| llb_err(p.package, script.span, e))
-        };
+        let run =
+            |this: &Self, on: &Output, phase: Phase, i: usize, script: &crate::spec::Script| {
+                let count = step.scripts(phase).len();
+                let mut exec = Exec::new(on)
+                    .args([
+                        pkg.shell.clone(),
+                        "-c".to_string(),
+                        format!("set -eou pipefail\n{}", script.script),
+                    ])
+                    .cwd(BUILD_DIR)
+                    .network(network)
+                    .platform(llb_platform(p.build))
+                    .custom_name(p.name(&script_name(phase.name(), index, steps, i, count)));
+                for (k, v) in &env {
+                    exec = exec.env(k, v);
+                }
+                exec = exec.env("PKG_NAME", &pkg.name);
+                for path in &step.cache_paths {
+                    let id = clean_path(&format!("{}/{path}", this.opts.cache_mount_ns));
+                    exec = exec.mount(Mount::cache(path.clone(), id, CacheSharing::Shared));
+                }
+                if no_cache {
+                    exec = exec.ignore_cache();
+                }
+                p.at(exec, script.span)
+                    .build()
+                    .map(|r| r.root())
+                    .map_err(|e| llb_err(p.package, script.span, e))
+            };
 
         for phase in [Phase::Prepare, Phase::Build, Phase::Install] {
             for (i, script) in step.scripts(phase).iter().enumerate() {
@@ -345,9 +426,19 @@ impl Converter<'_> {
             for (i, script) in step.test.iter().enumerate() {
                 branch = run(self, &branch, Phase::Test, i, script)?;
             }
-            let span = step.test.iter().fold(Span::default(), |acc, s| acc.join(s.span));
+            let span = step
+                .test
+                .iter()
+                .fold(Span::default(), |acc, s| acc.join(s.span));
             let marker = FileOp::new(&branch)
-                .mkdir(EMPTY_MARKER, 0o755, MkdirOptions { make_parents: true, ..Default::default() })
+                .mkdir(
+                    EMPTY_MARKER,
+                    0o755,
+                    MkdirOptions {
+                        make_parents: true,
+                        ..Default::default()
+                    },
+                )
                 .custom_name(p.name(&label("test passed")))
                 .output()
                 .map_err(err)?;
@@ -364,12 +455,20 @@ impl Converter<'_> {
                 .custom_name(p.name(&label("discard test changes")));
             root = p.at(join, span).output().map_err(err)?;
         }
-        Ok(BuildState { root, env, cwd: BUILD_DIR.to_string() })
+        Ok(BuildState {
+            root,
+            env,
+            cwd: BUILD_DIR.to_string(),
+        })
     }
 
     /// A source fetched by BuildKit (pinned by sha256), then checked against its sha512 by kiln's
     /// own binary with no network. The result holds the verified file at `/<file name>`.
-    fn download(&mut self, p: &Pkg<'_>, source: &crate::spec::Source) -> Result<Output, ConvertError> {
+    fn download(
+        &mut self,
+        p: &Pkg<'_>,
+        source: &crate::spec::Source,
+    ) -> Result<Output, ConvertError> {
         let err = |e| llb_err(p.package, source.span, e);
         let name = file_name(&source.destination);
         let mut http = Http::new(source.url.clone())
@@ -383,7 +482,13 @@ impl Converter<'_> {
                 .header("User-Agent", concat!("kiln/", env!("CARGO_PKG_VERSION")));
         }
         let fetched = p
-            .at(http.custom_name(p.name(&format!("download {} -> {}", source.url, source.destination))), source.span)
+            .at(
+                http.custom_name(p.name(&format!(
+                    "download {} -> {}",
+                    source.url, source.destination
+                ))),
+                source.span,
+            )
             .output();
         let verify = Exec::new(&self.opts.helper)
             .readonly_root()
@@ -400,9 +505,13 @@ impl Converter<'_> {
             .platform(llb_platform(self.opts.native_platform))
             .custom_name(p.name(&format!("verify sha512 of {}", source.destination)));
         let result = p.at(verify, source.span).build().map_err(err)?;
-        result
-            .output("/out")
-            .ok_or_else(|| llb_err(p.package, source.span, "the verification exec has no /out output"))
+        result.output("/out").ok_or_else(|| {
+            llb_err(
+                p.package,
+                source.span,
+                "the verification exec has no /out output",
+            )
+        })
     }
 
     fn finalize(&mut self, p: &Pkg<'_>, state: &BuildState) -> Result<Output, ConvertError> {
@@ -424,7 +533,11 @@ impl Converter<'_> {
                     },
                 )
                 .custom_name(p.name(&format!("finalize {} -> {}", f.from, f.to)));
-            layers.push(p.at(copy, f.span).output().map_err(|e| llb_err(p.package, f.span, e))?);
+            layers.push(
+                p.at(copy, f.span)
+                    .output()
+                    .map_err(|e| llb_err(p.package, f.span, e))?,
+            );
         }
         Ok(match layers.len() {
             0 => Output::scratch(),
@@ -435,7 +548,11 @@ impl Converter<'_> {
 }
 
 fn file_name(destination: &str) -> String {
-    destination.rsplit('/').find(|s| !s.is_empty()).unwrap_or("download").to_string()
+    destination
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("download")
+        .to_string()
 }
 
 /// Lexically cleans an absolute path (`//a/./b/../c` → `/a/c`), as Go's path.Clean does.

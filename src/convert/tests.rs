@@ -46,13 +46,21 @@ impl Decoded {
 
     /// The op whose vertex name is exactly `name`.
     fn named(&self, name: &str) -> &pb::Op {
-        let found: Vec<_> = self.ops.iter().filter(|(d, _)| self.name(d) == name).collect();
+        let found: Vec<_> = self
+            .ops
+            .iter()
+            .filter(|(d, _)| self.name(d) == name)
+            .collect();
         assert_eq!(found.len(), 1, "ops named {name:?}: {:?}", self.names());
         &found[0].1
     }
 
     fn names(&self) -> Vec<String> {
-        self.ops.iter().map(|(d, _)| self.name(d)).filter(|n| !n.is_empty()).collect()
+        self.ops
+            .iter()
+            .map(|(d, _)| self.name(d))
+            .filter(|n| !n.is_empty())
+            .collect()
     }
 
     fn exec(&self, name: &str) -> &pb::ExecOp {
@@ -80,14 +88,24 @@ impl Decoded {
     }
 }
 
-fn convert(trees: &Trees, target: &str, platform: Platform, opts: ConvertOptions) -> (Decoded, Option<Decoded>) {
-    let converted = Converter::new(trees, opts).target(target, platform).unwrap();
+fn convert(
+    trees: &Trees,
+    target: &str,
+    platform: Platform,
+    opts: ConvertOptions,
+) -> (Decoded, Option<Decoded>) {
+    let converted = Converter::new(trees, opts)
+        .target(target, platform)
+        .unwrap();
     let decode = |o: &kiln_llb::Output| {
         let def = kiln_llb::marshal(o);
         let ops = def.decode_ops().unwrap();
         Decoded { def, ops }
     };
-    (decode(&converted.image), converted.validation.as_ref().map(decode))
+    (
+        decode(&converted.image),
+        converted.validation.as_ref().map(decode),
+    )
 }
 
 fn full_tree() -> Trees {
@@ -111,22 +129,54 @@ fn scripts_run_in_the_shell_with_the_environment_and_names() {
     let (d, _) = convert(&full_tree(), "hello", Platform::LinuxArm64, options());
     let build = d.exec("[linux/arm64] hello: step 1 build 1/1");
     let meta = build.meta.as_ref().unwrap();
-    assert_eq!(meta.args, vec!["/bin/sh", "-c", "set -eou pipefail\necho $GREETING > out"]);
+    assert_eq!(
+        meta.args,
+        vec!["/bin/sh", "-c", "set -eou pipefail\necho $GREETING > out"]
+    );
     assert_eq!(meta.cwd, "/tmp/build");
-    for expected in ["ARCH=aarch64", "TARGET=aarch64-talos-linux-musl", "GREETING=hi", "PKG_NAME=hello", "PATH=/bin:/usr/bin:/sbin:/usr/sbin"] {
-        assert!(meta.env.iter().any(|e| e == expected), "{expected} in {:?}", meta.env);
+    for expected in [
+        "ARCH=aarch64",
+        "TARGET=aarch64-talos-linux-musl",
+        "GREETING=hi",
+        "PKG_NAME=hello",
+        "PATH=/bin:/usr/bin:/sbin:/usr/sbin",
+    ] {
+        assert!(
+            meta.env.iter().any(|e| e == expected),
+            "{expected} in {:?}",
+            meta.env
+        );
     }
     // Built-ins and step env are sorted, so the same tree always gives the same op.
-    let keys: Vec<&str> = meta.env.iter().filter(|e| !e.starts_with("PKG_NAME=")).map(|e| e.split('=').next().unwrap()).collect();
+    let keys: Vec<&str> = meta
+        .env
+        .iter()
+        .filter(|e| !e.starts_with("PKG_NAME="))
+        .map(|e| e.split('=').next().unwrap())
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);
-    assert_eq!(build.network, pb::NetMode::None as i32, "network defaults to none");
+    assert_eq!(
+        build.network,
+        pb::NetMode::None as i32,
+        "network defaults to none"
+    );
     // The step's env persists into the next step.
     let later = d.exec("[linux/arm64] hello: step 2 install 1/1");
-    assert!(later.meta.as_ref().unwrap().env.iter().any(|e| e == "GREETING=hi"));
+    assert!(later
+        .meta
+        .as_ref()
+        .unwrap()
+        .env
+        .iter()
+        .any(|e| e == "GREETING=hi"));
     // Cache mount per cachePaths entry, shared.
-    let cache: Vec<_> = build.mounts.iter().filter(|m| m.mount_type == pb::MountType::Cache as i32).collect();
+    let cache: Vec<_> = build
+        .mounts
+        .iter()
+        .filter(|m| m.mount_type == pb::MountType::Cache as i32)
+        .collect();
     assert_eq!(cache.len(), 1);
     assert_eq!(cache[0].dest, "/root/.cache");
     let opt = cache[0].cache_opt.as_ref().unwrap();
@@ -141,7 +191,9 @@ fn scripts_run_in_the_shell_with_the_environment_and_names() {
 fn scripts_carry_their_pkg_yaml_lines() {
     let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
     let source = d.def.0.source.as_ref().expect("source map");
-    assert!(source.infos.iter().any(|i| i.filename == "hello/pkg.yaml" && i.language == "yaml" && i.data.starts_with(b"name: hello")));
+    assert!(source.infos.iter().any(|i| i.filename == "hello/pkg.yaml"
+        && i.language == "yaml"
+        && i.data.starts_with(b"name: hello")));
     let digest = d
         .ops
         .iter()
@@ -157,15 +209,31 @@ fn scripts_carry_their_pkg_yaml_lines() {
 #[test]
 fn downloads_are_pinned_and_verified_without_network() {
     let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
-    let http = d.sources().into_iter().find(|s| s.identifier.starts_with("http://")).expect("http source");
+    let http = d
+        .sources()
+        .into_iter()
+        .find(|s| s.identifier.starts_with("http://"))
+        .expect("http source");
     assert_eq!(http.identifier, "http://127.0.0.1:8000/hello.tar");
     assert_eq!(http.attrs["http.checksum"], format!("sha256:{SHA256}"));
     assert_eq!(http.attrs["http.filename"], "hello.tar");
-    assert!(!http.attrs.keys().any(|k| k.starts_with("http.header.")), "no headers without the cap");
+    assert!(
+        !http.attrs.keys().any(|k| k.starts_with("http.header.")),
+        "no headers without the cap"
+    );
     let verify = d.exec("[linux/amd64] hello: verify sha512 of hello.tar");
     assert_eq!(verify.network, pb::NetMode::None as i32);
     let meta = verify.meta.as_ref().unwrap();
-    assert_eq!(meta.args, vec!["/kiln", "verify-sha512", "/src/hello.tar", SHA512, "/out/hello.tar"]);
+    assert_eq!(
+        meta.args,
+        vec![
+            "/kiln",
+            "verify-sha512",
+            "/src/hello.tar",
+            SHA512,
+            "/out/hello.tar"
+        ]
+    );
     let src = verify.mounts.iter().find(|m| m.dest == "/src").unwrap();
     assert!(src.readonly);
     let join = d.file("[linux/amd64] hello: step 1 downloads");
@@ -178,7 +246,11 @@ fn downloads_are_pinned_and_verified_without_network() {
     let mut with_headers = options();
     with_headers.http_headers = true;
     let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, with_headers);
-    let http = d.sources().into_iter().find(|s| s.identifier.starts_with("http://")).unwrap();
+    let http = d
+        .sources()
+        .into_iter()
+        .find(|s| s.identifier.starts_with("http://"))
+        .unwrap();
     assert_eq!(http.attrs["http.header.accept"], "*/*");
 }
 
@@ -199,17 +271,29 @@ fn dependencies_merge_in_declared_order_with_subtree_copies() {
         other => panic!("{other:?}"),
     }
     // The image dependency is fetched for the build platform.
-    let tools = d.sources().into_iter().find(|s| s.identifier == "docker-image://docker.io/library/tools:1").unwrap();
+    let tools = d
+        .sources()
+        .into_iter()
+        .find(|s| s.identifier == "docker-image://docker.io/library/tools:1")
+        .unwrap();
     let _ = tools;
 }
 
 #[test]
 fn context_and_templates_land_in_pkg() {
     let (d, _) = convert(&full_tree(), "hello", Platform::LinuxArm64, options());
-    let locals: Vec<_> = d.sources().into_iter().filter(|s| s.identifier == "local://context").collect();
+    let locals: Vec<_> = d
+        .sources()
+        .into_iter()
+        .filter(|s| s.identifier == "local://context")
+        .collect();
     assert_eq!(locals.len(), 2, "one context source per package");
-    assert!(locals.iter().any(|l| l.attrs["local.includepattern"] == "[\"hello/**\"]"));
-    assert!(locals.iter().any(|l| l.attrs["local.includepattern"] == "[\"base/**\"]"));
+    assert!(locals
+        .iter()
+        .any(|l| l.attrs["local.includepattern"] == "[\"hello\",\"hello/**\"]"));
+    assert!(locals
+        .iter()
+        .any(|l| l.attrs["local.includepattern"] == "[\"base\",\"base/**\"]"));
     let ctx = d.file("[linux/arm64] hello: context -> /pkg");
     let mkfile = ctx
         .actions
@@ -221,7 +305,10 @@ fn context_and_templates_land_in_pkg() {
         .unwrap();
     assert_eq!(mkfile.path, "/pkg/manifest.yaml");
     assert_eq!(mkfile.mode, 0o644);
-    assert_eq!(String::from_utf8_lossy(&mkfile.data), "version: v1alpha1\nmetadata:\n  name: hello\n  arch: aarch64\n");
+    assert_eq!(
+        String::from_utf8_lossy(&mkfile.data),
+        "version: v1alpha1\nmetadata:\n  name: hello\n  arch: aarch64\n"
+    );
 }
 
 #[test]
@@ -262,18 +349,36 @@ fn finalize_copies_are_owned_by_root_and_dated() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(d.named("[linux/amd64] hello: finalize").op, Some(OpKind::Merge(_))));
+    assert!(matches!(
+        d.named("[linux/amd64] hello: finalize").op,
+        Some(OpKind::Merge(_))
+    ));
 }
 
 #[test]
 fn alpine_variant_and_apk_install() {
-    let trees = tree(&[("a/pkg.yaml", "name: a\nvariant: alpine\ninstall:\n  - make\n  - gcc\nfinalize: [{from: /, to: /}]\n".into())]);
+    let trees = tree(&[(
+        "a/pkg.yaml",
+        "name: a\nvariant: alpine\ninstall:\n  - make\n  - gcc\nfinalize: [{from: /, to: /}]\n"
+            .into(),
+    )]);
     let (d, _) = convert(&trees, "a", Platform::LinuxAmd64, options());
     let ids: Vec<_> = d.sources().iter().map(|s| s.identifier.clone()).collect();
-    assert!(ids.iter().any(|i| i == &format!("docker-image://{ALPINE_IMAGE}")), "{ids:?}");
+    assert!(
+        ids.iter()
+            .any(|i| i == &format!("docker-image://{ALPINE_IMAGE}")),
+        "{ids:?}"
+    );
     let apk = d.exec("[linux/amd64] a: apk add make gcc");
-    assert_eq!(apk.meta.as_ref().unwrap().args, vec!["/sbin/apk", "add", "--no-cache", "make", "gcc"]);
-    assert_ne!(apk.network, pb::NetMode::None as i32, "apk needs the network");
+    assert_eq!(
+        apk.meta.as_ref().unwrap().args,
+        vec!["/sbin/apk", "add", "--no-cache", "make", "gcc"]
+    );
+    assert_ne!(
+        apk.network,
+        pb::NetMode::None as i32,
+        "apk needs the network"
+    );
 }
 
 #[test]
@@ -286,7 +391,11 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
     let (_, validation) = convert(&full_tree(), "hello", Platform::LinuxArm64, opts);
     let v = validation.expect("validation stage");
     let op = v.named("[linux/arm64] hello: validate extension image");
-    assert_eq!(op.platform.as_ref().unwrap().architecture, "amd64", "no emulation: the helper runs natively");
+    assert_eq!(
+        op.platform.as_ref().unwrap().architecture,
+        "amd64",
+        "no emulation: the helper runs natively"
+    );
     let exec = match &op.op {
         Some(OpKind::Exec(e)) => e,
         _ => unreachable!(),
@@ -303,7 +412,9 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
 #[test]
 fn conversion_is_deterministic_and_changes_are_local() {
     let convert_bytes = |trees: &Trees| {
-        let c = Converter::new(trees, options()).target("hello", Platform::LinuxAmd64).unwrap();
+        let c = Converter::new(trees, options())
+            .target("hello", Platform::LinuxAmd64)
+            .unwrap();
         kiln_llb::marshal(&c.image)
     };
     let a = convert_bytes(&full_tree());
@@ -320,7 +431,10 @@ fn conversion_is_deterministic_and_changes_are_local() {
     ];
     let original = full_tree();
     for path in ["hello/pkg.yaml", "hello/manifest.yaml.tmpl"] {
-        changed.push((path, String::from_utf8(original.files().get(path).unwrap().to_vec()).unwrap()));
+        changed.push((
+            path,
+            String::from_utf8(original.files().get(path).unwrap().to_vec()).unwrap(),
+        ));
     }
     let c = convert_bytes(&tree(&changed));
     let before: std::collections::BTreeSet<String> = a.digests().into_iter().collect();
@@ -329,8 +443,14 @@ fn conversion_is_deterministic_and_changes_are_local() {
     assert!(kept > 0, "ops that do not depend on base are shared");
     assert!(kept < before.len(), "ops depending on base changed");
     // The http source and the context local do not depend on base: same digests.
-    let d1 = Decoded { ops: a.decode_ops().unwrap(), def: a };
-    let d2 = Decoded { ops: c.decode_ops().unwrap(), def: c };
+    let d1 = Decoded {
+        ops: a.decode_ops().unwrap(),
+        def: a,
+    };
+    let d2 = Decoded {
+        ops: c.decode_ops().unwrap(),
+        def: c,
+    };
     let digest_of = |d: &Decoded, pred: &dyn Fn(&pb::SourceOp) -> bool| {
         d.ops
             .iter()
@@ -340,9 +460,24 @@ fn conversion_is_deterministic_and_changes_are_local() {
     };
     let http = |s: &pb::SourceOp| s.identifier.starts_with("http://");
     assert_eq!(digest_of(&d1, &http), digest_of(&d2, &http));
-    let build1 = d1.ops.iter().find(|(dg, _)| d1.name(dg).ends_with("step 1 build 1/1")).unwrap().0.clone();
-    let build2 = d2.ops.iter().find(|(dg, _)| d2.name(dg).ends_with("step 1 build 1/1")).unwrap().0.clone();
-    assert_ne!(build1, build2, "hello's build depends on base, so it changes");
+    let build1 = d1
+        .ops
+        .iter()
+        .find(|(dg, _)| d1.name(dg).ends_with("step 1 build 1/1"))
+        .unwrap()
+        .0
+        .clone();
+    let build2 = d2
+        .ops
+        .iter()
+        .find(|(dg, _)| d2.name(dg).ends_with("step 1 build 1/1"))
+        .unwrap()
+        .0
+        .clone();
+    assert_ne!(
+        build1, build2,
+        "hello's build depends on base, so it changes"
+    );
 }
 
 #[test]
@@ -356,7 +491,11 @@ fn build_platform_pins_execs_and_dependency_platform_overrides() {
     ]);
     let (d, _) = convert(&trees, "cross", Platform::LinuxArm64, options());
     let build = d.named("[linux/arm64] cross: build 1/1");
-    assert_eq!(build.platform.as_ref().unwrap().architecture, "amd64", "buildPlatform pins execs");
+    assert_eq!(
+        build.platform.as_ref().unwrap().architecture,
+        "amd64",
+        "buildPlatform pins execs"
+    );
     let env = &match &build.op {
         Some(OpKind::Exec(e)) => e.clone(),
         _ => unreachable!(),
@@ -364,15 +503,23 @@ fn build_platform_pins_execs_and_dependency_platform_overrides() {
     .meta
     .unwrap()
     .env;
-    assert!(env.iter().any(|e| e == "ARCH=aarch64"), "ARCH is the target's");
-    assert!(env.iter().any(|e| e == "BUILD=x86_64-linux-musl"), "BUILD is the build platform's");
+    assert!(
+        env.iter().any(|e| e == "ARCH=aarch64"),
+        "ARCH is the target's"
+    );
+    assert!(
+        env.iter().any(|e| e == "BUILD=x86_64-linux-musl"),
+        "BUILD is the build platform's"
+    );
     // The stage dependency is built natively at the build platform.
     let tool = d.named("[linux/amd64] tool: build 1/1");
     assert_eq!(tool.platform.as_ref().unwrap().architecture, "amd64");
     let sysroot = d
         .ops
         .iter()
-        .find(|(_, op)| matches!(&op.op, Some(OpKind::Source(s)) if s.identifier.contains("sysroot")))
+        .find(
+            |(_, op)| matches!(&op.op, Some(OpKind::Source(s)) if s.identifier.contains("sysroot")),
+        )
         .unwrap();
     assert_eq!(sysroot.1.platform.as_ref().unwrap().architecture, "arm64");
 }

@@ -50,7 +50,13 @@ pub(super) fn stage(
         .mount(Mount::bind("/out", &Output::scratch()))
         .platform(llb_platform(conv.opts.native_platform))
         .custom_name(format!("[{platform}] {target}: validate extension image"))
-        .location(&source, vec![kiln_llb::Range::lines(package.pkg.span.line as i32, package.pkg.span.end_line as i32)]);
+        .location(
+            &source,
+            vec![kiln_llb::Range::lines(
+                package.pkg.span.line as i32,
+                package.pkg.span.end_line as i32,
+            )],
+        );
     let result = exec.build().map_err(|e| ConvertError::Package {
         file: package.file.clone(),
         line: package.pkg.span.line,

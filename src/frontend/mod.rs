@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use kiln_gateway::errors::build_error;
 use kiln_gateway::{
-    BuildOptions, Client, FrontendEnv, ImageConfig, LineRange, ResultBuilder, SolveRequest, SourceLocation, Status,
+    BuildOptions, Client, FrontendEnv, ImageConfig, LineRange, ResultBuilder, SolveRequest,
+    SourceLocation, Status,
 };
 use kiln_llb::{Caps, Output};
 
@@ -25,14 +26,18 @@ const DEFAULT_PKGFILE: &str = "Pkgfile";
 
 /// Entry point of `kiln frontend`; returns the process exit code.
 pub fn main() -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kiln frontend: cannot start the async runtime: {e}");
             return 1;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let client = match Client::connect_stdio().await {
             Ok(c) => c,
             Err(e) => {
@@ -53,17 +58,20 @@ pub fn main() -> i32 {
                 1
             }
         }
-    })
+    });
+    // The stdin reader blocks on a pipe BuildKit keeps open until we exit; waiting for it on
+    // shutdown would hang the build forever.
+    runtime.shutdown_background();
+    code
 }
 
 /// `SOURCE_DATE_EPOCH` from the build args, in seconds.
 pub fn source_date_epoch(build_args: &BTreeMap<String, String>) -> Result<Option<i64>> {
     match build_args.get("SOURCE_DATE_EPOCH").map(|s| s.trim()) {
         None | Some("") => Ok(None),
-        Some(s) => s
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| anyhow::anyhow!("build arg SOURCE_DATE_EPOCH={s:?} must be whole seconds since 1970")),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            anyhow::anyhow!("build arg SOURCE_DATE_EPOCH={s:?} must be whole seconds since 1970")
+        }),
     }
 }
 
@@ -84,7 +92,9 @@ fn diagnostics_status(summary: &str, diags: &Diagnostics, files: &FileSet) -> St
     }
     let sources: Vec<SourceLocation> = by_file
         .into_iter()
-        .map(|(file, ranges)| SourceLocation::yaml(file, files.get(file).unwrap_or_default().to_vec(), ranges))
+        .map(|(file, ranges)| {
+            SourceLocation::yaml(file, files.get(file).unwrap_or_default().to_vec(), ranges)
+        })
         .collect();
     let lines: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
     build_error(format!("{summary}:\n{}", lines.join("\n")), &sources)
@@ -92,8 +102,14 @@ fn diagnostics_status(summary: &str, diags: &Diagnostics, files: &FileSet) -> St
 
 fn convert_status(e: &ConvertError, files: &FileSet) -> Status {
     match e {
-        ConvertError::Load(LoadError(diags)) => diagnostics_status("the package tree has errors", diags, files),
-        ConvertError::Package { file, line, message } => {
+        ConvertError::Load(LoadError(diags)) => {
+            diagnostics_status("the package tree has errors", diags, files)
+        }
+        ConvertError::Package {
+            file,
+            line,
+            message,
+        } => {
             let mut diags = Diagnostics::default();
             diags.error(file, crate::spec::Span::at(*line, 1), message.clone());
             diagnostics_status("cannot convert the package", &diags, files)
@@ -102,12 +118,18 @@ fn convert_status(e: &ConvertError, files: &FileSet) -> Status {
 }
 
 fn to_spec_platform(p: &kiln_gateway::Platform) -> Result<Platform, Status> {
-    p.id().parse::<Platform>().map_err(|e| plain_error(format!("--platform: {e}")))
+    p.id()
+        .parse::<Platform>()
+        .map_err(|e| plain_error(format!("--platform: {e}")))
 }
 
 /// The platform BuildKit's first worker runs natively, which the helper image runs on.
 fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
-    let workers = if client.workers().is_empty() { &env.workers } else { client.workers() };
+    let workers = if client.workers().is_empty() {
+        &env.workers
+    } else {
+        client.workers()
+    };
     workers
         .first()
         .and_then(|w| w.platforms.first())
@@ -115,9 +137,15 @@ fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
         .unwrap_or_else(Platform::host)
 }
 
-async fn build(client: &Client, env: &FrontendEnv) -> Result<kiln_gateway::gateway_pb::Result, Status> {
+async fn build(
+    client: &Client,
+    env: &FrontendEnv,
+) -> Result<kiln_gateway::gateway_pb::Result, Status> {
     let opts = BuildOptions::parse(&env.opts).map_err(|e| plain_error(e.to_string()))?;
-    let pkgfile = opts.filename.clone().unwrap_or_else(|| DEFAULT_PKGFILE.to_string());
+    let pkgfile = opts
+        .filename
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PKGFILE.to_string());
     let session = opts
         .local_session_ids
         .get(&opts.definition_local)
@@ -135,7 +163,10 @@ async fn build(client: &Client, env: &FrontendEnv) -> Result<kiln_gateway::gatew
     let platforms: Vec<Platform> = if opts.platforms.is_empty() {
         vec![native]
     } else {
-        opts.platforms.iter().map(to_spec_platform).collect::<Result<_, _>>()?
+        opts.platforms
+            .iter()
+            .map(to_spec_platform)
+            .collect::<Result<_, _>>()?
     };
     let mut load = LoadOptions::new(platforms[0]);
     load.build_args = opts.build_args.clone();
@@ -145,10 +176,11 @@ async fn build(client: &Client, env: &FrontendEnv) -> Result<kiln_gateway::gatew
     if let Some(request) = &opts.request_id {
         return subrequest(request, &trees, platforms[0]);
     }
-    let target = opts
-        .target
-        .clone()
-        .ok_or_else(|| plain_error("no target: pass --target with the package to build (`--call targets` lists them)"))?;
+    let target = opts.target.clone().ok_or_else(|| {
+        plain_error(
+            "no target: pass --target with the package to build (`--call targets` lists them)",
+        )
+    })?;
 
     let helper = helper_image(client, &opts).await?;
     let llb_caps: Caps = client.caps().llb_caps().collect();
@@ -170,8 +202,13 @@ async fn build(client: &Client, env: &FrontendEnv) -> Result<kiln_gateway::gatew
         kiln_gateway::NoCache::All => crate::convert::NoCache::All,
         kiln_gateway::NoCache::Only(names) => crate::convert::NoCache::Packages(names.clone()),
     };
-    convert.source_date_epoch = source_date_epoch(&opts.build_args).map_err(|e| plain_error(e.to_string()))?;
-    convert.cache_mount_ns = opts.build_args.get("BUILDKIT_CACHE_MOUNT_NS").cloned().unwrap_or_default();
+    convert.source_date_epoch =
+        source_date_epoch(&opts.build_args).map_err(|e| plain_error(e.to_string()))?;
+    convert.cache_mount_ns = opts
+        .build_args
+        .get("BUILDKIT_CACHE_MOUNT_NS")
+        .cloned()
+        .unwrap_or_default();
     convert.http_headers = llb_caps.contains("source.http.header");
     convert.native_platform = native;
     convert.image_overrides = image_overrides(&opts);
@@ -195,7 +232,9 @@ async fn build(client: &Client, env: &FrontendEnv) -> Result<kiln_gateway::gatew
     }
 
     let labels = {
-        let tree = trees.get(platforms[0]).map_err(|e| convert_status(&ConvertError::Load(e), trees.files()))?;
+        let tree = trees
+            .get(platforms[0])
+            .map_err(|e| convert_status(&ConvertError::Load(e), trees.files()))?;
         let mut labels = tree.pkgfile.labels.clone();
         labels.extend(opts.labels.clone());
         labels
@@ -215,7 +254,10 @@ async fn build(client: &Client, env: &FrontendEnv) -> Result<kiln_gateway::gatew
                 req.evaluate = true;
                 client.solve(req).await.map_err(|e| e.to_status())?;
             }
-            let id = image_ref.single_ref().map_err(|e| e.to_status())?.to_string();
+            let id = image_ref
+                .single_ref()
+                .map_err(|e| e.to_status())?
+                .to_string();
             Ok::<_, Status>((*platform, id))
         }
     });
@@ -227,9 +269,13 @@ async fn build(client: &Client, env: &FrontendEnv) -> Result<kiln_gateway::gatew
         let gp = kiln_gateway::Platform::new(platform.os(), platform.architecture(), None);
         let mut config = ImageConfig::for_platform(gp.clone());
         config.labels = labels.clone();
-        result.add(gp, id, config.to_json()).map_err(|e| plain_error(e.to_string()))?;
+        result
+            .add(gp, id, config.to_json())
+            .map_err(|e| plain_error(e.to_string()))?;
     }
-    result.build(client.caps()).map_err(|e| plain_error(e.to_string()))
+    result
+        .build(client.caps())
+        .map_err(|e| plain_error(e.to_string()))
 }
 
 fn convert_epoch(opts: &BuildOptions) -> Option<i64> {
@@ -281,7 +327,8 @@ fn check_caps(def: &kiln_llb::Definition, available: &Caps) -> Result<(), Status
     if available.is_empty() {
         return Ok(());
     }
-    kiln_llb::check_caps(&Caps::required_by(&def.0), available).map_err(|e| plain_error(e.to_string()))
+    kiln_llb::check_caps(&Caps::required_by(&def.0), available)
+        .map_err(|e| plain_error(e.to_string()))
 }
 
 /// `--build-context NAME=docker-image://REF` replaces `image: NAME` dependencies.
@@ -291,7 +338,9 @@ fn image_overrides(opts: &BuildOptions) -> BTreeMap<String, Output> {
         if name.contains("::") {
             continue;
         }
-        if let Some(kiln_gateway::NamedContextValue::Image(reference)) = kiln_gateway::NamedContextValue::parse(value) {
+        if let Some(kiln_gateway::NamedContextValue::Image(reference)) =
+            kiln_gateway::NamedContextValue::parse(value)
+        {
             if let Ok(image) = kiln_llb::Image::new(&reference) {
                 out.insert(name.clone(), image.output());
             }
@@ -306,8 +355,11 @@ async fn helper_image(_client: &Client, opts: &BuildOptions) -> Result<Output, S
     match kiln_gateway::frontend_bin::current_frontend() {
         Ok(Some(def)) => {
             use kiln_proto::Message;
-            kiln_llb::embed_definition(&def.encode_to_vec())
-                .map_err(|e| plain_error(format!("cannot use the frontend's own image definition: {e}")))
+            kiln_llb::embed_definition(&def.encode_to_vec()).map_err(|e| {
+                plain_error(format!(
+                    "cannot use the frontend's own image definition: {e}"
+                ))
+            })
         }
         _ => match &opts.source {
             Some(source) => kiln_llb::Image::new(source)
@@ -332,10 +384,12 @@ fn subrequest(
     let mut list = TargetList::default();
     let mut source_index: BTreeMap<&str, i32> = BTreeMap::new();
     for package in tree.packages.values() {
-        let index = *source_index.entry(package.file.as_str()).or_insert_with(|| {
-            list.sources.push(package.source.as_bytes().to_vec());
-            (list.sources.len() - 1) as i32
-        });
+        let index = *source_index
+            .entry(package.file.as_str())
+            .or_insert_with(|| {
+                list.sources.push(package.source.as_bytes().to_vec());
+                (list.sources.len() - 1) as i32
+            });
         list.targets.push(Target {
             name: package.pkg.name.clone(),
             default: false,
@@ -361,8 +415,10 @@ pub fn describe(package: &crate::tree::Package) -> String {
         if let Ok(Some(node)) = crate::spec::yaml::parse(&m.contents) {
             if let saphyr::YamlDataOwned::Mapping(map) = &node.data {
                 for (k, v) in map {
-                    if let (saphyr::YamlDataOwned::Representation(key, ..), saphyr::YamlDataOwned::Mapping(meta)) =
-                        (&k.data, &v.data)
+                    if let (
+                        saphyr::YamlDataOwned::Representation(key, ..),
+                        saphyr::YamlDataOwned::Mapping(meta),
+                    ) = (&k.data, &v.data)
                     {
                         if key == "metadata" {
                             for (mk, mv) in meta {
@@ -372,7 +428,12 @@ pub fn describe(package: &crate::tree::Package) -> String {
                                 ) = (&mk.data, &mv.data)
                                 {
                                     if mk == "description" {
-                                        return text.trim().lines().next().unwrap_or_default().to_string();
+                                        return text
+                                            .trim()
+                                            .lines()
+                                            .next()
+                                            .unwrap_or_default()
+                                            .to_string();
                                     }
                                 }
                             }
@@ -382,5 +443,12 @@ pub fn describe(package: &crate::tree::Package) -> String {
             }
         }
     }
-    format!("package in {}", if package.dir.is_empty() { "." } else { &package.dir })
+    format!(
+        "package in {}",
+        if package.dir.is_empty() {
+            "."
+        } else {
+            &package.dir
+        }
+    )
 }

@@ -10,12 +10,19 @@ use crate::tree::FileSet;
 /// Go's `os.ModeDir`, as fsutil reports it in `Stat.mode`.
 const MODE_DIR: u32 = 1 << 31;
 
-pub async fn read(client: &Client, local: &str, session: &str, pkgfile: &str) -> Result<FileSet, GatewayError> {
+pub async fn read(
+    client: &Client,
+    local: &str,
+    session: &str,
+    pkgfile: &str,
+) -> Result<FileSet, GatewayError> {
     let mut source = Local::new(local)
         .include_patterns(include_patterns(pkgfile))
         .follow_paths([pkgfile.to_string()])
         .shared_key_hint(local)
-        .custom_name(format!("[internal] load {pkgfile}, pkg.yaml, vars.yaml and templates"));
+        .custom_name(format!(
+            "[internal] load {pkgfile}, pkg.yaml, vars.yaml and templates"
+        ));
     if !session.is_empty() {
         source = source.session_id(session);
     }
@@ -25,10 +32,21 @@ pub async fn read(client: &Client, local: &str, session: &str, pkgfile: &str) ->
     let mut files = FileSet::default();
     let mut dirs = vec![String::new()];
     while let Some(dir) = dirs.pop() {
-        let listing = client.read_dir(&ref_id, if dir.is_empty() { "/" } else { &dir }, None).await?;
+        let listing = client
+            .read_dir(&ref_id, if dir.is_empty() { "/" } else { &dir }, None)
+            .await?;
         for entry in listing {
-            let name = entry.path.rsplit('/').next().unwrap_or(&entry.path).to_string();
-            let path = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+            let name = entry
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or(&entry.path)
+                .to_string();
+            let path = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
             if entry.mode & MODE_DIR != 0 {
                 if !name.starts_with('.') {
                     dirs.push(path);

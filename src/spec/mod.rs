@@ -11,7 +11,9 @@ pub mod vars;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Diagnostics, LoadError, Severity, Span};
-pub use pkg::{DepRef, Dependency, Finalize, NetworkMode, Phase, Pkg, Script, Sbom, Source, Step, Variant};
+pub use pkg::{
+    DepRef, Dependency, Finalize, NetworkMode, Phase, Pkg, Sbom, Script, Source, Step, Variant,
+};
 pub use pkgfile::Pkgfile;
 pub use platform::Platform;
 pub use vars::Vars;

@@ -259,16 +259,29 @@ const FINALIZE_KEYS: &[&str] = &["from", "to"];
 impl Pkg {
     /// Reads a rendered pkg.yaml. `lines` maps rendered lines back to the template's lines.
     /// Returns `None` when the file has errors that leave no usable package.
-    pub fn parse(file: &str, rendered: &str, lines: &dyn LineMap, diags: &mut Diagnostics) -> Option<Pkg> {
+    pub fn parse(
+        file: &str,
+        rendered: &str,
+        lines: &dyn LineMap,
+        diags: &mut Diagnostics,
+    ) -> Option<Pkg> {
         let node = match yaml::parse(rendered) {
             Ok(Some(node)) => node,
             Ok(None) => {
-                diags.error(file, Span::at(1, 1), "pkg.yaml is empty; it needs at least `name:` and `variant:`");
+                diags.error(
+                    file,
+                    Span::at(1, 1),
+                    "pkg.yaml is empty; it needs at least `name:` and `variant:`",
+                );
                 return None;
             }
             Err((line, col, msg)) => {
                 let span = Span::at(lines.source_line(line.max(1)), col);
-                diags.error(file, span, format!("invalid YAML (after rendering the template): {msg}"));
+                diags.error(
+                    file,
+                    span,
+                    format!("invalid YAML (after rendering the template): {msg}"),
+                );
                 return None;
             }
         };
@@ -285,7 +298,13 @@ impl Pkg {
     }
 }
 
-fn required_string(r: &mut Reader<'_>, parent: &Node, node: Option<&Node>, what: &str, hint: &str) -> Option<String> {
+fn required_string(
+    r: &mut Reader<'_>,
+    parent: &Node,
+    node: Option<&Node>,
+    what: &str,
+    hint: &str,
+) -> Option<String> {
     match node {
         Some(n) => match r.string(n, what) {
             Some(s) if s.trim().is_empty() => {
@@ -314,32 +333,57 @@ fn platform(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Platform> {
 
 fn read_pkg(r: &mut Reader<'_>, node: &Node) -> Option<Pkg> {
     let f = r.fields(node, "the package", PKG_KEYS);
-    let name = required_string(r, node, f.get("name"), "name", "give the package a unique `name:`");
+    let name = required_string(
+        r,
+        node,
+        f.get("name"),
+        "name",
+        "give the package a unique `name:`",
+    );
     let variant = match f.get("variant") {
         Some(n) => match r.string(n, "variant").as_deref() {
             Some("alpine") => Some(Variant::Alpine),
             Some("scratch") => Some(Variant::Scratch),
             Some(other) => {
-                r.error(n, format!("unknown variant {other:?}; use `alpine` or `scratch`"));
+                r.error(
+                    n,
+                    format!("unknown variant {other:?}; use `alpine` or `scratch`"),
+                );
                 None
             }
             None => None,
         },
         None => {
-            r.error(node, "variant is missing; set `variant: scratch` (empty root) or `variant: alpine`");
+            r.error(
+                node,
+                "variant is missing; set `variant: scratch` (empty root) or `variant: alpine`",
+            );
             None
         }
     };
     let shell = match f.get("shell") {
-        Some(n) => required_string(r, node, Some(n), "shell", "name an interpreter such as /bin/bash")
-            .unwrap_or_else(default_shell),
+        Some(n) => required_string(
+            r,
+            node,
+            Some(n),
+            "shell",
+            "name an interpreter such as /bin/bash",
+        )
+        .unwrap_or_else(default_shell),
         None => default_shell(),
     };
     let install = f
         .get("install")
-        .map(|n| r.string_list(n, "install").into_iter().map(|(s, _)| s).collect())
+        .map(|n| {
+            r.string_list(n, "install")
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect()
+        })
         .unwrap_or_default();
-    let build_platform = f.get("buildPlatform").and_then(|n| platform(r, n, "buildPlatform"));
+    let build_platform = f
+        .get("buildPlatform")
+        .and_then(|n| platform(r, n, "buildPlatform"));
     let dependencies = f
         .get("dependencies")
         .map(|n| {
@@ -390,11 +434,17 @@ fn read_dependency(r: &mut Reader<'_>, node: &Node) -> Option<Dependency> {
     let image = f.get("image").and_then(|n| r.string(n, "image"));
     match (&stage, &image) {
         (Some(_), Some(_)) => {
-            r.error(node, "a dependency can't have both `stage` and `image`; split it into two dependencies");
+            r.error(
+                node,
+                "a dependency can't have both `stage` and `image`; split it into two dependencies",
+            );
             return None;
         }
         (None, None) => {
-            r.error(node, "a dependency needs either `stage: <package>` or `image: <reference>`");
+            r.error(
+                node,
+                "a dependency needs either `stage: <package>` or `image: <reference>`",
+            );
             return None;
         }
         (Some(s), _) | (_, Some(s)) if s.trim().is_empty() => {
@@ -412,7 +462,10 @@ fn read_dependency(r: &mut Reader<'_>, node: &Node) -> Option<Dependency> {
     let from = path(r, "from");
     let to = path(r, "to");
     let platform = f.get("platform").and_then(|n| platform(r, n, "platform"));
-    let runtime = f.get("runtime").and_then(|n| r.bool(n, "runtime")).unwrap_or(false);
+    let runtime = f
+        .get("runtime")
+        .and_then(|n| r.bool(n, "runtime"))
+        .unwrap_or(false);
     Some(Dependency {
         stage,
         image,
@@ -430,14 +483,38 @@ fn is_hex(s: &str) -> bool {
 
 fn read_source(r: &mut Reader<'_>, node: &Node) -> Option<Source> {
     let f = r.fields(node, "a source", SOURCE_KEYS);
-    let url = required_string(r, node, f.get("url"), "source.url", "give the address to download");
-    let destination = required_string(r, node, f.get("destination"), "source.destination", "name the file to write under /tmp/build");
-    let sha256 = required_string(r, node, f.get("sha256"), "source.sha256", "add the file's sha256 (64 hex digits)");
-    let sha512 = required_string(r, node, f.get("sha512"), "source.sha512", "add the file's sha512 (128 hex digits)");
+    let url = required_string(
+        r,
+        node,
+        f.get("url"),
+        "source.url",
+        "give the address to download",
+    );
+    let destination = required_string(
+        r,
+        node,
+        f.get("destination"),
+        "source.destination",
+        "name the file to write under /tmp/build",
+    );
+    let sha256 = required_string(
+        r,
+        node,
+        f.get("sha256"),
+        "source.sha256",
+        "add the file's sha256 (64 hex digits)",
+    );
+    let sha512 = required_string(
+        r,
+        node,
+        f.get("sha512"),
+        "source.sha512",
+        "add the file's sha512 (128 hex digits)",
+    );
     if let (Some(u), Some(n)) = (&url, f.get("url")) {
-        let ok = u
-            .split_once("://")
-            .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.starts_with('/'));
+        let ok = u.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.starts_with('/')
+        });
         if !ok {
             r.error(n, format!("source.url {u:?} is not an http(s) URL"));
         }
@@ -447,14 +524,20 @@ fn read_source(r: &mut Reader<'_>, node: &Node) -> Option<Source> {
             if v.len() != len || !is_hex(v) {
                 r.error(
                     n,
-                    format!("source.{key} should be {len} hex digits, found {} characters ({v:?})", v.len()),
+                    format!(
+                        "source.{key} should be {len} hex digits, found {} characters ({v:?})",
+                        v.len()
+                    ),
                 );
             }
         }
     }
     if let (Some(d), Some(n)) = (&destination, f.get("destination")) {
         if d.split('/').any(|c| c == "..") {
-            r.error(n, format!("source.destination {d:?} must stay inside /tmp/build (no `..`)"));
+            r.error(
+                n,
+                format!("source.destination {d:?} must stay inside /tmp/build (no `..`)"),
+            );
         }
     }
     Some(Source {
@@ -487,7 +570,10 @@ fn read_step(r: &mut Reader<'_>, node: &Node) -> Option<Step> {
                 .collect()
         })
         .unwrap_or_default();
-    let env = f.get("env").map(|n| r.string_map(n, "env")).unwrap_or_default();
+    let env = f
+        .get("env")
+        .map(|n| r.string_map(n, "env"))
+        .unwrap_or_default();
     let mut cache_paths = Vec::new();
     if let Some(n) = f.get("cachePaths") {
         for (p, span) in r.string_list(n, "cachePaths") {
@@ -495,21 +581,27 @@ fn read_step(r: &mut Reader<'_>, node: &Node) -> Option<Step> {
                 cache_paths.push(p);
             } else {
                 let file = r.file;
-                r.diags.error(file, span, format!("cachePaths entry {p:?} must be an absolute path"));
+                r.diags.error(
+                    file,
+                    span,
+                    format!("cachePaths entry {p:?} must be an absolute path"),
+                );
             }
         }
     }
     let network = match f.get("network") {
-        Some(n) => match r.string(n, "network").as_deref() {
-            Some("none") | Some("") => NetworkMode::None,
-            Some("default") => NetworkMode::Default,
-            Some("host") => NetworkMode::Host,
-            Some(other) => {
-                r.error(n, format!("unknown network mode {other:?}; use `none` (default), `default` or `host`"));
-                NetworkMode::None
+        Some(n) => {
+            match r.string(n, "network").as_deref() {
+                Some("none") | Some("") => NetworkMode::None,
+                Some("default") => NetworkMode::Default,
+                Some("host") => NetworkMode::Host,
+                Some(other) => {
+                    r.error(n, format!("unknown network mode {other:?}; use `none` (default), `default` or `host`"));
+                    NetworkMode::None
+                }
+                None => NetworkMode::None,
             }
-            None => NetworkMode::None,
-        },
+        }
         None => NetworkMode::None,
     };
     let prepare = scripts(r, f.get("prepare"), "prepare");
@@ -557,8 +649,20 @@ fn read_sbom(r: &mut Reader<'_>, node: &Node) -> Sbom {
 
 fn read_finalize(r: &mut Reader<'_>, node: &Node) -> Option<Finalize> {
     let f = r.fields(node, "a finalize entry", FINALIZE_KEYS);
-    let from = required_string(r, node, f.get("from"), "finalize.from", "name the path to copy out of the build");
-    let to = required_string(r, node, f.get("to"), "finalize.to", "name where it goes in the output (e.g. `/`)");
+    let from = required_string(
+        r,
+        node,
+        f.get("from"),
+        "finalize.from",
+        "name the path to copy out of the build",
+    );
+    let to = required_string(
+        r,
+        node,
+        f.get("to"),
+        "finalize.to",
+        "name where it goes in the output (e.g. `/`)",
+    );
     Some(Finalize {
         from: from?,
         to: to?,
@@ -620,7 +724,11 @@ mod tests {
         assert_eq!(p.shell, "/bin/sh");
         assert!(p.steps.is_empty());
         let (p, _) = parse("name: x\nvariant: scratch\nsteps:\n  - build: [make]\nfinalize:\n  - {from: /a, to: /}\n");
-        assert_eq!(p.unwrap().steps[0].network, NetworkMode::None, "network defaults to none");
+        assert_eq!(
+            p.unwrap().steps[0].network,
+            NetworkMode::None,
+            "network defaults to none"
+        );
     }
 
     #[test]
@@ -628,8 +736,13 @@ mod tests {
         let text = "variant: debian\nsteps:\n  - network: wifi\n    sources:\n      - url: ftp://x\n        destination: a\n        sha256: abc\n        sha512: zz\n    build: make\n";
         let (p, d) = parse(text);
         assert!(p.is_none());
-        let errors: Vec<(usize, &str)> = d.errors().map(|e| (e.span.line, e.message.as_str())).collect();
-        let has = |line: usize, needle: &str| errors.iter().any(|(l, m)| *l == line && m.contains(needle));
+        let errors: Vec<(usize, &str)> = d
+            .errors()
+            .map(|e| (e.span.line, e.message.as_str()))
+            .collect();
+        let has = |line: usize, needle: &str| {
+            errors.iter().any(|(l, m)| *l == line && m.contains(needle))
+        };
         assert!(has(1, "name is missing"), "{errors:?}");
         assert!(has(1, "unknown variant \"debian\""), "{errors:?}");
         assert!(has(3, "unknown network mode \"wifi\""), "{errors:?}");
@@ -637,25 +750,54 @@ mod tests {
         assert!(has(7, "sha256 should be 64 hex digits"), "{errors:?}");
         assert!(has(8, "sha512 should be 128 hex digits"), "{errors:?}");
         assert!(has(9, "build must be a list"), "{errors:?}");
-        assert!(errors.iter().any(|(_, m)| m.contains("needs `finalize:`")), "{errors:?}");
+        assert!(
+            errors.iter().any(|(_, m)| m.contains("needs `finalize:`")),
+            "{errors:?}"
+        );
         assert!(d.errors().all(|e| e.file == "a/pkg.yaml"));
     }
 
     #[test]
     fn dependency_rules() {
         let (_, d) = parse("name: x\nvariant: scratch\ndependencies:\n  - stage: a\n    image: b\n  - from: /\n  - stage: c\n    platform: linux/s390x\n");
-        let errors: Vec<_> = d.errors().map(|e| (e.span.line, e.message.clone())).collect();
-        assert!(errors.iter().any(|(l, m)| *l == 4 && m.contains("both `stage` and `image`")), "{errors:?}");
-        assert!(errors.iter().any(|(l, m)| *l == 6 && m.contains("either `stage")), "{errors:?}");
-        assert!(errors.iter().any(|(l, m)| *l == 8 && m.contains("linux/s390x")), "{errors:?}");
+        let errors: Vec<_> = d
+            .errors()
+            .map(|e| (e.span.line, e.message.clone()))
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|(l, m)| *l == 4 && m.contains("both `stage` and `image`")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|(l, m)| *l == 6 && m.contains("either `stage")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|(l, m)| *l == 8 && m.contains("linux/s390x")),
+            "{errors:?}"
+        );
     }
 
     #[test]
     fn missing_source_fields_and_relative_cache_path() {
         let (_, d) = parse("name: x\nvariant: scratch\nsteps:\n  - sources:\n      - url: https://x/y\n    cachePaths: [cache]\nfinalize: [{from: /, to: /}]\n");
         let msgs: Vec<_> = d.errors().map(|e| e.message.clone()).collect();
-        for needle in ["source.destination is missing", "source.sha256 is missing", "source.sha512 is missing", "must be an absolute path"] {
-            assert!(msgs.iter().any(|m| m.contains(needle)), "{needle}: {msgs:?}");
+        for needle in [
+            "source.destination is missing",
+            "source.sha256 is missing",
+            "source.sha512 is missing",
+            "must be an absolute path",
+        ] {
+            assert!(
+                msgs.iter().any(|m| m.contains(needle)),
+                "{needle}: {msgs:?}"
+            );
         }
     }
 

@@ -11,7 +11,10 @@ use super::yaml::{self, Identity, Reader};
 pub const SUPPORTED_FORMAT: &str = "v1alpha2";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
-#[schemars(title = "Pkgfile", description = "The root file of a kiln/bldr package tree")]
+#[schemars(
+    title = "Pkgfile",
+    description = "The root file of a kiln/bldr package tree"
+)]
 pub struct Pkgfile {
     /// Must be `v1alpha2`.
     pub format: String,
@@ -30,7 +33,11 @@ impl Pkgfile {
         let node = match yaml::parse(text) {
             Ok(Some(node)) => node,
             Ok(None) => {
-                diags.error(file, Span::at(1, 1), format!("the Pkgfile is empty; it needs at least `format: {SUPPORTED_FORMAT}`"));
+                diags.error(
+                    file,
+                    Span::at(1, 1),
+                    format!("the Pkgfile is empty; it needs at least `format: {SUPPORTED_FORMAT}`"),
+                );
                 return out;
             }
             Err((line, col, msg)) => {
@@ -49,12 +56,20 @@ impl Pkgfile {
             Some(n) => {
                 if let Some(format) = r.string(n, "format") {
                     if format != SUPPORTED_FORMAT {
-                        r.error(n, format!("unsupported format {format:?}; set `format: {SUPPORTED_FORMAT}`"));
+                        r.error(
+                            n,
+                            format!(
+                                "unsupported format {format:?}; set `format: {SUPPORTED_FORMAT}`"
+                            ),
+                        );
                     }
                     out.format = format;
                 }
             }
-            None => r.error(&node, format!("the Pkgfile has no `format`; add `format: {SUPPORTED_FORMAT}`")),
+            None => r.error(
+                &node,
+                format!("the Pkgfile has no `format`; add `format: {SUPPORTED_FORMAT}`"),
+            ),
         }
         if let Some(n) = f.get("vars") {
             out.vars = r.string_map(n, "vars");

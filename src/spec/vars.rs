@@ -57,16 +57,25 @@ mod tests {
 
     #[test]
     fn precedence_is_builtin_then_build_args_then_pkgfile() {
-        let args = BTreeMap::from([("TAG".to_string(), "v1".to_string()), ("ARCH".to_string(), "x".to_string())]);
+        let args = BTreeMap::from([
+            ("TAG".to_string(), "v1".to_string()),
+            ("ARCH".to_string(), "x".to_string()),
+        ]);
         let pkgfile = BTreeMap::from([
             ("SYSROOT".to_string(), "/custom".to_string()),
             ("BUILD_ARG_TAG".to_string(), "from-pkgfile".to_string()),
         ]);
         let v = root_context(Platform::LinuxArm64, &args, &pkgfile);
-        assert_eq!(v["ARCH"], "aarch64", "build args never override a built-in directly");
+        assert_eq!(
+            v["ARCH"], "aarch64",
+            "build args never override a built-in directly"
+        );
         assert_eq!(v["BUILD_ARG_ARCH"], "x");
         assert_eq!(v["SYSROOT"], "/custom");
-        assert_eq!(v["BUILD_ARG_TAG"], "from-pkgfile", "Pkgfile vars win over build args");
+        assert_eq!(
+            v["BUILD_ARG_TAG"], "from-pkgfile",
+            "Pkgfile vars win over build args"
+        );
         assert_eq!(v["TARGET"], "aarch64-talos-linux-musl");
         assert_eq!(v["BUILD"], "aarch64-linux-musl");
         assert_eq!(v["CFLAGS"], "-O2 -g0");

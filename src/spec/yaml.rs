@@ -41,10 +41,18 @@ pub fn parse(text: &str) -> Result<Option<Node>, (usize, usize, String)> {
     loader.early_parse(false);
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut loader, true) {
-        return Err((e.marker().line(), e.marker().col() + 1, e.info().to_string()));
+        return Err((
+            e.marker().line(),
+            e.marker().col() + 1,
+            e.info().to_string(),
+        ));
     }
     if let Some(e) = loader.error() {
-        return Err((e.marker().line(), e.marker().col() + 1, e.info().to_string()));
+        return Err((
+            e.marker().line(),
+            e.marker().col() + 1,
+            e.info().to_string(),
+        ));
     }
     Ok(loader.into_documents().into_iter().next())
 }
@@ -73,7 +81,11 @@ impl<'a> Reader<'a> {
             &node.data,
             YamlDataOwned::Representation(_, ScalarStyle::Literal | ScalarStyle::Folded, _)
         );
-        let first = if header_above { start.line().saturating_sub(1) } else { start.line() };
+        let first = if header_above {
+            start.line().saturating_sub(1)
+        } else {
+            start.line()
+        };
         let line = self.lines.source_line(first.max(1));
         let end_rendered = self.last_content_line(end.index()).max(first);
         let end_line = self.lines.source_line(end_rendered.max(1));
@@ -111,7 +123,9 @@ impl<'a> Reader<'a> {
     pub fn scalar<'n>(&self, node: &'n Node) -> Option<Scalar<'n>> {
         match &node.data {
             YamlDataOwned::Representation(text, style, _) => {
-                if *style == ScalarStyle::Plain && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                if *style == ScalarStyle::Plain
+                    && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL")
+                {
                     Some(Scalar::Null)
                 } else {
                     Some(Scalar::Text(text, *style))
@@ -176,7 +190,10 @@ impl<'a> Reader<'a> {
             _ if matches!(self.scalar(node), Some(Scalar::Null)) => {}
             _ => {
                 let kind = Self::kind(node);
-                self.error(node, format!("{what} must be a list, found {kind}; write it as `- item` lines"));
+                self.error(
+                    node,
+                    format!("{what} must be a list, found {kind}; write it as `- item` lines"),
+                );
             }
         }
         out
@@ -289,7 +306,9 @@ mod tests {
 
     #[test]
     fn scalars_keep_their_written_text() {
-        let node = parse("a: 8721136\nb: 1.10\nc: \"x\"\nd:\n").unwrap().unwrap();
+        let node = parse("a: 8721136\nb: 1.10\nc: \"x\"\nd:\n")
+            .unwrap()
+            .unwrap();
         let mut diags = Diagnostics::default();
         let mut r = Reader {
             file: "f.yaml",
@@ -327,7 +346,11 @@ mod tests {
         let w: Vec<_> = diags.warnings().collect();
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].span.line, 2);
-        assert!(w[0].message.contains("did you mean `variant`"), "{}", w[0].message);
+        assert!(
+            w[0].message.contains("did you mean `variant`"),
+            "{}",
+            w[0].message
+        );
     }
 
     #[test]

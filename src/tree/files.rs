@@ -31,7 +31,9 @@ pub fn is_definition_file(path: &str, pkgfile: &str) -> bool {
         return false;
     }
     let name = path.rsplit('/').next().unwrap_or(path);
-    name == PKG_YAML || name == VARS_YAML || (name.ends_with(TEMPLATE_SUFFIX) && name.len() > TEMPLATE_SUFFIX.len())
+    name == PKG_YAML
+        || name == VARS_YAML
+        || (name.ends_with(TEMPLATE_SUFFIX) && name.len() > TEMPLATE_SUFFIX.len())
 }
 
 /// Files keyed by their path relative to the tree root, `/`-separated, without a leading `/`.
@@ -59,15 +61,22 @@ impl FileSet {
             for entry in entries {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+                let path = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
                 let kind = entry.file_type()?;
                 if kind.is_dir() {
-                    if !name.starts_with('.') && !(rel.is_empty() && (name == "_out" || name == "target")) {
+                    if !name.starts_with('.')
+                        && !(rel.is_empty() && (name == "_out" || name == "target"))
+                    {
                         stack.push((entry.path(), path));
                     }
                 } else if is_definition_file(&path, pkgfile) {
-                    let data = std::fs::read(entry.path())
-                        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", entry.path().display())))?;
+                    let data = std::fs::read(entry.path()).map_err(|e| {
+                        io::Error::new(e.kind(), format!("{}: {e}", entry.path().display()))
+                    })?;
                     set.insert(path, data);
                 }
             }

@@ -126,7 +126,9 @@ fn strsim(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -197,7 +199,9 @@ impl Tree {
             diags.error(
                 &self.pkgfile_name(),
                 Span::default(),
-                format!("package {target:?} is not defined; {hint}`kiln targets` lists the packages"),
+                format!(
+                    "package {target:?} is not defined; {hint}`kiln targets` lists the packages"
+                ),
             );
             return Err(LoadError(diags));
         }
@@ -235,7 +239,8 @@ impl Tree {
             Some(t) => self.resolve(t)?.order,
             None => self.packages.keys().cloned().collect(),
         };
-        let mut out = String::from("digraph kiln {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+        let mut out =
+            String::from("digraph kiln {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
         let mut images = BTreeSet::new();
         for name in &names {
             out.push_str(&format!("  {};\n", quote(name)));
@@ -255,14 +260,24 @@ impl Tree {
                     attrs.push("style=bold, color=forestgreen".to_string());
                 }
                 if d.dep.from != "/" || d.dep.to != "/" {
-                    attrs.push(format!("label={}", quote(&format!("{} -> {}", d.dep.from, d.dep.to))));
+                    attrs.push(format!(
+                        "label={}",
+                        quote(&format!("{} -> {}", d.dep.from, d.dep.to))
+                    ));
                 }
-                let attrs = if attrs.is_empty() { String::new() } else { format!(" [{}]", attrs.join(", ")) };
+                let attrs = if attrs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", attrs.join(", "))
+                };
                 out.push_str(&format!("  {} -> {to}{attrs};\n", quote(name)));
             }
         }
         for image in images {
-            out.push_str(&format!("  {} [shape=box, style=filled, fillcolor=lemonchiffon];\n", quote(&image)));
+            out.push_str(&format!(
+                "  {} [shape=box, style=filled, fillcolor=lemonchiffon];\n",
+                quote(&image)
+            ));
         }
         out.push_str("}\n");
         Ok(out)

@@ -79,17 +79,30 @@ fn text<'a>(file: &str, data: &'a [u8], diags: &mut Diagnostics) -> Option<&'a s
     match std::str::from_utf8(data) {
         Ok(t) => Some(t),
         Err(e) => {
-            diags.error(file, Span::default(), format!("not UTF-8 text ({e}); save the file as UTF-8"));
+            diags.error(
+                file,
+                Span::default(),
+                format!("not UTF-8 text ({e}); save the file as UTF-8"),
+            );
             None
         }
     }
 }
 
-fn render(file: &str, source: &str, vars: &Vars, diags: &mut Diagnostics) -> Option<kiln_template::Rendered> {
+fn render(
+    file: &str,
+    source: &str,
+    vars: &Vars,
+    diags: &mut Diagnostics,
+) -> Option<kiln_template::Rendered> {
     match kiln_template::render(file, source, vars) {
         Ok(r) => Some(r),
         Err(e) => {
-            diags.error(file, Span::at(e.line, e.column), format!("template: {}", e.message));
+            diags.error(
+                file,
+                Span::at(e.line, e.column),
+                format!("template: {}", e.message),
+            );
             None
         }
     }
@@ -107,7 +120,10 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
             diags.error(
                 &opts.pkgfile,
                 Span::default(),
-                format!("no {} at the root of the tree; create one with `format: v1alpha2`", opts.pkgfile),
+                format!(
+                    "no {} at the root of the tree; create one with `format: v1alpha2`",
+                    opts.pkgfile
+                ),
             );
             Pkgfile::default()
         }
@@ -136,7 +152,10 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
         let mut vars = if dir.is_empty() {
             root_vars.clone()
         } else {
-            context.get(parent_dir(dir)).cloned().unwrap_or_else(|| root_vars.clone())
+            context
+                .get(parent_dir(dir))
+                .cloned()
+                .unwrap_or_else(|| root_vars.clone())
         };
         let vars_file = join(dir, VARS_YAML);
         if let Some(data) = files.get(&vars_file) {
@@ -155,7 +174,11 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
                         Ok(None) => {}
                         Err((line, col, msg)) => {
                             let span = Span::at(rendered.source_line(line.max(1)), col);
-                            diags.error(&vars_file, span, format!("invalid YAML (after rendering the template): {msg}"));
+                            diags.error(
+                                &vars_file,
+                                span,
+                                format!("invalid YAML (after rendering the template): {msg}"),
+                            );
                         }
                     }
                 }
@@ -166,7 +189,8 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
             let mut name = None;
             if let Some(source) = text(&pkg_file, data, &mut diags) {
                 if let Some(rendered) = render(&pkg_file, source, &vars, &mut diags) {
-                    if let Some(pkg) = Pkg::parse(&pkg_file, &rendered.text, &rendered, &mut diags) {
+                    if let Some(pkg) = Pkg::parse(&pkg_file, &rendered.text, &rendered, &mut diags)
+                    {
                         name = Some(pkg.name.clone());
                         if let Some(existing) = packages.get(&pkg.name) {
                             let message = format!(
@@ -247,5 +271,8 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
     if diags.has_errors() {
         return Err(LoadError(diags));
     }
-    Ok(Tree { warnings: diags, ..tree })
+    Ok(Tree {
+        warnings: diags,
+        ..tree
+    })
 }

@@ -13,7 +13,8 @@ fn files(entries: &[(&str, &str)]) -> FileSet {
     set
 }
 
-const PKGFILE: &str = "# syntax = kiln:dev\nformat: v1alpha2\nvars:\n  GLOBAL: from-pkgfile\n  SHADOWED: pkgfile\n";
+const PKGFILE: &str =
+    "# syntax = kiln:dev\nformat: v1alpha2\nvars:\n  GLOBAL: from-pkgfile\n  SHADOWED: pkgfile\n";
 
 fn opts(platform: Platform) -> LoadOptions {
     let mut o = LoadOptions::new(platform);
@@ -33,8 +34,14 @@ fn vars_yaml_scopes_and_precedence() {
     let set = files(&[
         ("Pkgfile", PKGFILE),
         ("vars.yaml", "ROOT: root-{{ .GLOBAL }}\nSHADOWED: root\n"),
-        ("a/vars.yaml", "VERSION: \"{{ .ROOT }}-{{ .BUILD_ARG_TAG }}\"\nSHADOWED: a\n"),
-        ("a/pkg.yaml", "name: a\nvariant: scratch\n# {{ .SHADOWED }} {{ .VERSION }} {{ .ARCH }}\n"),
+        (
+            "a/vars.yaml",
+            "VERSION: \"{{ .ROOT }}-{{ .BUILD_ARG_TAG }}\"\nSHADOWED: a\n",
+        ),
+        (
+            "a/pkg.yaml",
+            "name: a\nvariant: scratch\n# {{ .SHADOWED }} {{ .VERSION }} {{ .ARCH }}\n",
+        ),
         ("b/pkg.yaml", "name: b\nvariant: scratch\n"),
     ]);
     let tree = load(&set, &opts(Platform::LinuxArm64)).unwrap();
@@ -43,7 +50,10 @@ fn vars_yaml_scopes_and_precedence() {
     assert_eq!(a["SHADOWED"], "a", "the deeper vars.yaml wins");
     assert_eq!(a["ARCH"], "aarch64");
     let b = &tree.packages["b"].vars;
-    assert_eq!(b["SHADOWED"], "root", "a sibling's vars.yaml does not apply");
+    assert_eq!(
+        b["SHADOWED"], "root",
+        "a sibling's vars.yaml does not apply"
+    );
     assert!(!b.contains_key("VERSION"));
 }
 
@@ -53,14 +63,21 @@ fn templates_attach_to_the_closest_package() {
         ("Pkgfile", PKGFILE),
         ("ext/vars.yaml", "VERSION: 1.0\n"),
         ("ext/pkg.yaml", "name: ext\nvariant: scratch\n"),
-        ("ext/manifest.yaml.tmpl", "version: {{ .VERSION }}\narch: {{ .ARCH }}\n"),
+        (
+            "ext/manifest.yaml.tmpl",
+            "version: {{ .VERSION }}\narch: {{ .ARCH }}\n",
+        ),
         ("ext/files/conf.tmpl", "{{ .GLOBAL }}"),
         ("ext/sub/pkg.yaml", "name: sub\nvariant: scratch\n"),
         ("ext/sub/x.tmpl", "sub"),
     ]);
     let tree = load(&set, &opts(Platform::LinuxAmd64)).unwrap();
     let ext = &tree.packages["ext"];
-    let t: BTreeMap<_, _> = ext.templated.iter().map(|t| (t.path.as_str(), t.contents.as_str())).collect();
+    let t: BTreeMap<_, _> = ext
+        .templated
+        .iter()
+        .map(|t| (t.path.as_str(), t.contents.as_str()))
+        .collect();
     assert_eq!(t["manifest.yaml"], "version: 1.0\narch: x86_64\n");
     assert_eq!(t["files/conf"], "from-pkgfile");
     assert_eq!(t.len(), 2);
@@ -71,7 +88,11 @@ fn templates_attach_to_the_closest_package() {
 fn a_template_without_a_package_is_an_error() {
     let set = files(&[("Pkgfile", PKGFILE), ("loose/a.tmpl", "x")]);
     let e = errors(&set);
-    assert!(e.iter().any(|m| m.starts_with("loose/a.tmpl") && m.contains("no package")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("loose/a.tmpl") && m.contains("no package")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -85,7 +106,11 @@ fn errors_point_at_lines_the_user_wrote() {
         ),
     ]);
     let e = errors(&set);
-    assert!(e.iter().any(|m| m.starts_with("p/pkg.yaml:4:") && m.contains("unknown variant \"bogus\"")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("p/pkg.yaml:4:") && m.contains("unknown variant \"bogus\"")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -99,14 +124,28 @@ fn yaml_error_after_a_multi_line_if_maps_back() {
     ]);
     let e = errors(&set);
     // On amd64 the if removes three lines; the broken flow sequence is on template line 6.
-    assert!(e.iter().any(|m| m.starts_with("p/pkg.yaml:6:") || m.starts_with("p/pkg.yaml:7:")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("p/pkg.yaml:6:") || m.starts_with("p/pkg.yaml:7:")),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn template_errors_name_file_line_and_column() {
-    let set = files(&[("Pkgfile", PKGFILE), ("p/pkg.yaml", "name: p\nvariant: scratch\n# {{ nosuchfunc .ARCH }}\n")]);
+    let set = files(&[
+        ("Pkgfile", PKGFILE),
+        (
+            "p/pkg.yaml",
+            "name: p\nvariant: scratch\n# {{ nosuchfunc .ARCH }}\n",
+        ),
+    ]);
     let e = errors(&set);
-    assert!(e.iter().any(|m| m.starts_with("p/pkg.yaml:3:") && m.contains("nosuchfunc")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("p/pkg.yaml:3:") && m.contains("nosuchfunc")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -118,10 +157,26 @@ fn every_error_of_every_file_is_reported() {
         ("c/vars.yaml", "X: [\n"),
     ]);
     let e = errors(&set);
-    assert!(e.iter().any(|m| m.starts_with("Pkgfile:1:") && m.contains("v1alpha9")), "{e:?}");
-    assert!(e.iter().any(|m| m.starts_with("a/pkg.yaml:1:") && m.contains("variant is missing")), "{e:?}");
-    assert!(e.iter().any(|m| m.starts_with("b/pkg.yaml:1:") && m.contains("name is missing")), "{e:?}");
-    assert!(e.iter().any(|m| m.starts_with("c/vars.yaml:") && m.contains("invalid YAML")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("Pkgfile:1:") && m.contains("v1alpha9")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("a/pkg.yaml:1:") && m.contains("variant is missing")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("b/pkg.yaml:1:") && m.contains("name is missing")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("c/vars.yaml:") && m.contains("invalid YAML")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -133,24 +188,42 @@ fn duplicate_names_name_both_files() {
     ]);
     let e = errors(&set);
     assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e.iter().all(|m| m.contains("one/pkg.yaml and two/pkg.yaml")), "{e:?}");
+    assert!(
+        e.iter()
+            .all(|m| m.contains("one/pkg.yaml and two/pkg.yaml")),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn unknown_stage_and_cycles() {
     let set = files(&[
         ("Pkgfile", PKGFILE),
-        ("a/pkg.yaml", "name: a\nvariant: scratch\ndependencies:\n  - stage: b\n"),
-        ("b/pkg.yaml", "name: b\nvariant: scratch\ndependencies:\n  - stage: c\n"),
-        ("c/pkg.yaml", "name: c\nvariant: scratch\ndependencies:\n  - stage: a\n  - stage: bse\n"),
+        (
+            "a/pkg.yaml",
+            "name: a\nvariant: scratch\ndependencies:\n  - stage: b\n",
+        ),
+        (
+            "b/pkg.yaml",
+            "name: b\nvariant: scratch\ndependencies:\n  - stage: c\n",
+        ),
+        (
+            "c/pkg.yaml",
+            "name: c\nvariant: scratch\ndependencies:\n  - stage: a\n  - stage: bse\n",
+        ),
         ("base/pkg.yaml", "name: base\nvariant: scratch\n"),
     ]);
     let e = errors(&set);
     assert!(
-        e.iter().any(|m| m.starts_with("c/pkg.yaml:5:") && m.contains("\"bse\"") && m.contains("did you mean \"base\"")),
+        e.iter().any(|m| m.starts_with("c/pkg.yaml:5:")
+            && m.contains("\"bse\"")
+            && m.contains("did you mean \"base\"")),
         "{e:?}"
     );
-    let cycles: Vec<_> = e.iter().filter(|m| m.contains("circular dependency")).collect();
+    let cycles: Vec<_> = e
+        .iter()
+        .filter(|m| m.contains("circular dependency"))
+        .collect();
     assert_eq!(cycles.len(), 1, "{e:?}");
     for name in ["a/pkg.yaml", "b/pkg.yaml", "c/pkg.yaml", "a -> b -> c -> a"] {
         assert!(cycles[0].contains(name), "{name} in {}", cycles[0]);
@@ -193,7 +266,9 @@ fn runtime_dependencies_propagate_transitively() {
     let plan = tree.resolve("app").unwrap();
     assert_eq!(plan.order.last().map(String::as_str), Some("app"));
     let pos = |n: &str| plan.order.iter().position(|x| x == n).unwrap();
-    assert!(pos("libc") < pos("zlib") && pos("zlib") < pos("openssl") && pos("openssl") < pos("app"));
+    assert!(
+        pos("libc") < pos("zlib") && pos("zlib") < pos("openssl") && pos("openssl") < pos("app")
+    );
     assert!(tree.resolve("nope").is_err());
 }
 
@@ -206,7 +281,10 @@ fn per_platform_rendering() {
             "name: p\nvariant: scratch\ndependencies:\n  # {{ if eq .ARCH \"aarch64\" }}\n  - image: arm-only\n  # {{ else }}\n  - image: amd-only\n  # {{ end }}\n",
         ),
     ]);
-    for (platform, image) in [(Platform::LinuxAmd64, "amd-only"), (Platform::LinuxArm64, "arm-only")] {
+    for (platform, image) in [
+        (Platform::LinuxAmd64, "amd-only"),
+        (Platform::LinuxArm64, "arm-only"),
+    ] {
         let tree = load(&set, &opts(platform)).unwrap();
         let deps = &tree.packages["p"].pkg.dependencies;
         assert_eq!(deps.len(), 1);
@@ -218,7 +296,10 @@ fn per_platform_rendering() {
 fn dot_output_has_nodes_and_edges() {
     let set = files(&[
         ("Pkgfile", PKGFILE),
-        ("a/pkg.yaml", "name: a\nvariant: scratch\ndependencies:\n  - stage: b\n  - image: img:1\n"),
+        (
+            "a/pkg.yaml",
+            "name: a\nvariant: scratch\ndependencies:\n  - stage: b\n  - image: img:1\n",
+        ),
         ("b/pkg.yaml", "name: b\nvariant: scratch\n"),
     ]);
     let tree = load(&set, &opts(Platform::LinuxAmd64)).unwrap();
@@ -233,5 +314,9 @@ fn dot_output_has_nodes_and_edges() {
 fn missing_pkgfile_is_an_error() {
     let set = files(&[("a/pkg.yaml", "name: a\nvariant: scratch\n")]);
     let e = errors(&set);
-    assert!(e.iter().any(|m| m.starts_with("Pkgfile") && m.contains("no Pkgfile")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("Pkgfile") && m.contains("no Pkgfile")),
+        "{e:?}"
+    );
 }
