@@ -24,6 +24,7 @@ use kiln_llb::{Output, ResolveMode, SourceMap};
 
 use crate::spec::{LoadError, Platform};
 
+pub use package::llb_platform;
 pub use trees::Trees;
 pub use validate::ValidateOptions;
 
@@ -33,6 +34,9 @@ pub const ALPINE_IMAGE: &str =
 
 /// Where kiln's own binary sits in its image.
 pub const HELPER_BINARY: &str = "/kiln";
+
+/// Looks up a replacement for an `image:` dependency.
+pub type ImageOverride = Arc<dyn Fn(&str, Platform) -> Option<Output> + Send + Sync>;
 
 /// Which scripts ignore BuildKit's cache (`--no-cache`, `--no-cache-filter`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,8 +87,9 @@ pub struct ConvertOptions {
     pub cache_mount_ns: String,
     /// Send `Accept`/`User-Agent` on downloads; needs `source.http.header` (BuildKit v0.21).
     pub http_headers: bool,
-    /// Replaces `image:` dependencies (named contexts), keyed by the reference as written.
-    pub image_overrides: BTreeMap<String, Output>,
+    /// Replaces `image:` dependencies (named contexts): given the reference as written and the
+    /// platform it is needed for, returns what to use instead.
+    pub image_override: Option<ImageOverride>,
     /// The platform the frontend (and so the helper image) runs on.
     pub native_platform: Platform,
     /// Adds the validation stage when set.
@@ -101,7 +106,7 @@ impl ConvertOptions {
             source_date_epoch: None,
             cache_mount_ns: String::new(),
             http_headers: false,
-            image_overrides: BTreeMap::new(),
+            image_override: None,
             native_platform: Platform::host(),
             validate: None,
         }

@@ -28,7 +28,7 @@ struct BuildState {
     cwd: String,
 }
 
-pub(super) fn llb_platform(p: Platform) -> kiln_llb::Platform {
+pub fn llb_platform(p: Platform) -> kiln_llb::Platform {
     kiln_llb::Platform::new(p.os(), p.architecture())
 }
 
@@ -185,8 +185,13 @@ impl Converter<'_> {
                 }
                 DepRef::Image(reference) => {
                     let at = dep.platform.unwrap_or(p.build);
-                    let out = match self.opts.image_overrides.get(reference) {
-                        Some(o) => o.clone(),
+                    let replaced = self
+                        .opts
+                        .image_override
+                        .as_ref()
+                        .and_then(|f| f(reference, at));
+                    let out = match replaced {
+                        Some(o) => o,
                         None => {
                             let mut image = Image::new(reference)
                                 .map_err(err)?

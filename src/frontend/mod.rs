@@ -15,9 +15,15 @@ use kiln_gateway::{
     BuildOptions, Client, FrontendEnv, ImageConfig, LineRange, ResultBuilder, SolveRequest,
     SourceLocation, Status,
 };
-use kiln_llb::{Caps, Output};
+use std::sync::Arc;
 
-use crate::convert::{ConvertError, ConvertOptions, Converter, Trees, ValidateOptions};
+use kiln_gateway::options::familiar_name;
+use kiln_gateway::NamedContextValue;
+use kiln_llb::{Caps, OpBuilder, Output};
+
+use crate::convert::{
+    ConvertError, ConvertOptions, Converter, ImageOverride, Trees, ValidateOptions,
+};
 use crate::spec::{Diagnostics, LoadError, Platform};
 use crate::tree::{FileSet, LoadOptions};
 
@@ -192,11 +198,7 @@ async fn build(
             .cloned()
             .unwrap_or_else(|| env.session_id.clone()),
     );
-    convert.image_resolve_mode = match opts.image_resolve_mode {
-        kiln_gateway::ImageResolveMode::Pull => Some(kiln_llb::ResolveMode::ForcePull),
-        kiln_gateway::ImageResolveMode::Local => Some(kiln_llb::ResolveMode::PreferLocal),
-        kiln_gateway::ImageResolveMode::Default => None,
-    };
+    convert.image_resolve_mode = resolve_mode(&opts);
     convert.no_cache = match &opts.no_cache {
         kiln_gateway::NoCache::None => crate::convert::NoCache::Off,
         kiln_gateway::NoCache::All => crate::convert::NoCache::All,
@@ -211,7 +213,7 @@ async fn build(
         .unwrap_or_default();
     convert.http_headers = llb_caps.contains("source.http.header");
     convert.native_platform = native;
-    convert.image_overrides = image_overrides(&opts);
+    convert.image_override = image_override(&opts);
     convert.validate = Some(ValidateOptions {
         talos_version: opts.build_args.get("TALOS_VERSION").cloned(),
         kernel_release: opts.build_args.get("KERNEL_RELEASE").cloned(),
@@ -331,22 +333,48 @@ fn check_caps(def: &kiln_llb::Definition, available: &Caps) -> Result<(), Status
         .map_err(|e| plain_error(e.to_string()))
 }
 
-/// `--build-context NAME=docker-image://REF` replaces `image: NAME` dependencies.
-fn image_overrides(opts: &BuildOptions) -> BTreeMap<String, Output> {
-    let mut out = BTreeMap::new();
-    for (name, value) in &opts.named_contexts {
-        if name.contains("::") {
-            continue;
-        }
-        if let Some(kiln_gateway::NamedContextValue::Image(reference)) =
-            kiln_gateway::NamedContextValue::parse(value)
-        {
-            if let Ok(image) = kiln_llb::Image::new(&reference) {
-                out.insert(name.clone(), image.output());
-            }
-        }
+/// `--build-context NAME=docker-image://REF` (or `NAME::PLATFORM=…`) replaces `image: NAME`
+/// dependencies; names compare in Docker's familiar form, as BuildKit's own frontend does.
+fn resolve_mode(opts: &BuildOptions) -> Option<kiln_llb::ResolveMode> {
+    match opts.image_resolve_mode {
+        kiln_gateway::ImageResolveMode::Pull => Some(kiln_llb::ResolveMode::ForcePull),
+        kiln_gateway::ImageResolveMode::Local => Some(kiln_llb::ResolveMode::PreferLocal),
+        kiln_gateway::ImageResolveMode::Default => None,
     }
-    out
+}
+
+fn image_override(opts: &BuildOptions) -> Option<ImageOverride> {
+    if opts.named_contexts.is_empty() {
+        return None;
+    }
+    let contexts: BTreeMap<String, String> = opts
+        .named_contexts
+        .iter()
+        .map(|(k, v)| {
+            let key = match k.split_once("::") {
+                Some((name, platform)) => format!("{}::{platform}", familiar_name(name)),
+                None => familiar_name(k),
+            };
+            (key, v.clone())
+        })
+        .collect();
+    let mode = resolve_mode(opts);
+    Some(Arc::new(move |reference: &str, platform: Platform| {
+        let name = familiar_name(reference);
+        let value = contexts
+            .get(&format!("{name}::{}", platform.id()))
+            .or_else(|| contexts.get(&name))?;
+        match NamedContextValue::parse(value)? {
+            NamedContextValue::Image(image) => kiln_llb::Image::new(&image).ok().map(|i| {
+                let i = i.platform(crate::convert::llb_platform(platform));
+                match mode {
+                    Some(m) => i.resolve_mode(m).output(),
+                    None => i.output(),
+                }
+            }),
+            _ => None,
+        }
+    }))
 }
 
 /// kiln's own image: BuildKit (≥ v0.10) hands the frontend its own definition; embedding it
