@@ -15,20 +15,29 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/siderolabs-extensions");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/siderolabs-extensions");
     if !dir.join("Pkgfile").is_file() {
         eprintln!("skipping: {} is absent", dir.display());
         return;
     }
     let args: BTreeMap<String, String> = [
-        ("TAG", "v1.14.0"), ("PKGS", "v1.14.0"), ("PKGS_PREFIX", "ghcr.io/siderolabs"),
-        ("TOOLS", "v1.14.0"), ("TOOLS_PREFIX", "ghcr.io/siderolabs"), ("SOURCE_DATE_EPOCH", "1700000000"),
-        ("TEST_STAGE", ""), ("GNU_MIRROR_URL", "https://ftp.gnu.org"),
+        ("TAG", "v1.14.0"),
+        ("PKGS", "v1.14.0"),
+        ("PKGS_PREFIX", "ghcr.io/siderolabs"),
+        ("TOOLS", "v1.14.0"),
+        ("TOOLS_PREFIX", "ghcr.io/siderolabs"),
+        ("SOURCE_DATE_EPOCH", "1700000000"),
+        ("TEST_STAGE", ""),
+        ("GNU_MIRROR_URL", "https://ftp.gnu.org"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let iterations = std::env::var("KILN_BENCH_ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(20u32);
+    let iterations = std::env::var("KILN_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20u32);
     let mut times = Vec::new();
     let mut targets = 0;
     for _ in 0..iterations {

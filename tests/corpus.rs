@@ -8,7 +8,8 @@ use kiln::spec::Platform;
 use kiln::tree::{self, FileSet, LoadOptions};
 
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/siderolabs-extensions");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/siderolabs-extensions");
     if dir.join("Pkgfile").is_file() {
         Some(dir)
     } else {
@@ -38,7 +39,11 @@ pub fn corpus_build_args() -> BTreeMap<String, String> {
 fn every_corpus_target_plans_on_both_platforms() {
     let Some(dir) = corpus() else { return };
     let files = FileSet::from_dir(&dir, "Pkgfile").expect("reading the corpus");
-    let pkg_yamls = files.files.keys().filter(|k| k.ends_with("/pkg.yaml")).count();
+    let pkg_yamls = files
+        .files
+        .keys()
+        .filter(|k| k.ends_with("/pkg.yaml"))
+        .count();
     for platform in Platform::ALL {
         let mut opts = LoadOptions::new(platform);
         opts.build_args = corpus_build_args();
@@ -46,20 +51,38 @@ fn every_corpus_target_plans_on_both_platforms() {
             Ok(t) => t,
             Err(e) => panic!("{platform}: the corpus failed to load:\n{e}"),
         };
-        assert_eq!(tree.packages.len(), pkg_yamls, "{platform}: one package per pkg.yaml");
+        assert_eq!(
+            tree.packages.len(),
+            pkg_yamls,
+            "{platform}: one package per pkg.yaml"
+        );
         let mut planned = 0;
         for name in tree.packages.keys() {
-            let plan = tree.resolve(name).unwrap_or_else(|e| panic!("{platform}: {name}: {e}"));
+            let plan = tree
+                .resolve(name)
+                .unwrap_or_else(|e| panic!("{platform}: {name}: {e}"));
             assert_eq!(plan.order.last(), Some(name));
             planned += 1;
         }
         assert_eq!(planned, pkg_yamls);
         // Spot checks that templating and variables really happened.
         let gvisor = &tree.packages["gvisor"];
-        let manifest = gvisor.templated.iter().find(|t| t.path == "manifest.yaml").expect("gvisor manifest");
+        let manifest = gvisor
+            .templated
+            .iter()
+            .find(|t| t.path == "manifest.yaml")
+            .expect("gvisor manifest");
         assert!(manifest.contents.contains("name: gvisor"));
-        assert!(!manifest.contents.contains("{{"), "rendered: {}", manifest.contents);
-        assert!(!manifest.contents.contains("<no value>"), "rendered: {}", manifest.contents);
+        assert!(
+            !manifest.contents.contains("{{"),
+            "rendered: {}",
+            manifest.contents
+        );
+        assert!(
+            !manifest.contents.contains("<no value>"),
+            "rendered: {}",
+            manifest.contents
+        );
         let base = &tree.packages["base"];
         assert!(base
             .pkg
@@ -68,8 +91,60 @@ fn every_corpus_target_plans_on_both_platforms() {
             .any(|d| d.image.as_deref() == Some("ghcr.io/siderolabs/tools:v1.14.0")));
         let cloudflared = &tree.packages["cloudflared"].pkg;
         let url = &cloudflared.steps[0].sources[0].url;
-        let expected = if platform == Platform::LinuxArm64 { "linux-arm64" } else { "linux-amd64" };
+        let expected = if platform == Platform::LinuxArm64 {
+            "linux-arm64"
+        } else {
+            "linux-amd64"
+        };
         assert!(url.ends_with(expected), "{platform}: {url}");
         assert_eq!(cloudflared.steps[0].sources.len(), 1);
     }
+}
+
+#[test]
+fn every_corpus_target_converts_to_llb_on_both_platforms() {
+    use kiln::convert::{ConvertOptions, Converter, Trees, ValidateOptions};
+    let Some(dir) = corpus() else { return };
+    let files = FileSet::from_dir(&dir, "Pkgfile").expect("reading the corpus");
+    let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+    opts.build_args = corpus_build_args();
+    let trees = Trees::new(files, opts);
+    let helper = kiln_llb::Image::new("ghcr.io/kiln-build/kiln:test")
+        .unwrap()
+        .output();
+    let mut convert = ConvertOptions::new(helper);
+    convert.source_date_epoch = Some(1_700_000_000);
+    convert.validate = Some(ValidateOptions::default());
+    let mut converted = 0;
+    for platform in Platform::ALL {
+        let names: Vec<String> = trees
+            .get(platform)
+            .unwrap()
+            .packages
+            .keys()
+            .cloned()
+            .collect();
+        let mut converter = Converter::new(&trees, convert.clone());
+        for name in &names {
+            let c = converter
+                .target(name, platform)
+                .unwrap_or_else(|e| panic!("{platform}: {name}: {e}"));
+            let def = kiln_llb::marshal(&c.image);
+            // Every op's digest is the sha256 of its bytes, and the terminal op is last.
+            for (bytes, digest) in def.ops().iter().zip(def.digests()) {
+                assert_eq!(kiln_llb::digest_of(bytes), digest);
+            }
+            if !def.ops().is_empty() {
+                assert!(def.head().is_some(), "{name}: terminal op");
+            }
+            // Nothing needs more than BuildKit v0.13 offers.
+            kiln_llb::check_caps(
+                &def.required_caps(),
+                &kiln_llb::known_caps(kiln_llb::BUILDKIT_BASELINE),
+            )
+            .unwrap_or_else(|e| panic!("{platform}: {name}: {e}"));
+            converted += 1;
+        }
+    }
+    assert!(converted >= 2 * 100, "converted {converted} targets");
 }
