@@ -25,6 +25,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+/// The kiln fixture tree of the frontend tests and its sources.
+pub mod fixture;
+/// Plain progress output parsed into vertices.
+pub mod progress;
+
 /// Local tag of the multi-arch busybox base image built by `hack/env-up.sh`.
 pub const BUSYBOX_IMAGE: &str = "kiln-test/busybox:latest";
 /// A second base image with the same tools and its own `/etc/os-release` (`ID=alpine-like`).
