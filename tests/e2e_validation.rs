@@ -246,6 +246,15 @@ fn a_good_extension_is_pushed_and_kiln_validate_accepts_it_from_the_registry() {
         assert!(validated, "no clean {name:?} vertex:\n{}", out.output);
     }
 
+    // The exporter ran and pushed (the refused builds above are checked for its absence).
+    assert!(
+        vertices
+            .iter()
+            .any(|v| v.name == "exporting to image" && v.done && v.error.is_none()),
+        "no finished exporter vertex in a successful push:\n{}",
+        out.output
+    );
+
     let pushed: Vec<String> = env
         .registry
         .platform_manifests(&repo, "v1")
@@ -554,4 +563,73 @@ fn the_validation_stage_is_cached() {
         );
     }
     third.assert_contains("0 error(s), 0 warning(s) for Talos v1.13.0");
+}
+
+#[test]
+fn only_outputs_that_look_like_extensions_are_held_to_the_rules() {
+    let Some(_env) = common::require_kiln() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("temporary directory");
+    // `base` is a plain build root (bin/, etc/, … at its root): it passes, saying why.
+    let base_tar = work.path().join("base.tar");
+    let base = kiln_build(&fixture_dir(), "base")
+        .output_oci(&base_tar)
+        .run();
+    base.assert_success();
+    let vertices = parse_progress(&base.output);
+    for platform in PLATFORMS {
+        let name = validate_vertex_name(platform, "base");
+        let said = vertices.iter().filter(|v| v.name == name).any(|v| {
+            v.cached
+                || v.logs.iter().any(|l| {
+                    l == "/image: no manifest.yaml or rootfs/: not an extension image, nothing to validate"
+                })
+        });
+        assert!(
+            said,
+            "no {name:?} vertex passing base as a non-extension:\n{}",
+            base.output
+        );
+    }
+    // `no-manifest` has rootfs/ and no manifest.yaml: it looks like an extension and is refused.
+    let half = kiln_build(&fixture_dir(), "no-manifest")
+        .output_oci(work.path().join("no-manifest.tar"))
+        .run();
+    half.assert_failure();
+    assert!(
+        failed_with(
+            &half,
+            "no-manifest",
+            "error: manifest.yaml: image-root: extension manifest is missing"
+        ),
+        "no-manifest was not refused for its missing manifest:\n{}",
+        half.output
+    );
+}
+
+/// Known kiln bug (see the e2e validation report): when two platforms' images have the same content,
+/// BuildKit runs one validation for both (same content-based cache key). If the vertex that runs is
+/// not the first platform's, the error kiln returns (the first platform's) has no source location,
+/// so buildx prints neither `<pkg>/pkg.yaml:<line>` nor the excerpt, and wraps the message in
+/// `failed with build-arg:BUILDKIT_SYNTAX = …`. It happens in about a third of the builds, so this
+/// repeats the build; run it with `--ignored`.
+#[test]
+#[ignore = "kiln bug: pkg.yaml location lost when platforms' validations are deduplicated"]
+fn a_refused_build_always_points_at_the_pkg_yaml() {
+    let Some(_env) = common::require_kiln() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("temporary directory");
+    for attempt in 1..=10 {
+        let out = kiln_build(&fixture_dir(), "bad-manifest")
+            .output_oci(work.path().join(format!("attempt-{attempt}.tar")))
+            .run();
+        out.assert_failure();
+        assert!(
+            out.output.contains("bad-manifest/pkg.yaml:2"),
+            "attempt {attempt}: the refused build does not point at bad-manifest/pkg.yaml:\n{}",
+            out.output
+        );
+    }
 }
