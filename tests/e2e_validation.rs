@@ -12,7 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{error_summary, parse_progress, run_combined, Buildx, CommandOutput, E2eEnv, Vertex};
+use common::progress::{parse as parse_progress, Vertex};
+use common::{error_summary, run_combined, Buildx, CommandOutput, E2eEnv};
 
 const BOTH_PLATFORMS: &str = "linux/amd64,linux/arm64";
 const PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
@@ -39,6 +40,18 @@ fn kiln(args: &[&str]) -> CommandOutput {
 
 fn exit_code(out: &CommandOutput) -> Option<i32> {
     out.status.code()
+}
+
+/// What the vertex's process wrote: its `<seconds> <text>` lines, without the timestamp.
+fn logs(vertex: &Vertex) -> Vec<&str> {
+    vertex
+        .lines
+        .iter()
+        .filter_map(|line| {
+            let (time, text) = line.split_once(' ')?;
+            (time.contains('.') && time.parse::<f64>().is_ok()).then_some(text)
+        })
+        .collect()
 }
 
 fn validate_vertex_name(platform: &str, package: &str) -> String {
@@ -100,9 +113,9 @@ fn assert_push_refused(env: &E2eEnv, package: &str, expected: &[&str]) -> Comman
         );
         for line in expected {
             assert!(
-                vertex.logs.iter().any(|l| l.starts_with(line)),
+                logs(vertex).iter().any(|l| l.starts_with(line)),
                 "[{platform}] validation log of {package} lacks {line:?}: {:#?}",
-                vertex.logs
+                logs(vertex)
             );
         }
         // Not only in the scrolling log: buildx repeats the failing vertex's output in the summary
@@ -172,9 +185,11 @@ fn a_file_outside_the_allowed_hierarchies_fails_the_push() {
     // so look at the validation logs only).
     for (platform, vertex) in validate_vertices(&vertices, "outside-paths") {
         assert!(
-            !vertex.logs.iter().any(|l| l.contains("usr/local/bin/fine")),
+            !logs(vertex)
+                .iter()
+                .any(|l| l.contains("usr/local/bin/fine")),
             "[{platform}] an allowed path was reported: {:#?}",
-            vertex.logs
+            logs(vertex)
         );
     }
     // The error points at the package's pkg.yaml (BuildKit source map on the validation vertex).
@@ -237,11 +252,9 @@ fn a_good_extension_is_pushed_and_kiln_validate_accepts_it_from_the_registry() {
         let name = validate_vertex_name(platform, "good");
         let validated = vertices.iter().filter(|v| v.name == name).any(|v| {
             v.error.is_none()
-                && (v.cached
-                    || (v.done
-                        && v.logs
-                            .iter()
-                            .any(|l| l == "/image: 0 error(s), 0 warning(s) for Talos v1.14.0")))
+                && (v.cached()
+                    || (v.done_line
+                        && logs(v).contains(&"/image: 0 error(s), 0 warning(s) for Talos v1.14.0")))
         });
         assert!(validated, "no clean {name:?} vertex:\n{}", out.output);
     }
@@ -250,7 +263,7 @@ fn a_good_extension_is_pushed_and_kiln_validate_accepts_it_from_the_registry() {
     assert!(
         vertices
             .iter()
-            .any(|v| v.name == "exporting to image" && v.done && v.error.is_none()),
+            .any(|v| v.name == "exporting to image" && v.done_line && v.error.is_none()),
         "no finished exporter vertex in a successful push:\n{}",
         out.output
     );
@@ -401,7 +414,7 @@ fn failed_with(out: &CommandOutput, package: &str, line: &str) -> bool {
     let vertices = parse_progress(&out.output);
     validate_vertices(&vertices, package)
         .iter()
-        .any(|(_, v)| v.error.is_some() && v.logs.iter().any(|l| l.starts_with(line)))
+        .any(|(_, v)| v.error.is_some() && logs(v).iter().any(|l| l.starts_with(line)))
 }
 
 #[test]
@@ -513,7 +526,7 @@ fn the_validation_stage_is_cached() {
         let vertices = parse_progress(&out.output);
         let mut states: Vec<(String, bool, bool)> = validate_vertices(&vertices, "good")
             .into_iter()
-            .map(|(p, v)| (p.to_string(), v.cached, v.done && !v.logs.is_empty()))
+            .map(|(p, v)| (p.to_string(), v.cached(), v.ran() && !logs(v).is_empty()))
             .collect();
         states.sort();
         states.dedup();
@@ -557,7 +570,7 @@ fn the_validation_stage_is_cached() {
         let install = format!("[{platform}] good: install 1/1");
         let found: Vec<&Vertex> = vertices.iter().filter(|v| v.name == install).collect();
         assert!(
-            !found.is_empty() && found.iter().all(|v| v.cached),
+            !found.is_empty() && found.iter().all(|v| v.cached()),
             "{install} was not cached when only TALOS_VERSION changed:\n{}",
             third.output
         );
@@ -581,10 +594,10 @@ fn only_outputs_that_look_like_extensions_are_held_to_the_rules() {
     for platform in PLATFORMS {
         let name = validate_vertex_name(platform, "base");
         let said = vertices.iter().filter(|v| v.name == name).any(|v| {
-            v.cached
-                || v.logs.iter().any(|l| {
-                    l == "/image: no manifest.yaml or rootfs/: not an extension image, nothing to validate"
-                })
+            v.cached()
+                || logs(v).contains(
+                    &"/image: no manifest.yaml or rootfs/: not an extension image, nothing to validate",
+                )
         });
         assert!(
             said,

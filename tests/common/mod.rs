@@ -1098,76 +1098,8 @@ pub fn elf_machine(bytes: &[u8]) -> Option<&'static str> {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Plain progress output
+// Plain progress output: failure summary (vertices are parsed by `progress`)
 // ---------------------------------------------------------------------------------------------------
-
-/// One vertex of a `--progress=plain` build log: `#N name`, then its logs and final state.
-#[derive(Debug, Clone, Default)]
-pub struct Vertex {
-    /// The vertex number (`#N`), unique within one build.
-    pub number: u32,
-    /// Its name, from the first line that mentions `#N`.
-    pub name: String,
-    /// `#N CACHED`: the result came from the build cache.
-    pub cached: bool,
-    /// `#N DONE …`: the vertex ran to completion.
-    pub done: bool,
-    /// `#N CANCELED`.
-    pub canceled: bool,
-    /// The text after `#N ERROR: `, if the vertex failed.
-    pub error: Option<String>,
-    /// What the process wrote (`#N 0.123 text`), without the timestamp.
-    pub logs: Vec<String>,
-}
-
-/// The vertices of a plain progress log, in order of first appearance.
-pub fn parse_progress(output: &str) -> Vec<Vertex> {
-    let mut vertices: Vec<Vertex> = Vec::new();
-    let mut index: BTreeMap<u32, usize> = BTreeMap::new();
-    for line in output.lines() {
-        let Some(rest) = line.strip_prefix('#') else {
-            continue;
-        };
-        let Some((number, text)) = rest.split_once(' ') else {
-            continue;
-        };
-        let Ok(number) = number.parse::<u32>() else {
-            continue;
-        };
-        let i = *index.entry(number).or_insert_with(|| {
-            vertices.push(Vertex {
-                number,
-                name: text.to_string(),
-                ..Vertex::default()
-            });
-            vertices.len() - 1
-        });
-        let vertex = &mut vertices[i];
-        if text == vertex.name {
-            continue;
-        }
-        if text == "CACHED" {
-            vertex.cached = true;
-        } else if text == "CANCELED" {
-            vertex.canceled = true;
-        } else if text == "DONE" || text.starts_with("DONE ") {
-            vertex.done = true;
-        } else if let Some(error) = text.strip_prefix("ERROR: ") {
-            vertex.error = Some(error.to_string());
-        } else if let Some((time, log)) = text.split_once(' ') {
-            // Process output is `<seconds since start> <text>`; other lines are status updates.
-            if time.contains('.') && time.parse::<f64>().is_ok() {
-                vertex.logs.push(log.to_string());
-            }
-        }
-    }
-    vertices
-}
-
-/// The vertices named exactly `name` (one build may show the same name more than once).
-pub fn vertices_named<'a>(vertices: &'a [Vertex], name: &str) -> Vec<&'a Vertex> {
-    vertices.iter().filter(|v| v.name == name).collect()
-}
 
 /// The error summary buildx prints at the end of a failed build for vertex `name`: the lines between
 /// `------\n > NAME:` and the closing `------`, timestamps removed. Empty if there is none.
