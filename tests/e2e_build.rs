@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use common::fixture::{self, FrontendFixture, EXTENSION_DIR, PLATFORMS};
-use common::progress::{self, Vertex};
+use common::progress;
 use common::OciArchive;
 use serde_json::Value;
 
@@ -270,15 +270,6 @@ fn fixture_pushes_to_the_local_registry_and_reads_back() {
     env.registry.delete(&repo, "v1");
 }
 
-/// Vertices that did build work: not `CACHED`, and not one of the kinds BuildKit shows as done even
-/// when nothing runs (see [`Vertex::is_input_free_or_client_side`]).
-fn worked(vertices: &[Vertex]) -> Vec<&Vertex> {
-    vertices
-        .iter()
-        .filter(|v| !v.cached() && !v.is_input_free_or_client_side())
-        .collect()
-}
-
 #[test]
 fn an_unchanged_build_is_fully_cached_and_a_change_rebuilds_only_that_package_and_dependents() {
     let Some(_env) = common::require_kiln() else {
@@ -304,7 +295,7 @@ fn an_unchanged_build_is_fully_cached_and_a_change_rebuilds_only_that_package_an
     // key). Every exec (scripts, sha512 verification, validation), copy, merge and finalize must be
     // CACHED. The HTTP source is additionally checked by the server not being asked again.
     let vertices = progress::parse(&second.output);
-    let ran = worked(&vertices);
+    let ran = progress::worked(&vertices);
     assert!(
         ran.is_empty(),
         "the second build ran {:?}:\n{}",
@@ -341,7 +332,7 @@ fn an_unchanged_build_is_fully_cached_and_a_change_rebuilds_only_that_package_an
     let third = fx.build().output_oci(&third_tar).run();
     third.assert_success();
     let vertices = progress::parse(&third.output);
-    let ran = worked(&vertices);
+    let ran = progress::worked(&vertices);
     let outside: Vec<&str> = ran
         .iter()
         .filter(|v| !matches!(v.package(), Some("greeting" | "fixture-ext")))
@@ -531,5 +522,5 @@ fn plain_progress_parser_reads_blocks_statuses_and_names() {
     assert_eq!(v[3].error.as_deref(), Some("exit code: 1"));
     assert!(v[0].is_input_free_or_client_side());
     assert!(!v[1].is_input_free_or_client_side());
-    assert_eq!(worked(&v).len(), 2);
+    assert_eq!(progress::worked(&v).len(), 2);
 }

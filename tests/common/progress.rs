@@ -19,6 +19,9 @@ pub struct Vertex {
     pub cached_line: bool,
     /// A `DONE` line was printed (the vertex completed, having done work or computed its cache key).
     pub done_line: bool,
+    /// A `CANCELED` line was printed: BuildKit started the vertex and abandoned it, e.g. because a
+    /// vertex depending on it was then found in the cache; it produced no result.
+    pub canceled: bool,
     /// The `ERROR:` message, if it failed.
     pub error: Option<String>,
     /// Every other line of the vertex (logs, transfer notes), without the `#N ` prefix.
@@ -106,6 +109,8 @@ pub fn parse(output: &str) -> Vec<Vertex> {
             }
         } else if text == "CACHED" {
             vertex.cached_line = true;
+        } else if text == "CANCELED" {
+            vertex.canceled = true;
         } else if text == "DONE" || text.starts_with("DONE ") {
             vertex.done_line = true;
         } else if let Some(message) = text.strip_prefix("ERROR:") {
@@ -130,6 +135,18 @@ fn split_vertex_line(line: &str) -> Option<(u32, &str)> {
     Some((number.parse().ok()?, text))
 }
 
+/// Vertices that did build work: completed (`DONE`) or failed without a `CACHED` line, other than
+/// the kinds BuildKit shows as done even when nothing runs (see
+/// [`Vertex::is_input_free_or_client_side`]). A vertex that was only `CANCELED` is not counted: it
+/// completed nothing and the build's result cannot depend on it. Empty for a fully cached build.
+pub fn worked(vertices: &[Vertex]) -> Vec<&Vertex> {
+    vertices
+        .iter()
+        .filter(|v| !v.cached() && !v.is_input_free_or_client_side())
+        .filter(|v| v.ran() || !v.canceled)
+        .collect()
+}
+
 /// A readable one-line-per-vertex summary, for assertion messages.
 pub fn summary(vertices: &[Vertex]) -> String {
     vertices
@@ -141,6 +158,8 @@ pub fn summary(vertices: &[Vertex]) -> String {
                 "CACHED".to_string()
             } else if v.ran() {
                 "RAN".to_string()
+            } else if v.canceled {
+                "CANCELED".to_string()
             } else {
                 "?".to_string()
             };

@@ -1,0 +1,127 @@
+//! The registry as the shared build cache: a build of the fixture with
+//! `--cache-to type=registry,…,mode=max`, then `docker buildx prune -af` (the daemon forgets every
+//! result), then the same build with `--cache-from` that ref is fully cached.
+//!
+//! This is the only test of its binary because it empties the daemon's build cache: cargo runs test
+//! binaries one after another, so no other e2e build runs meanwhile. It also measures the wall time
+//! of a cold build (right after the prune) and prints it as a figure.
+
+mod common;
+
+use std::time::Instant;
+
+use common::fixture::{FrontendFixture, EXTENSION_DIR, PLATFORMS};
+use common::{progress, OciArchive};
+
+fn prune_build_cache() {
+    common::docker(&["buildx", "prune", "-af"]).assert_success();
+}
+
+#[test]
+fn registry_cache_survives_a_prune_and_makes_the_build_fully_cached() {
+    let Some(env) = common::require_kiln() else {
+        return;
+    };
+    let fx = FrontendFixture::new();
+    let cache_ref = format!(
+        "{}/kiln-e2e/{}/cache",
+        env.registry.addr(),
+        common::unique_name("cache")
+    );
+    let out = fx.scratch("out");
+
+    // Cold: nothing cached, the source is downloaded, every package builds; the cache goes to the
+    // registry.
+    prune_build_cache();
+    let started = Instant::now();
+    let cold = fx
+        .build()
+        .cache_to(&format!("type=registry,ref={cache_ref},mode=max"))
+        .output_oci(out.join("cold.tar"))
+        .run();
+    let cold_secs = started.elapsed().as_secs_f64();
+    cold.assert_success();
+    eprintln!(
+        "figure: cold build of the fixture after `docker buildx prune -af` \
+         (2 platforms, OCI export + registry cache export): {cold_secs:.2}s"
+    );
+    let vertices = progress::parse(&cold.output);
+    for platform in PLATFORMS {
+        for name in [
+            format!("[{platform}] greeting: install 1/1"),
+            format!("[{platform}] fixture-ext: step 2 install 1/1"),
+            format!("[{platform}] fixture-ext: validate extension image"),
+        ] {
+            assert!(
+                vertices.iter().any(|v| v.name == name && v.ran()),
+                "{name} did not run in the cold build:\n{}",
+                progress::summary(&vertices)
+            );
+        }
+    }
+    assert!(
+        fx.server.hits("payload.txt") >= 1,
+        "the cold build did not download the source"
+    );
+    let cache_repo = cache_ref
+        .strip_prefix(&format!("{}/", env.registry.addr()))
+        .unwrap();
+    assert!(
+        env.registry.manifest(cache_repo, "latest").is_some(),
+        "no cache manifest at {cache_ref}:latest"
+    );
+    let hits_after_cold = fx.server.hits("payload.txt");
+
+    // Forget everything locally, then build again from the registry cache only.
+    prune_build_cache();
+    let started = Instant::now();
+    let warm_tar = out.join("warm.tar");
+    let warm = fx
+        .build()
+        .cache_from(&format!("type=registry,ref={cache_ref}"))
+        .output_oci(&warm_tar)
+        .run();
+    let warm_secs = started.elapsed().as_secs_f64();
+    warm.assert_success();
+    eprintln!(
+        "figure: build of the fixture after a prune, from the registry cache: {warm_secs:.2}s"
+    );
+
+    // Fully cached, in the same precise sense as the local-cache test (progress::worked): every
+    // exec, copy, merge and finalize is CACHED; only client-side steps, the cache import and
+    // input-free vertices (sources, `mkdir /pkg` on scratch) show as done.
+    let vertices = progress::parse(&warm.output);
+    let ran = progress::worked(&vertices);
+    assert!(
+        ran.is_empty(),
+        "with --cache-from after a prune, the build ran {:?}:\n{}",
+        ran.iter().map(|v| &v.name).collect::<Vec<_>>(),
+        progress::summary(&vertices)
+    );
+    assert!(
+        vertices
+            .iter()
+            .any(|v| v.name.starts_with("importing cache manifest from") && v.ran()),
+        "the cache was not imported:\n{}",
+        progress::summary(&vertices)
+    );
+    assert_eq!(
+        fx.server.hits("payload.txt"),
+        hits_after_cold,
+        "the cached build downloaded the source again"
+    );
+
+    // The result from the cache is the complete image.
+    let oci = OciArchive::open(&warm_tar);
+    let platforms: Vec<String> = oci
+        .platform_manifests()
+        .into_iter()
+        .map(|m| m.platform)
+        .collect();
+    assert_eq!(platforms, PLATFORMS);
+    let root = fx.scratch("warm-arm64");
+    oci.extract_platform("linux/arm64", &root);
+    let busybox = std::fs::read(root.join("rootfs").join(EXTENSION_DIR).join("bin/busybox"))
+        .expect("busybox in the cached arm64 image");
+    assert_eq!(common::elf_machine(&busybox), Some("aarch64"));
+}
