@@ -628,7 +628,6 @@ fn only_outputs_that_look_like_extensions_are_held_to_the_rules() {
 /// `failed with build-arg:BUILDKIT_SYNTAX = …`. It happens in about a third of the builds, so this
 /// repeats the build; run it with `--ignored`.
 #[test]
-#[ignore = "kiln bug: pkg.yaml location lost when platforms' validations are deduplicated"]
 fn a_refused_build_always_points_at_the_pkg_yaml() {
     let Some(_env) = common::require_kiln() else {
         return;

@@ -407,6 +407,11 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
     assert!(args.windows(2).any(|w| w == ["--talos-version", "v1.12.0"]));
     let image = exec.mounts.iter().find(|m| m.dest == "/image").unwrap();
     assert!(image.readonly);
+    let env = &exec.meta.as_ref().unwrap().env;
+    assert!(
+        env.iter().any(|e| e == "KILN_TARGET_PLATFORM=linux/arm64"),
+        "one vertex per platform: {env:?}"
+    );
 }
 
 #[test]

@@ -45,6 +45,9 @@ pub(super) fn stage(
         .readonly_root()
         .args(args)
         .network(NetworkMode::None)
+        // Identical images of two platforms would otherwise share one vertex, and its failure
+        // would surface under one platform only (losing the other's pkg.yaml location).
+        .env("KILN_TARGET_PLATFORM", platform.id())
         .mount(Mount::bind(IMAGE_MOUNT, image).readonly())
         // An exec needs an output for something to depend on it; this one stays empty.
         .mount(Mount::bind("/out", &Output::scratch()))

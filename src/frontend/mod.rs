@@ -157,9 +157,10 @@ async fn build(
         .get(&opts.definition_local)
         .cloned()
         .unwrap_or_else(|| env.session_id.clone());
-    let files = tree_source::read(client, &opts.definition_local, &session, &pkgfile)
-        .await
-        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
+    let (files, load_vertex) =
+        tree_source::read(client, &opts.definition_local, &session, &pkgfile)
+            .await
+            .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
     if files.get(&pkgfile).is_none() {
         return Err(plain_error(format!(
             "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
@@ -179,6 +180,10 @@ async fn build(
     load.pkgfile = pkgfile.clone();
     let trees = Trees::new(files, load);
 
+    if let Ok(tree) = trees.get(platforms[0]) {
+        warn_all(client, &load_vertex, &tree.warnings, trees.files()).await;
+    }
+
     if let Some(request) = &opts.request_id {
         return subrequest(request, &trees, platforms[0]);
     }
@@ -188,7 +193,7 @@ async fn build(
         )
     })?;
 
-    let helper = helper_image(client, &opts).await?;
+    let helper = helper_image(&opts)?;
     let llb_caps: Caps = client.caps().llb_caps().collect();
     let mut convert = ConvertOptions::new(helper);
     convert.context.name = opts.context_local.clone();
@@ -266,7 +271,7 @@ async fn build(
     let solved = futures_join_all(solves).await?;
 
     let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
-    result.source_date_epoch(convert_epoch(&opts));
+    result.source_date_epoch(opts.source_date_epoch);
     for (platform, id) in solved {
         let gp = kiln_gateway::Platform::new(platform.os(), platform.architecture(), None);
         let mut config = ImageConfig::for_platform(gp.clone());
@@ -280,22 +285,32 @@ async fn build(
         .map_err(|e| plain_error(e.to_string()))
 }
 
-fn convert_epoch(opts: &BuildOptions) -> Option<i64> {
-    opts.source_date_epoch
-}
-
-/// Runs futures concurrently, failing with the first error (all are awaited).
+/// Runs futures concurrently. On failure, returns the error that carries the most detail (a
+/// source location beats a bare message), so the user sees the pkg.yaml lines.
 async fn futures_join_all<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, Status>
 where
     F: std::future::Future<Output = Result<T, Status>>,
 {
-    let handles: Vec<_> = futures.into_iter().collect();
-    let mut out = Vec::with_capacity(handles.len());
-    let results = join_all(handles).await;
+    let results = join_all(futures.into_iter().collect()).await;
+    let mut out = Vec::with_capacity(results.len());
+    let mut worst: Option<Status> = None;
     for r in results {
-        out.push(r?);
+        match r {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                if worst
+                    .as_ref()
+                    .is_none_or(|w| e.details.len() > w.details.len())
+                {
+                    worst = Some(e);
+                }
+            }
+        }
     }
-    Ok(out)
+    match worst {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// A minimal join-all: polls every future to completion concurrently on this task.
@@ -379,7 +394,7 @@ fn image_override(opts: &BuildOptions) -> Option<ImageOverride> {
 
 /// kiln's own image: BuildKit (≥ v0.10) hands the frontend its own definition; embedding it
 /// keeps the helper pinned to exactly the image that is running.
-async fn helper_image(_client: &Client, opts: &BuildOptions) -> Result<Output, Status> {
+fn helper_image(opts: &BuildOptions) -> Result<Output, Status> {
     match kiln_gateway::frontend_bin::current_frontend() {
         Ok(Some(def)) => {
             use kiln_proto::Message;
@@ -436,47 +451,53 @@ fn subrequest(
     answer(request, Some(&list))
 }
 
-/// A package's description: its manifest's `description`, else its directory.
+/// A package's description: the first line of its manifest's `metadata.description`, else
+/// where it lives.
 pub fn describe(package: &crate::tree::Package) -> String {
-    let manifest = package.templated.iter().find(|t| t.path == "manifest.yaml");
-    if let Some(m) = manifest {
-        if let Ok(Some(node)) = crate::spec::yaml::parse(&m.contents) {
-            if let saphyr::YamlDataOwned::Mapping(map) = &node.data {
-                for (k, v) in map {
-                    if let (
-                        saphyr::YamlDataOwned::Representation(key, ..),
-                        saphyr::YamlDataOwned::Mapping(meta),
-                    ) = (&k.data, &v.data)
-                    {
-                        if key == "metadata" {
-                            for (mk, mv) in meta {
-                                if let (
-                                    saphyr::YamlDataOwned::Representation(mk, ..),
-                                    saphyr::YamlDataOwned::Representation(text, ..),
-                                ) = (&mk.data, &mv.data)
-                                {
-                                    if mk == "description" {
-                                        return text
-                                            .trim()
-                                            .lines()
-                                            .next()
-                                            .unwrap_or_default()
-                                            .to_string();
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+    use saphyr::{LoadableYamlNode, YamlOwned};
+    let from_manifest = package
+        .templated
+        .iter()
+        .find(|t| t.path == "manifest.yaml")
+        .and_then(|m| YamlOwned::load_from_str(&m.contents).ok())
+        .and_then(|docs| docs.into_iter().next())
+        .and_then(|doc| {
+            let text = doc
+                .as_mapping_get("metadata")?
+                .as_mapping_get("description")?
+                .as_str()?
+                .trim()
+                .to_string();
+            text.lines().next().map(str::to_string)
+        });
+    from_manifest.unwrap_or_else(|| {
+        format!(
+            "package in {}",
+            if package.dir.is_empty() {
+                "."
+            } else {
+                &package.dir
             }
-        }
+        )
+    })
+}
+
+/// Shows the tree's warnings (unknown keys and the like) in the build output, at their lines.
+async fn warn_all(client: &Client, vertex: &str, warnings: &Diagnostics, files: &FileSet) {
+    for w in &warnings.0 {
+        let source = (w.span.line > 0).then(|| {
+            SourceLocation::yaml(
+                w.file.as_str(),
+                files.get(&w.file).unwrap_or_default().to_vec(),
+                vec![LineRange {
+                    start: w.span.line as u32,
+                    end: w.span.end_line.max(w.span.line) as u32,
+                }],
+            )
+        });
+        // Warnings are advisory: a daemon that cannot show them must not fail the build.
+        let _ = client
+            .warn(vertex, &w.to_string(), &[], source.as_ref())
+            .await;
     }
-    format!(
-        "package in {}",
-        if package.dir.is_empty() {
-            "."
-        } else {
-            &package.dir
-        }
-    )
 }

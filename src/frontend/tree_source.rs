@@ -10,12 +10,13 @@ use crate::tree::FileSet;
 /// Go's `os.ModeDir`, as fsutil reports it in `Stat.mode`.
 const MODE_DIR: u32 = 1 << 31;
 
+/// The files, and the digest of the vertex that loaded them (warnings attach to it).
 pub async fn read(
     client: &Client,
     local: &str,
     session: &str,
     pkgfile: &str,
-) -> Result<FileSet, GatewayError> {
+) -> Result<(FileSet, String), GatewayError> {
     let mut source = Local::new(local)
         .include_patterns(include_patterns(pkgfile))
         .follow_paths([pkgfile.to_string()])
@@ -27,6 +28,7 @@ pub async fn read(
         source = source.session_id(session);
     }
     let def = kiln_llb::marshal(&source.output());
+    let vertex = def.digests().into_iter().next().unwrap_or_default();
     let solved = client.solve(SolveRequest::definition(def.0, &[])).await?;
     let ref_id = solved.single_ref()?.to_string();
     let mut files = FileSet::default();
@@ -57,5 +59,5 @@ pub async fn read(
             }
         }
     }
-    Ok(files)
+    Ok((files, vertex))
 }
