@@ -79,6 +79,10 @@ pub struct ValidateArgs {
     /// build's final stage runs on every target, extensions or not.
     #[arg(long, hide = true)]
     pub if_extension: bool,
+    /// Also write the verdict to this file (the build's validation stage keeps it as its output,
+    /// which gives the stage a result that a registry cache can hold).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -398,13 +402,8 @@ fn llb(args: &LlbArgs) -> Result<()> {
     let platform = args.tree.platform();
     print_diagnostics(&trees.get(platform)?.warnings);
     let converted = Converter::new(&trees, opts).target(&args.target, platform)?;
-    // The CLI's definition holds both: the image, and the validation stage merged in as a
-    // dependency-only input, so `buildctl` users get the same check.
-    let output = match converted.validation {
-        Some(v) => kiln_llb::merge(&[converted.image, v]),
-        None => converted.image,
-    };
-    let def = kiln_llb::marshal(&output);
+    // The same graph the frontend solves, validation stage included, so `buildctl` users get the check.
+    let def = kiln_llb::marshal(&converted.result());
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &kiln_llb::definition_to_json(&def.0))?;
@@ -417,7 +416,7 @@ fn llb(args: &LlbArgs) -> Result<()> {
 
 fn validate(args: &ValidateArgs) -> i32 {
     let path = std::path::Path::new(&args.args.path);
-    if args.if_extension
+    let code = if args.if_extension
         && path.is_dir()
         && !path.join("manifest.yaml").exists()
         && !path.join("rootfs").exists()
@@ -426,9 +425,19 @@ fn validate(args: &ValidateArgs) -> i32 {
             "{}: no manifest.yaml or rootfs/: not an extension image, nothing to validate",
             path.display()
         );
-        return 0;
+        0
+    } else {
+        kiln_validate::cli::run(&args.args)
+    };
+    if let Some(report) = &args.report {
+        let verdict = if code == 0 { "passed" } else { "failed" };
+        if let Err(e) = std::fs::write(report, format!("kiln validate: {verdict} (exit {code})\n"))
+        {
+            eprintln!("kiln validate: cannot write {}: {e}", report.display());
+            return code.max(2);
+        }
     }
-    kiln_validate::cli::run(&args.args)
+    code
 }
 
 fn verify_sha512(args: &VerifyArgs) -> Result<()> {

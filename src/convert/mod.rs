@@ -115,10 +115,32 @@ impl ConvertOptions {
 
 /// A converted target for one platform.
 pub struct Converted {
-    /// The target's output: what gets exported.
+    /// The target's output.
     pub image: Output,
     /// The validation stage; it must succeed before the image is exported.
     pub validation: Option<Output>,
+    /// `[platform] target`, the prefix of the result's vertex names.
+    name: String,
+}
+
+impl Converted {
+    /// What gets exported: the image, made to depend on its validation stage without taking any
+    /// of its files. The diff of the stage against itself is empty, so the merge adds no layer,
+    /// yet BuildKit must build the stage first, and caches it with the rest of the result.
+    pub fn result(&self) -> Output {
+        use kiln_llb::OpBuilder;
+        match &self.validation {
+            Some(v) => {
+                let nothing = kiln_llb::Diff::new(v, v)
+                    .custom_name(format!("{}: nothing", self.name))
+                    .output();
+                kiln_llb::Merge::new(&[self.image.clone(), nothing])
+                    .custom_name(format!("{}: validated image", self.name))
+                    .output()
+            }
+            None => self.image.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +183,10 @@ impl<'t> Converter<'t> {
             Some(v) => Some(validate::stage(self, target, platform, &image, &v)?),
             None => None,
         };
-        Ok(Converted { image, validation })
+        Ok(Converted {
+            image,
+            validation,
+            name: format!("[{platform}] {target}"),
+        })
     }
 }

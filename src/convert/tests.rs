@@ -528,3 +528,45 @@ fn build_platform_pins_execs_and_dependency_platform_overrides() {
         .unwrap();
     assert_eq!(sysroot.1.platform.as_ref().unwrap().architecture, "arm64");
 }
+
+#[test]
+fn the_result_depends_on_validation_without_taking_its_files() {
+    let mut opts = options();
+    opts.validate = Some(ValidateOptions::default());
+    let converted = Converter::new(&full_tree(), opts)
+        .target("hello", Platform::LinuxAmd64)
+        .unwrap();
+    let def = kiln_llb::marshal(&converted.result());
+    let d = Decoded {
+        ops: def.decode_ops().unwrap(),
+        def,
+    };
+    let top = d.named("[linux/amd64] hello: validated image");
+    assert!(matches!(top.op, Some(OpKind::Merge(_))));
+    let nothing = d.named("[linux/amd64] hello: nothing");
+    match &nothing.op {
+        Some(OpKind::Diff(diff)) => {
+            // The stage against itself: an empty change set, so the image gains no layer.
+            let lower = &nothing.inputs[diff.lower.as_ref().unwrap().input as usize];
+            let upper = &nothing.inputs[diff.upper.as_ref().unwrap().input as usize];
+            assert_eq!(lower, upper);
+        }
+        other => panic!("{other:?}"),
+    }
+    let validate_digest = d
+        .ops
+        .iter()
+        .find(|(dg, _)| d.name(dg) == "[linux/amd64] hello: validate extension image")
+        .map(|(dg, _)| dg.clone())
+        .unwrap();
+    assert!(nothing.inputs.iter().any(|i| i.digest == validate_digest));
+    let args = match &d.named("[linux/amd64] hello: validate extension image").op {
+        Some(OpKind::Exec(e)) => e.meta.as_ref().unwrap().args.clone(),
+        _ => unreachable!(),
+    };
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--report", "/out/validation.txt"]),
+        "{args:?}"
+    );
+}

@@ -32,6 +32,8 @@ pub(super) fn stage(
         "validate".to_string(),
         IMAGE_MOUNT.to_string(),
         "--if-extension".to_string(),
+        "--report".to_string(),
+        "/out/validation.txt".to_string(),
         "--pkg-name".to_string(),
         target.to_string(),
     ];
@@ -49,7 +51,8 @@ pub(super) fn stage(
         // would surface under one platform only (losing the other's pkg.yaml location).
         .env("KILN_TARGET_PLATFORM", platform.id())
         .mount(Mount::bind(IMAGE_MOUNT, image).readonly())
-        // An exec needs an output for something to depend on it; this one stays empty.
+        // The verdict file makes the output non-empty: a registry cache cannot hold an empty result,
+        // and would then rerun the stage after a prune.
         .mount(Mount::bind("/out", &Output::scratch()))
         .platform(llb_platform(conv.opts.native_platform))
         .custom_name(format!("[{platform}] {target}: validate extension image"))

@@ -1,7 +1,7 @@
 //! `kiln frontend`: the BuildKit gateway entrypoint that ties the layers together.
 //!
 //! It reads options, loads the tree from the `dockerfile` local, answers subrequests, converts the
-//! target per platform, solves each platform's image and forces its validation stage, then returns
+//! target per platform (each result depending on its validation stage), solves them, then returns
 //! one result. Everything a user must see goes through `Return` (errors with pkg.yaml locations)
 //! or vertex names, never only to stderr, which BuildKit sends to the daemon's log.
 
@@ -230,12 +230,10 @@ async fn build(
         let converted = converter
             .target(&target, *platform)
             .map_err(|e| convert_status(&e, trees.files()))?;
-        let image = kiln_llb::marshal(&converted.image);
+        let def = kiln_llb::marshal(&converted.result());
+        check_caps(&def, &llb_caps)?;
         let validation = converted.validation.as_ref().map(kiln_llb::marshal);
-        for def in std::iter::once(&image).chain(validation.as_ref()) {
-            check_caps(def, &llb_caps)?;
-        }
-        plans.push((*platform, image, validation));
+        plans.push((*platform, def, validation));
     }
 
     let labels = {
@@ -247,20 +245,22 @@ async fn build(
         labels
     };
 
-    // Validation runs before anything is returned: a failing check fails the build and nothing
-    // is exported or pushed. Images solve lazily; the exporter builds them.
-    let solves = plans.iter().map(|(platform, image, validation)| {
+    // Each result depends on its validation stage, so a failing check fails the build before the
+    // exporter gets anything: nothing is exported or pushed. Every platform's stage is also
+    // evaluated now, concurrently, so that all of them report their violations (a lazy solve
+    // would stop at the first failure) before we return.
+    let solves = plans.iter().map(|(platform, def, validation)| {
         let cache = opts.cache_imports.clone();
         async move {
-            let image_ref = client
-                .solve(SolveRequest::definition(image.0.clone(), &cache))
-                .await
-                .map_err(|e| e.to_status())?;
             if let Some(validation) = validation {
                 let mut req = SolveRequest::definition(validation.0.clone(), &cache);
                 req.evaluate = true;
                 client.solve(req).await.map_err(|e| e.to_status())?;
             }
+            let image_ref = client
+                .solve(SolveRequest::definition(def.0.clone(), &cache))
+                .await
+                .map_err(|e| e.to_status())?;
             let id = image_ref
                 .single_ref()
                 .map_err(|e| e.to_status())?
