@@ -13,4 +13,4 @@ hack/frontend-image.sh kiln:dev
 
 export KILN_E2E=1
 export KILN_IMAGE=kiln:dev
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
