@@ -11,6 +11,7 @@
 
 mod names;
 mod package;
+mod sbom;
 pub mod trees;
 mod validate;
 

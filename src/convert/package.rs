@@ -460,6 +460,22 @@ impl Converter<'_> {
                 .custom_name(p.name(&label("discard test changes")));
             root = p.at(join, span).output().map_err(err)?;
         }
+        if let Some((path, doc)) =
+            super::sbom::step_document(&pkg.name, step, BUILD_DIR, self.opts.source_date_epoch)
+        {
+            let mut file = FileOp::new(&root);
+            if let Some((parent, _)) = path.rsplit_once('/').filter(|(dir, _)| !dir.is_empty()) {
+                let parents = MkdirOptions {
+                    make_parents: true,
+                    ..Default::default()
+                };
+                file = file.mkdir(parent, 0o755, parents);
+            }
+            let file = file
+                .mkfile(&path, 0o644, doc, MkfileOptions::default())
+                .custom_name(p.name(&label(&format!("sbom {path}"))));
+            root = p.at(file, step.span).output().map_err(err)?;
+        }
         Ok(BuildState {
             root,
             env,
