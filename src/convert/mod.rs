@@ -7,7 +7,8 @@
 //! Every vertex is named for people reading progress and carries its pkg.yaml location.
 //!
 //! Layout: [`trees`] loads a tree per platform on demand, [`package`] converts one package,
-//! [`names`] makes vertex names, [`validate`] adds the extension validation stage.
+//! [`names`] makes vertex names, [`sbom`] writes SPDX documents for `sbom:` steps, [`validate`]
+//! adds the extension validation stage.
 
 mod names;
 mod package;
