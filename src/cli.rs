@@ -392,7 +392,8 @@ fn llb(args: &LlbArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("--helper-image: {e}"))?
         .output();
     let mut opts = ConvertOptions::new(helper);
-    opts.source_date_epoch = crate::frontend::source_date_epoch(&build_args)?;
+    opts.source_date_epoch =
+        crate::spec::vars::source_date_epoch(&build_args).map_err(anyhow::Error::msg)?;
     if !args.no_validate {
         opts.validate = Some(ValidateOptions {
             talos_version: build_args.get("TALOS_VERSION").cloned(),

@@ -9,7 +9,6 @@ mod tree_source;
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
 use kiln_gateway::errors::build_error;
 use kiln_gateway::{
     BuildOptions, Client, FrontendEnv, ImageConfig, LineRange, ResultBuilder, SolveRequest,
@@ -69,16 +68,6 @@ pub fn main() -> i32 {
     // shutdown would hang the build forever.
     runtime.shutdown_background();
     code
-}
-
-/// `SOURCE_DATE_EPOCH` from the build args, in seconds.
-pub fn source_date_epoch(build_args: &BTreeMap<String, String>) -> Result<Option<i64>> {
-    match build_args.get("SOURCE_DATE_EPOCH").map(|s| s.trim()) {
-        None | Some("") => Ok(None),
-        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
-            anyhow::anyhow!("build arg SOURCE_DATE_EPOCH={s:?} must be whole seconds since 1970")
-        }),
-    }
 }
 
 fn plain_error(message: impl Into<String>) -> Status {
@@ -193,36 +182,8 @@ async fn build(
         )
     })?;
 
-    let helper = helper_image(&opts)?;
     let llb_caps: Caps = client.caps().llb_caps().collect();
-    let mut convert = ConvertOptions::new(helper);
-    convert.context.name = opts.context_local.clone();
-    convert.context.session_id = Some(
-        opts.local_session_ids
-            .get(&opts.context_local)
-            .cloned()
-            .unwrap_or_else(|| env.session_id.clone()),
-    );
-    convert.image_resolve_mode = resolve_mode(&opts);
-    convert.no_cache = match &opts.no_cache {
-        kiln_gateway::NoCache::None => crate::convert::NoCache::Off,
-        kiln_gateway::NoCache::All => crate::convert::NoCache::All,
-        kiln_gateway::NoCache::Only(names) => crate::convert::NoCache::Packages(names.clone()),
-    };
-    convert.source_date_epoch =
-        source_date_epoch(&opts.build_args).map_err(|e| plain_error(e.to_string()))?;
-    convert.cache_mount_ns = opts
-        .build_args
-        .get("BUILDKIT_CACHE_MOUNT_NS")
-        .cloned()
-        .unwrap_or_default();
-    convert.http_headers = llb_caps.contains("source.http.header");
-    convert.native_platform = native;
-    convert.image_override = image_override(&opts);
-    convert.validate = Some(ValidateOptions {
-        talos_version: opts.build_args.get("TALOS_VERSION").cloned(),
-        kernel_release: opts.build_args.get("KERNEL_RELEASE").cloned(),
-    });
+    let convert = convert_options(&opts, env, native, &llb_caps)?;
 
     let mut converter = Converter::new(&trees, convert);
     let mut plans = Vec::new();
@@ -337,6 +298,51 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     })
     .await;
     results.into_iter().flatten().collect()
+}
+
+/// How to convert, from the build's options and what the daemon can do.
+fn convert_options(
+    opts: &BuildOptions,
+    env: &FrontendEnv,
+    native: Platform,
+    llb_caps: &Caps,
+) -> Result<ConvertOptions, Status> {
+    let helper = helper_image(opts)?;
+    let mut convert = ConvertOptions::new(helper);
+    convert.context.name = opts.context_local.clone();
+    convert.context.session_id = Some(
+        opts.local_session_ids
+            .get(&opts.context_local)
+            .cloned()
+            .unwrap_or_else(|| env.session_id.clone()),
+    );
+    convert.image_resolve_mode = resolve_mode(opts);
+    convert.no_cache = match &opts.no_cache {
+        kiln_gateway::NoCache::None => crate::convert::NoCache::Off,
+        kiln_gateway::NoCache::All => crate::convert::NoCache::All,
+        kiln_gateway::NoCache::Only(names) => crate::convert::NoCache::Packages(names.clone()),
+    };
+    // Parsed (and refused when malformed) with the other options.
+    convert.source_date_epoch = opts.source_date_epoch;
+    convert.cache_mount_ns = opts
+        .build_args
+        .get("BUILDKIT_CACHE_MOUNT_NS")
+        .cloned()
+        .unwrap_or_default();
+    convert.http_headers = llb_caps.contains("source.http.header");
+    convert.native_platform = native;
+    convert.image_override = image_override(opts);
+    let talos_version = opts.build_args.get("TALOS_VERSION").cloned();
+    if let Some(v) = &talos_version {
+        // Refused here, before any work, rather than by every validation stage.
+        kiln_validate::TalosVersion::parse(v)
+            .map_err(|e| plain_error(format!("build arg TALOS_VERSION={v:?}: {e}")))?;
+    }
+    convert.validate = Some(ValidateOptions {
+        talos_version,
+        kernel_release: opts.build_args.get("KERNEL_RELEASE").cloned(),
+    });
+    Ok(convert)
 }
 
 fn check_caps(def: &kiln_llb::Definition, available: &Caps) -> Result<(), Status> {

@@ -51,6 +51,16 @@ pub fn parse_build_arg(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `SOURCE_DATE_EPOCH` from the build args, in seconds since 1970.
+pub fn source_date_epoch(build_args: &BTreeMap<String, String>) -> Result<Option<i64>, String> {
+    match build_args.get("SOURCE_DATE_EPOCH").map(|s| s.trim()) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            format!("build arg SOURCE_DATE_EPOCH={s:?} must be whole seconds since 1970")
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +101,20 @@ mod tests {
         assert_eq!(v["PATH"], "/bin:/usr/bin:/sbin:/usr/sbin");
         assert_eq!(v["LDFLAGS"], "-s");
         assert_eq!(v["VENDOR"], "talos");
+    }
+
+    #[test]
+    fn source_date_epoch_is_whole_seconds() {
+        let args = |v: &str| BTreeMap::from([("SOURCE_DATE_EPOCH".to_string(), v.to_string())]);
+        assert_eq!(
+            source_date_epoch(&args("1700000000")),
+            Ok(Some(1_700_000_000))
+        );
+        assert_eq!(source_date_epoch(&args("")), Ok(None));
+        assert_eq!(source_date_epoch(&BTreeMap::new()), Ok(None));
+        assert!(source_date_epoch(&args("yesterday"))
+            .unwrap_err()
+            .contains("whole seconds"));
     }
 
     #[test]
