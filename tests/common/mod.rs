@@ -390,10 +390,11 @@ pub fn run_combined(command: Command) -> CommandOutput {
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ");
+    // A bound on every command, so a hung build fails its test instead of eating CI's time.
     let mut shell = Command::new("sh");
     shell
         .arg("-c")
-        .arg("exec \"$@\" 2>&1")
+        .arg("exec timeout -k 30 \"${KILN_E2E_COMMAND_TIMEOUT:-900}\" \"$@\" 2>&1")
         .arg("sh")
         .arg(&program)
         .args(&args);
