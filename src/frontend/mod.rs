@@ -91,7 +91,12 @@ fn diagnostics_status(summary: &str, diags: &Diagnostics, files: &FileSet) -> St
             SourceLocation::yaml(file, files.get(file).unwrap_or_default().to_vec(), ranges)
         })
         .collect();
-    let lines: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
+    // Errors first (they are why the build stopped), then warnings, which may explain them.
+    let lines: Vec<String> = diags
+        .errors()
+        .chain(diags.warnings())
+        .map(|d| d.to_string())
+        .collect();
     build_error(format!("{summary}:\n{}", lines.join("\n")), &sources)
 }
 
