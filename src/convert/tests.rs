@@ -570,3 +570,65 @@ fn the_result_depends_on_validation_without_taking_its_files() {
         "{args:?}"
     );
 }
+
+#[test]
+fn a_change_reaches_only_the_package_and_its_dependents() {
+    let lib = |name: &str, script: &str| {
+        format!("name: {name}\nvariant: scratch\nsteps:\n  - build:\n      - {script}\nfinalize:\n  - from: /\n    to: /\n")
+    };
+    let app = "name: app\nvariant: scratch\ndependencies:\n  - stage: one\n  - stage: two\nsteps:\n  - build:\n      - make app\nfinalize:\n  - from: /\n    to: /\n";
+    let digests_by_name = |one_script: &str| {
+        let trees = tree(&[
+            ("one/pkg.yaml", lib("one", one_script)),
+            ("two/pkg.yaml", lib("two", "make two")),
+            ("app/pkg.yaml", app.to_string()),
+        ]);
+        let c = Converter::new(&trees, options())
+            .target("app", Platform::LinuxAmd64)
+            .unwrap();
+        let def = kiln_llb::marshal(&c.image);
+        let d = Decoded {
+            ops: def.decode_ops().unwrap(),
+            def,
+        };
+        d.ops
+            .iter()
+            .map(|(dg, _)| (d.name(dg), dg.clone()))
+            .filter(|(n, _)| !n.is_empty())
+            .collect::<BTreeMap<String, String>>()
+    };
+    let before = digests_by_name("make one");
+    let after = digests_by_name("make one --again");
+    assert_eq!(before.len(), after.len());
+    let changed: Vec<&String> = before.keys().filter(|n| before[*n] != after[*n]).collect();
+    // Package two, and whatever of one and app comes before the change, keeps its digests.
+    for (name, digest) in &before {
+        if name.contains("] two: ")
+            || name.ends_with("mkdir /pkg")
+            || name.contains("context") && !name.contains("app:")
+        {
+            assert_eq!(
+                &after[name], digest,
+                "{name} does not depend on package one's script"
+            );
+        }
+    }
+    for expected in [
+        "[linux/amd64] one: build 1/1",
+        "[linux/amd64] one: finalize / -> /",
+        "[linux/amd64] app: dependencies",
+        "[linux/amd64] app: build 1/1",
+        "[linux/amd64] app: finalize / -> /",
+    ] {
+        assert!(
+            changed.iter().any(|n| *n == expected),
+            "{expected} changed: {changed:?}"
+        );
+    }
+    assert!(
+        changed
+            .iter()
+            .all(|n| n.contains("] one: ") || n.contains("] app: ")),
+        "{changed:?}"
+    );
+}
