@@ -320,3 +320,71 @@ fn missing_pkgfile_is_an_error() {
         "{e:?}"
     );
 }
+
+/// Mutated copies of a real pkg.yaml and vars.yaml (bytes dropped, swapped, duplicated, template
+/// and YAML punctuation inserted) must load or fail with diagnostics: never panic.
+#[test]
+fn mutated_trees_never_panic() {
+    let pkg = "name: p\nvariant: scratch\nshell: /bin/sh\ndependencies:\n  - stage: q\n    from: /a\n    to: /b\nsteps:\n  - sources:\n      - url: https://x/{{ .ARCH }}.tar\n        destination: a.tar\n        sha256: {{ .SUM }}\n        sha512: abc\n    env: {A: b}\n    build:\n      - |\n        make {{ if eq .ARCH \"x86_64\" }}amd{{ else }}arm{{ end }}\nfinalize:\n  - {from: /, to: /}\n";
+    let vars = "SUM: \"{{ .ARCH | replace \\\"_\\\" \\\"-\\\" }}\"\nLIST: [a, b]\n";
+    let inserts: [&[u8]; 10] = [
+        b"{{", b"}}", b":", b"- ", b"\n  ", b"[", b"{", b"\"", b"&a *a", b"\xff",
+    ];
+    // A small deterministic generator: reproducible failures, no dependency.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for round in 0..1500 {
+        let mut bytes = if round % 3 == 0 {
+            vars.as_bytes().to_vec()
+        } else {
+            pkg.as_bytes().to_vec()
+        };
+        for _ in 0..1 + next(4) {
+            let at = next(bytes.len() + 1);
+            match next(4) {
+                0 if !bytes.is_empty() => {
+                    let end = (at + next(8)).min(bytes.len());
+                    bytes.drain(at.min(end)..end);
+                }
+                1 => bytes
+                    .splice(at..at, inserts[next(inserts.len())].iter().copied())
+                    .for_each(drop),
+                2 if at + 1 < bytes.len() => bytes.swap(at, at + 1),
+                _ => {
+                    let end = (at + next(16)).min(bytes.len());
+                    let copy = bytes[at.min(end)..end].to_vec();
+                    bytes.splice(at..at, copy).for_each(drop);
+                }
+            }
+        }
+        let mut set = FileSet::default();
+        set.insert("Pkgfile", PKGFILE.as_bytes().to_vec());
+        set.insert("q/pkg.yaml", b"name: q\nvariant: scratch\n".to_vec());
+        let path = if round % 3 == 0 {
+            "p/vars.yaml"
+        } else {
+            "p/pkg.yaml"
+        };
+        set.insert(path, bytes.clone());
+        if round % 3 == 0 {
+            set.insert("p/pkg.yaml", pkg.as_bytes().to_vec());
+        }
+        let outcome = std::panic::catch_unwind(|| load(&set, &opts(Platform::LinuxAmd64)));
+        let text = String::from_utf8_lossy(&bytes);
+        let result = outcome.unwrap_or_else(|_| panic!("round {round} panicked on:\n{text}"));
+        if let Err(e) = result {
+            assert!(e.0.has_errors(), "a failed load carries errors");
+            for d in e.0.errors() {
+                assert!(
+                    !d.file.is_empty(),
+                    "round {round}: every error names its file: {d}"
+                );
+            }
+        }
+    }
+}
