@@ -392,6 +392,7 @@ fn llb(args: &LlbArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("--helper-image: {e}"))?
         .output();
     let mut opts = ConvertOptions::new(helper);
+    opts.proxy = crate::convert::proxy_from_build_args(&build_args);
     opts.source_date_epoch =
         crate::spec::vars::source_date_epoch(&build_args).map_err(anyhow::Error::msg)?;
     if !args.no_validate {

@@ -96,6 +96,8 @@ pub struct ConvertOptions {
     pub native_platform: Platform,
     /// Adds the validation stage when set.
     pub validate: Option<ValidateOptions>,
+    /// Proxy settings for scripts and `apk`, from the `*_proxy` build args.
+    pub proxy: Option<kiln_llb::pb::ProxyEnv>,
 }
 
 impl ConvertOptions {
@@ -111,8 +113,31 @@ impl ConvertOptions {
             image_override: None,
             native_platform: Platform::host(),
             validate: None,
+            proxy: None,
         }
     }
+}
+
+/// Proxy settings from build args named `http_proxy`, `https_proxy`, `ftp_proxy`, `no_proxy` or
+/// `all_proxy`, in any case (buildx passes the client's proxy variables that way).
+pub fn proxy_from_build_args(
+    build_args: &BTreeMap<String, String>,
+) -> Option<kiln_llb::pb::ProxyEnv> {
+    let mut proxy = kiln_llb::pb::ProxyEnv::default();
+    let mut any = false;
+    for (key, value) in build_args {
+        let slot = match key.to_ascii_lowercase().as_str() {
+            "http_proxy" => &mut proxy.http_proxy,
+            "https_proxy" => &mut proxy.https_proxy,
+            "ftp_proxy" => &mut proxy.ftp_proxy,
+            "no_proxy" => &mut proxy.no_proxy,
+            "all_proxy" => &mut proxy.all_proxy,
+            _ => continue,
+        };
+        *slot = value.clone();
+        any = true;
+    }
+    any.then_some(proxy)
 }
 
 /// A converted target for one platform.

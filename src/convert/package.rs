@@ -127,13 +127,14 @@ impl Converter<'_> {
                     image = image.resolve_mode(mode);
                 }
                 let image = image.custom_name(p.name("alpine base")).output();
-                let bash = Exec::new(&image)
+                let mut apk = Exec::new(&image)
                     .args(["/sbin/apk", "--no-cache", "--update", "add", "bash"])
                     .platform(platform.clone())
-                    .custom_name(p.name("alpine base: apk add bash"))
-                    .build()
-                    .map_err(err)?
-                    .root();
+                    .custom_name(p.name("alpine base: apk add bash"));
+                if let Some(proxy) = &self.opts.proxy {
+                    apk = apk.proxy_env(proxy.clone());
+                }
+                let bash = apk.build().map_err(err)?.root();
                 Exec::new(&bash)
                     .args(["/bin/ln", "-svf", "/bin/bash", "/bin/sh"])
                     .network(LlbNetwork::None)
@@ -245,6 +246,9 @@ impl Converter<'_> {
             .custom_name(p.name(&format!("apk add {}", pkg.install.join(" "))));
         for (k, v) in &state.env {
             exec = exec.env(k, v);
+        }
+        if let Some(proxy) = &self.opts.proxy {
+            exec = exec.proxy_env(proxy.clone());
         }
         let root = p
             .at(exec, pkg.span)
@@ -414,6 +418,9 @@ impl Converter<'_> {
                 }
                 if no_cache {
                     exec = exec.ignore_cache();
+                }
+                if let Some(proxy) = &this.opts.proxy {
+                    exec = exec.proxy_env(proxy.clone());
                 }
                 p.at(exec, script.span)
                     .build()

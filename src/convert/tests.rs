@@ -632,3 +632,35 @@ fn a_change_reaches_only_the_package_and_its_dependents() {
         "{changed:?}"
     );
 }
+
+#[test]
+fn proxy_build_args_reach_scripts_and_apk_only() {
+    let args = BTreeMap::from([
+        ("HTTP_PROXY".to_string(), "http://proxy:3128".to_string()),
+        ("no_proxy".to_string(), "localhost".to_string()),
+        ("TAG".to_string(), "v1".to_string()),
+    ]);
+    let proxy = proxy_from_build_args(&args).expect("proxy settings");
+    assert_eq!(proxy.http_proxy, "http://proxy:3128");
+    assert_eq!(proxy.no_proxy, "localhost");
+    assert!(proxy_from_build_args(&BTreeMap::new()).is_none());
+
+    let mut opts = options();
+    opts.proxy = Some(proxy);
+    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, opts);
+    let build = d.exec("[linux/amd64] hello: step 1 build 1/1");
+    assert_eq!(
+        build
+            .meta
+            .as_ref()
+            .unwrap()
+            .proxy_env
+            .as_ref()
+            .unwrap()
+            .http_proxy,
+        "http://proxy:3128"
+    );
+    // The sha512 check runs without network: it gets no proxy.
+    let verify = d.exec("[linux/amd64] hello: verify sha512 of hello.tar");
+    assert!(verify.meta.as_ref().unwrap().proxy_env.is_none());
+}

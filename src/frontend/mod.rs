@@ -337,6 +337,7 @@ fn convert_options(
     convert.http_headers = llb_caps.contains("source.http.header");
     convert.native_platform = native;
     convert.image_override = image_override(opts);
+    convert.proxy = crate::convert::proxy_from_build_args(&opts.build_args);
     let talos_version = opts.build_args.get("TALOS_VERSION").cloned();
     if let Some(v) = &talos_version {
         // Refused here, before any work, rather than by every validation stage.

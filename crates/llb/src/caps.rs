@@ -26,6 +26,7 @@ pub mod cap {
     pub const SOURCE_HTTP_HEADER: &str = "source.http.header";
     pub const SOURCE_HTTP_AUTH: &str = "source.http.auth";
     pub const EXEC_META_BASE: &str = "exec.meta.base";
+    pub const EXEC_META_PROXY: &str = "exec.meta.proxyenv";
     pub const EXEC_META_NETWORK: &str = "exec.meta.network";
     pub const EXEC_META_SECURITY: &str = "exec.meta.security";
     pub const EXEC_MOUNT_BIND: &str = "exec.mount.bind";

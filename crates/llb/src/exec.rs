@@ -133,6 +133,9 @@ impl ExecSpec {
         if !self.meta.valid_exit_codes.is_empty() {
             caps.insert(cap::EXEC_VALID_EXIT_CODE.to_string());
         }
+        if self.meta.proxy_env.is_some() {
+            caps.insert(cap::EXEC_META_PROXY.to_string());
+        }
         for m in &self.mounts {
             if !m.selector.is_empty() {
                 caps.insert(cap::EXEC_MOUNT_SELECTOR.to_string());
@@ -223,6 +226,7 @@ pub struct Exec {
     user: String,
     network: NetworkMode,
     valid_exit_codes: Vec<i32>,
+    proxy: Option<pb::ProxyEnv>,
     mounts: Vec<Mount>,
     constraints: Constraints,
 }
@@ -239,6 +243,7 @@ impl Exec {
             user: String::new(),
             network: NetworkMode::Sandbox,
             valid_exit_codes: Vec::new(),
+            proxy: None,
             mounts: Vec::new(),
             constraints: Constraints {
                 platform: root.platform().cloned(),
@@ -292,6 +297,13 @@ impl Exec {
         self
     }
 
+    /// Proxy settings for the process. BuildKit keeps them out of the cache key, so builds behind
+    /// and outside a proxy share results.
+    pub fn proxy_env(mut self, proxy: pb::ProxyEnv) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     pub fn mount(mut self, mount: Mount) -> Self {
         self.mounts.push(mount);
         self
@@ -326,6 +338,7 @@ impl Exec {
                 cwd: self.cwd,
                 user: self.user,
                 valid_exit_codes: self.valid_exit_codes,
+                proxy_env: self.proxy,
                 ..Default::default()
             },
             network: self.network,

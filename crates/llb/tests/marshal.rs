@@ -628,3 +628,32 @@ fn definition_round_trips_through_bytes() {
     assert_eq!(again, def);
     assert!(Definition::from_bytes(b"\xff\xff").is_err());
 }
+
+#[test]
+fn proxy_env_goes_into_meta_with_its_cap() {
+    let root = Image::new("alpine:3.20").unwrap().output();
+    let proxy = pb::ProxyEnv {
+        http_proxy: "http://proxy:3128".into(),
+        ..Default::default()
+    };
+    let run = Exec::new(&root)
+        .args(["true"])
+        .proxy_env(proxy)
+        .build()
+        .unwrap();
+    let def = marshal(&run.root());
+    let exec = def
+        .decode_ops()
+        .unwrap()
+        .into_iter()
+        .find_map(|(d, op)| match op.op {
+            Some(pb::op::Op::Exec(e)) => Some((d, e)),
+            _ => None,
+        })
+        .unwrap();
+    let meta = exec.1.meta.unwrap();
+    assert_eq!(meta.proxy_env.unwrap().http_proxy, "http://proxy:3128");
+    assert!(def.as_pb().metadata[&exec.0]
+        .caps
+        .contains_key("exec.meta.proxyenv"));
+}
