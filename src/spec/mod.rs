@@ -7,6 +7,7 @@ pub mod diag;
 pub mod pkg;
 pub mod pkgfile;
 pub mod platform;
+pub mod suggest;
 pub mod vars;
 pub mod yaml;
 

@@ -255,7 +255,7 @@ impl<'a> Reader<'a> {
             if known.contains(&key.as_str()) {
                 fields.entries.insert(key, (k, v));
             } else {
-                let hint = closest(&key, known)
+                let hint = super::suggest::closest(&key, known.iter().copied())
                     .map(|c| format!("; did you mean `{c}`?"))
                     .unwrap_or_default();
                 self.warning(k, format!("unknown key `{key}` in {what} is ignored{hint}"));
@@ -276,47 +276,29 @@ impl<'n> Fields<'n> {
     }
 }
 
-/// The known key nearest to a misspelt one, for "did you mean" hints.
-fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(&key.to_lowercase(), &k.to_lowercase()), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min()
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn scalars_keep_their_written_text() {
-        let node = parse("a: 8721136\nb: 1.10\nc: \"x\"\nd:\n")
-            .unwrap()
-            .unwrap();
+    /// Parses `text` and runs `f` with a reader over it, returning its result and the diagnostics.
+    fn read<T>(text: &str, f: impl FnOnce(&mut Reader<'_>, &Node) -> T) -> (T, Diagnostics) {
+        let node = parse(text).unwrap().unwrap();
         let mut diags = Diagnostics::default();
         let mut r = Reader {
-            file: "f.yaml",
-            text: "",
+            file: "pkg.yaml",
+            text,
             lines: &Identity,
             diags: &mut diags,
         };
-        let map = r.string_map(&node, "vars");
+        let out = f(&mut r, &node);
+        (out, diags)
+    }
+
+    #[test]
+    fn scalars_keep_their_written_text() {
+        let (map, diags) = read("a: 8721136\nb: 1.10\nc: \"x\"\nd:\n", |r, n| {
+            r.string_map(n, "vars")
+        });
         assert_eq!(map["a"], "8721136");
         assert_eq!(map["b"], "1.10");
         assert_eq!(map["c"], "x");
@@ -332,16 +314,12 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_warnings_with_a_hint() {
-        let node = parse("name: x\nvarient: alpine\n").unwrap().unwrap();
-        let mut diags = Diagnostics::default();
-        let mut r = Reader {
-            file: "pkg.yaml",
-            text: "",
-            lines: &Identity,
-            diags: &mut diags,
-        };
-        let f = r.fields(&node, "the package", &["name", "variant"]);
-        assert!(f.get("name").is_some());
+        let (has_name, diags) = read("name: x\nvarient: alpine\n", |r, n| {
+            r.fields(n, "the package", &["name", "variant"])
+                .get("name")
+                .is_some()
+        });
+        assert!(has_name);
         assert!(!diags.has_errors());
         let w: Vec<_> = diags.warnings().collect();
         assert_eq!(w.len(), 1);
@@ -355,16 +333,10 @@ mod tests {
 
     #[test]
     fn a_string_where_a_list_is_expected_is_an_error() {
-        let node = parse("build: make\n").unwrap().unwrap();
-        let mut diags = Diagnostics::default();
-        let mut r = Reader {
-            file: "pkg.yaml",
-            text: "",
-            lines: &Identity,
-            diags: &mut diags,
-        };
-        let f = r.fields(&node, "a step", &["build"]);
-        let list = r.string_list(f.get("build").unwrap(), "build");
+        let (list, diags) = read("build: make\n", |r, n| {
+            let f = r.fields(n, "a step", &["build"]);
+            r.string_list(f.get("build").unwrap(), "build")
+        });
         assert!(list.is_empty());
         let e: Vec<_> = diags.errors().collect();
         assert_eq!(e.len(), 1);

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::spec::suggest::closest;
 use crate::spec::{DepRef, Dependency, Diagnostics, LoadError, Span};
 
 use super::load::Tree;
@@ -30,7 +31,7 @@ pub(super) fn check(tree: &Tree, diags: &mut Diagnostics) {
         for dep in &package.pkg.dependencies {
             if let DepRef::Stage(stage) = dep.target() {
                 if !tree.packages.contains_key(stage) {
-                    let hint = closest_name(stage, tree.packages.keys())
+                    let hint = closest(stage, tree.packages.keys().map(String::as_str))
                         .map(|c| format!("; did you mean {c:?}?"))
                         .unwrap_or_else(|| "; check the name: of the package you mean".to_string());
                     diags.error(
@@ -112,29 +113,6 @@ fn visit<'t>(
     state.insert(name, 2);
 }
 
-fn closest_name<'a>(name: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
-    names
-        .map(|n| (strsim(name, n), n))
-        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
-        .min()
-        .map(|(_, n)| n)
-}
-
-fn strsim(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// The key under which bldr de-duplicates a package's dependency list.
 fn dedup_key(dep: &Dependency) -> (String, String, String) {
     let (kind, name) = match dep.target() {
@@ -193,7 +171,7 @@ impl Tree {
     pub fn resolve(&self, target: &str) -> Result<Plan, LoadError> {
         if !self.packages.contains_key(target) {
             let mut diags = Diagnostics::default();
-            let hint = closest_name(target, self.packages.keys())
+            let hint = closest(target, self.packages.keys().map(String::as_str))
                 .map(|c| format!("did you mean {c:?}? "))
                 .unwrap_or_default();
             diags.error(
