@@ -16,6 +16,13 @@ use crate::tree::Package;
 
 /// Where steps run and downloads land (shared by all steps, as in bldr).
 const BUILD_DIR: &str = "/tmp/build";
+/// `mkdir -p`.
+const MKDIR_P: MkdirOptions = MkdirOptions {
+    make_parents: true,
+    owner: None,
+    timestamp: None,
+};
+
 /// Marker created on a test branch and copied (empty) onto the main chain, so the test must pass
 /// while its file changes are discarded. Nested so BuildKit only hashes this directory.
 const EMPTY_MARKER: &str = "/.kiln/empty";
@@ -77,6 +84,14 @@ impl Converter<'_> {
                 SourceMap::new(package.file.clone(), "yaml", package.source.as_bytes())
             })
             .clone()
+    }
+
+    /// Execs that may reach the network get the build's proxy settings.
+    fn with_proxy(&self, exec: Exec) -> Exec {
+        match &self.opts.proxy {
+            Some(proxy) => exec.proxy_env(proxy.clone()),
+            None => exec,
+        }
     }
 
     /// The output of `name` built for `target` with execs on `build`.
@@ -146,14 +161,7 @@ impl Converter<'_> {
             }
         };
         let root = FileOp::new(&root)
-            .mkdir(
-                "/pkg",
-                0o755,
-                MkdirOptions {
-                    make_parents: true,
-                    ..Default::default()
-                },
-            )
+            .mkdir("/pkg", 0o755, MKDIR_P)
             .custom_name(p.name("mkdir /pkg"))
             .output()
             .map_err(err)?;
@@ -247,11 +255,8 @@ impl Converter<'_> {
         for (k, v) in &state.env {
             exec = exec.env(k, v);
         }
-        if let Some(proxy) = &self.opts.proxy {
-            exec = exec.proxy_env(proxy.clone());
-        }
         let root = p
-            .at(exec, pkg.span)
+            .at(self.with_proxy(exec), pkg.span)
             .build()
             .map_err(|e| llb_err(p.package, pkg.span, e))?
             .root();
@@ -307,14 +312,7 @@ impl Converter<'_> {
             let path = format!("/pkg/{}", t.path);
             if let Some((parent, _)) = path.rsplit_once('/') {
                 if parent != "/pkg" {
-                    file = file.mkdir(
-                        parent,
-                        0o755,
-                        MkdirOptions {
-                            make_parents: true,
-                            ..Default::default()
-                        },
-                    );
+                    file = file.mkdir(parent, 0o755, MKDIR_P);
                 }
             }
             file = file.mkfile(
@@ -350,14 +348,7 @@ impl Converter<'_> {
         };
 
         let mut root = FileOp::new(&state.root)
-            .mkdir(
-                BUILD_DIR,
-                0o755,
-                MkdirOptions {
-                    make_parents: true,
-                    ..Default::default()
-                },
-            )
+            .mkdir(BUILD_DIR, 0o755, MKDIR_P)
             .custom_name(p.name(&label("mkdir /tmp/build")))
             .output()
             .map_err(err)?;
@@ -419,10 +410,7 @@ impl Converter<'_> {
                 if no_cache {
                     exec = exec.ignore_cache();
                 }
-                if let Some(proxy) = &this.opts.proxy {
-                    exec = exec.proxy_env(proxy.clone());
-                }
-                p.at(exec, script.span)
+                p.at(this.with_proxy(exec), script.span)
                     .build()
                     .map(|r| r.root())
                     .map_err(|e| llb_err(p.package, script.span, e))
@@ -443,14 +431,7 @@ impl Converter<'_> {
                 .iter()
                 .fold(Span::default(), |acc, s| acc.join(s.span));
             let marker = FileOp::new(&branch)
-                .mkdir(
-                    EMPTY_MARKER,
-                    0o755,
-                    MkdirOptions {
-                        make_parents: true,
-                        ..Default::default()
-                    },
-                )
+                .mkdir(EMPTY_MARKER, 0o755, MKDIR_P)
                 .custom_name(p.name(&label("test passed")))
                 .output()
                 .map_err(err)?;
@@ -472,11 +453,7 @@ impl Converter<'_> {
         {
             let mut file = FileOp::new(&root);
             if let Some((parent, _)) = path.rsplit_once('/').filter(|(dir, _)| !dir.is_empty()) {
-                let parents = MkdirOptions {
-                    make_parents: true,
-                    ..Default::default()
-                };
-                file = file.mkdir(parent, 0o755, parents);
+                file = file.mkdir(parent, 0o755, MKDIR_P);
             }
             let file = file
                 .mkfile(&path, 0o644, doc, MkfileOptions::default())
