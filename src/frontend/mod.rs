@@ -513,3 +513,101 @@ async fn warn_all(client: &Client, vertex: &str, warnings: &Diagnostics, files: 
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::{self, LoadOptions};
+
+    fn files(entries: &[(&str, &str)]) -> FileSet {
+        let mut set = FileSet::default();
+        for (path, text) in entries {
+            set.insert(*path, text.as_bytes().to_vec());
+        }
+        set
+    }
+
+    #[test]
+    fn load_errors_become_source_locations_buildx_prints() {
+        let set = files(&[
+            ("Pkgfile", "format: v1alpha2\n"),
+            ("a/pkg.yaml", "name: a\nvariant: nope\nsteps:\n  - network: wifi\n    build: [x]\nfinalize: [{from: /, to: /}]\nbogus: 1\n"),
+        ]);
+        let diags = match tree::load(&set, &LoadOptions::new(Platform::LinuxAmd64)) {
+            Err(LoadError(d)) => d,
+            Ok(_) => panic!("the tree is broken"),
+        };
+        let status = diagnostics_status("the package tree has errors", &diags, &set);
+        assert_eq!(status.code, kiln_gateway::errors::CODE_UNKNOWN);
+        // One detail per file, holding every error range of that file and the file itself.
+        assert_eq!(status.details.len(), 1);
+        let source =
+            SourceLocation::from_any(&status.details[0]).expect("an errdefs.Source detail");
+        assert_eq!(source.filename, "a/pkg.yaml");
+        assert_eq!(source.language, "yaml");
+        assert_eq!(source.data, set.get("a/pkg.yaml").unwrap());
+        let starts: Vec<u32> = source.ranges.iter().map(|r| r.start).collect();
+        assert_eq!(starts, vec![2, 4], "the variant and network lines");
+        // The message lists errors, then the warning that may explain them.
+        let err_at = status.message.find("unknown variant").unwrap();
+        let warn_at = status.message.find("unknown key `bogus`").unwrap();
+        assert!(err_at < warn_at, "{}", status.message);
+    }
+
+    #[test]
+    fn named_contexts_replace_images_by_familiar_name_and_platform() {
+        let opts = BuildOptions::parse(&BTreeMap::from([
+            (
+                "context:busybox:1.37".to_string(),
+                "docker-image://mirror/busybox:1.37".to_string(),
+            ),
+            (
+                "context:docker.io/library/tools:1::linux/arm64".to_string(),
+                "docker-image://mirror/tools:arm".to_string(),
+            ),
+            (
+                "context:tools:1".to_string(),
+                "docker-image://mirror/tools:any".to_string(),
+            ),
+            ("context:local-one".to_string(), "local:somedir".to_string()),
+        ]))
+        .unwrap();
+        let lookup = image_override(&opts).expect("overrides");
+        let identifier = |o: Output| {
+            let def = kiln_llb::marshal(&o);
+            match def.decode_ops().unwrap().remove(0).1.op {
+                Some(kiln_llb::pb::op::Op::Source(s)) => s.identifier,
+                other => panic!("{other:?}"),
+            }
+        };
+        // Written in full in pkg.yaml, given in familiar form on the command line.
+        let o = lookup("docker.io/library/busybox:1.37", Platform::LinuxAmd64).unwrap();
+        assert_eq!(
+            identifier(o),
+            "docker-image://docker.io/mirror/busybox:1.37"
+        );
+        let arm = lookup("tools:1", Platform::LinuxArm64).unwrap();
+        assert_eq!(identifier(arm), "docker-image://docker.io/mirror/tools:arm");
+        let amd = lookup("tools:1", Platform::LinuxAmd64).unwrap();
+        assert_eq!(identifier(amd), "docker-image://docker.io/mirror/tools:any");
+        assert!(
+            lookup("local-one", Platform::LinuxAmd64).is_none(),
+            "only images replace images"
+        );
+        assert!(lookup("other:1", Platform::LinuxAmd64).is_none());
+        assert!(image_override(&BuildOptions::parse(&BTreeMap::new()).unwrap()).is_none());
+    }
+
+    #[test]
+    fn targets_are_described_by_their_manifest() {
+        let set = files(&[
+            ("Pkgfile", "format: v1alpha2\n"),
+            ("ext/pkg.yaml", "name: ext\nvariant: scratch\n"),
+            ("ext/manifest.yaml.tmpl", "version: v1alpha1\nmetadata:\n  name: ext\n  description: |\n    Does things on {{ .ARCH }}.\n    More text.\n"),
+            ("lib/pkg.yaml", "name: lib\nvariant: scratch\n"),
+        ]);
+        let tree = tree::load(&set, &LoadOptions::new(Platform::LinuxArm64)).unwrap();
+        assert_eq!(describe(&tree.packages["ext"]), "Does things on aarch64.");
+        assert_eq!(describe(&tree.packages["lib"]), "package in lib");
+    }
+}
