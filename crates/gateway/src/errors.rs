@@ -110,9 +110,11 @@ impl SourceLocation {
                     ranges: json
                         .ranges
                         .iter()
-                        .map(|r| LineRange {
-                            start: r.start.as_ref().map_or(0, |p| p.line.max(0) as u32),
-                            end: r.end.as_ref().map_or(0, |p| p.line.max(0) as u32),
+                        .map(|r| {
+                            line_range(
+                                r.start.as_ref().map(|p| p.line),
+                                r.end.as_ref().map(|p| p.line),
+                            )
                         })
                         .collect(),
                 })
@@ -127,15 +129,26 @@ impl SourceLocation {
                     ranges: src
                         .ranges
                         .iter()
-                        .map(|r| LineRange {
-                            start: r.start.as_ref().map_or(0, |p| p.line.max(0) as u32),
-                            end: r.end.as_ref().map_or(0, |p| p.line.max(0) as u32),
+                        .map(|r| {
+                            line_range(
+                                r.start.as_ref().map(|p| p.line),
+                                r.end.as_ref().map(|p| p.line),
+                            )
                         })
                         .collect(),
                 })
             }
             _ => None,
         }
+    }
+}
+
+/// A decoded range's lines; absent or negative lines read as 0.
+fn line_range(start: Option<i32>, end: Option<i32>) -> LineRange {
+    let line = |l: Option<i32>| l.map_or(0, |l| l.max(0) as u32);
+    LineRange {
+        start: line(start),
+        end: line(end),
     }
 }
 
