@@ -1,12 +1,13 @@
 //! Times loading and planning every target of the siderolabs/extensions corpus for both
 //! platforms, and reports peak memory. Run with `cargo bench --bench plan_corpus`.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use kiln::spec::Platform;
 use kiln::tree::{self, FileSet, LoadOptions};
+
+#[path = "../tests/support/corpus.rs"]
+mod support;
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -15,25 +16,10 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/siderolabs-extensions");
-    if !dir.join("Pkgfile").is_file() {
-        eprintln!("skipping: {} is absent", dir.display());
+    let Some(dir) = support::corpus_dir() else {
         return;
-    }
-    let args: BTreeMap<String, String> = [
-        ("TAG", "v1.14.0"),
-        ("PKGS", "v1.14.0"),
-        ("PKGS_PREFIX", "ghcr.io/siderolabs"),
-        ("TOOLS", "v1.14.0"),
-        ("TOOLS_PREFIX", "ghcr.io/siderolabs"),
-        ("SOURCE_DATE_EPOCH", "1700000000"),
-        ("TEST_STAGE", ""),
-        ("GNU_MIRROR_URL", "https://ftp.gnu.org"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    };
+    let args = support::corpus_build_args();
     let iterations = std::env::var("KILN_BENCH_ITERATIONS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -1,39 +1,13 @@
 //! Compatibility with the real siderolabs/extensions tree: every target loads and plans on
 //! both platforms. Skips (saying so) where `../shared/corpus` is absent.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use kiln::spec::Platform;
 use kiln::tree::{self, FileSet, LoadOptions};
 
-fn corpus() -> Option<PathBuf> {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/siderolabs-extensions");
-    if dir.join("Pkgfile").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} is absent", dir.display());
-        None
-    }
-}
+#[path = "support/corpus.rs"]
+mod support;
 
-/// The build arguments the corpus README names, with plausible values.
-pub fn corpus_build_args() -> BTreeMap<String, String> {
-    [
-        ("TAG", "v1.14.0"),
-        ("PKGS", "v1.14.0"),
-        ("PKGS_PREFIX", "ghcr.io/siderolabs"),
-        ("TOOLS", "v1.14.0"),
-        ("TOOLS_PREFIX", "ghcr.io/siderolabs"),
-        ("SOURCE_DATE_EPOCH", "1700000000"),
-        ("TEST_STAGE", ""),
-        ("GNU_MIRROR_URL", "https://ftp.gnu.org"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
+use support::{corpus_build_args, corpus_dir as corpus};
 
 #[test]
 fn every_corpus_target_plans_on_both_platforms() {

@@ -303,17 +303,17 @@ fn an_unchanged_build_is_fully_cached_and_a_change_rebuilds_only_that_package_an
         progress::summary(&vertices)
     );
     for platform in PLATFORMS {
-        for name in [
+        let names = [
             format!("[{platform}] fixture-ext: validate extension image"),
             format!("[{platform}] fixture-ext: step 2 install 1/1"),
             format!("[{platform}] greeting: install 1/1"),
-        ] {
-            assert!(
-                vertices.iter().any(|v| v.name == name && v.cached()),
-                "{name} is not CACHED in the second build:\n{}",
-                progress::summary(&vertices)
-            );
-        }
+        ];
+        progress::assert_each(
+            &vertices,
+            &names,
+            progress::Vertex::cached,
+            "CACHED in the second build",
+        );
     }
     assert_eq!(
         fx.server.hits("payload.txt"),

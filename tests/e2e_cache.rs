@@ -55,17 +55,17 @@ fn registry_cache_survives_a_prune_and_makes_the_build_fully_cached() {
     );
     let vertices = progress::parse(&cold.output);
     for platform in PLATFORMS {
-        for name in [
+        let names = [
             format!("[{platform}] greeting: install 1/1"),
             format!("[{platform}] fixture-ext: step 2 install 1/1"),
             format!("[{platform}] fixture-ext: validate extension image"),
-        ] {
-            assert!(
-                vertices.iter().any(|v| v.name == name && v.ran()),
-                "{name} did not run in the cold build:\n{}",
-                progress::summary(&vertices)
-            );
-        }
+        ];
+        progress::assert_each(
+            &vertices,
+            &names,
+            progress::Vertex::ran,
+            "run in the cold build",
+        );
     }
     assert!(
         fx.server.hits("payload.txt") >= 1,

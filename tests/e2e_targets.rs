@@ -5,20 +5,26 @@
 mod common;
 
 use common::fixture::FrontendFixture;
+use common::CommandOutput;
+
+/// `BUILDX_EXPERIMENTAL=1 docker buildx build --print WHAT` of the fixture tree through kiln.
+fn print(what: &str) -> CommandOutput {
+    let fx = FrontendFixture::new();
+    common::Buildx::new(fx.tree())
+        .file(fx.path("Pkgfile"))
+        .kiln()
+        .arg("--print")
+        .arg(what)
+        .env("BUILDX_EXPERIMENTAL", "1")
+        .run()
+}
 
 #[test]
 fn print_targets_lists_every_package_of_the_tree() {
     let Some(_env) = common::require_kiln() else {
         return;
     };
-    let fx = FrontendFixture::new();
-    let out = common::Buildx::new(fx.tree())
-        .file(fx.path("Pkgfile"))
-        .kiln()
-        .arg("--print")
-        .arg("targets")
-        .env("BUILDX_EXPERIMENTAL", "1")
-        .run();
+    let out = print("targets");
     out.assert_success();
 
     // buildx prints a table: a `TARGET  DESCRIPTION` header, then one row per target.
@@ -57,14 +63,7 @@ fn an_unknown_subrequest_is_refused_as_unimplemented() {
     let Some(_env) = common::require_kiln() else {
         return;
     };
-    let fx = FrontendFixture::new();
-    let out = common::Buildx::new(fx.tree())
-        .file(fx.path("Pkgfile"))
-        .kiln()
-        .arg("--print")
-        .arg("outline")
-        .env("BUILDX_EXPERIMENTAL", "1")
-        .run();
+    let out = print("outline");
     out.assert_failure()
         .assert_contains("unsupported request frontend.outline: Unimplemented");
 }

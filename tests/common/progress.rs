@@ -147,6 +147,18 @@ pub fn worked(vertices: &[Vertex]) -> Vec<&Vertex> {
         .collect()
 }
 
+/// Asserts that each vertex named in `names` is present and `state` holds for it (e.g.
+/// [`Vertex::cached`] or [`Vertex::ran`]); `what` says which, in the failure message.
+pub fn assert_each(vertices: &[Vertex], names: &[String], state: fn(&Vertex) -> bool, what: &str) {
+    for name in names {
+        assert!(
+            vertices.iter().any(|v| &v.name == name && state(v)),
+            "{name} is not {what}:\n{}",
+            summary(vertices)
+        );
+    }
+}
+
 /// A readable one-line-per-vertex summary, for assertion messages.
 pub fn summary(vertices: &[Vertex]) -> String {
     vertices
