@@ -417,12 +417,15 @@ fn llb(args: &LlbArgs) -> Result<()> {
 }
 
 fn validate(args: &ValidateArgs) -> i32 {
-    let path = std::path::Path::new(&args.args.path);
-    let code = if args.if_extension
-        && path.is_dir()
-        && !path.join("manifest.yaml").exists()
-        && !path.join("rootfs").exists()
-    {
+    let not_an_extension = match args.args.paths.as_slice() {
+        [path] if args.if_extension => {
+            let path = std::path::Path::new(path);
+            (path.is_dir() && !path.join("manifest.yaml").exists() && !path.join("rootfs").exists())
+                .then_some(path)
+        }
+        _ => None,
+    };
+    let code = if let Some(path) = not_an_extension {
         println!(
             "{}: no manifest.yaml or rootfs/: not an extension image, nothing to validate",
             path.display()

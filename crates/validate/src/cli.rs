@@ -11,10 +11,10 @@ use crate::{load, validate, Options, Report, TalosVersion};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "validate")]
 pub struct Args {
-    /// The image: a directory (manifest.yaml + rootfs/), a tar of one, an OCI layout directory or
-    /// tarball, or a registry reference host[:port]/repo:tag or @sha256:…
-    #[arg(value_name = "PATH")]
-    pub path: String,
+    /// The images: each a directory (manifest.yaml + rootfs/), a tar of one, an OCI layout
+    /// directory or tarball, or a registry reference host[:port]/repo:tag or @sha256:…
+    #[arg(value_name = "PATH", required_unless_present = "list_rules")]
+    pub paths: Vec<String>,
     /// Target Talos version (drives the allowed paths and the compatibility check); default: the
     /// newest kiln knows
     #[arg(long, value_name = "V")]
@@ -31,6 +31,9 @@ pub struct Args {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+    /// List the rules (id, Talos releases, summary) instead of validating
+    #[arg(long)]
+    pub list_rules: bool,
 }
 
 #[derive(Serialize)]
@@ -51,19 +54,66 @@ struct JsonOutput<'a> {
 /// Runs `kiln validate` and returns the exit code: 0 clean (warnings allowed), 1 violations,
 /// 2 unreadable input.
 pub fn run(args: &Args) -> i32 {
+    if args.list_rules {
+        print!("{}", list_rules(args.json));
+        return 0;
+    }
+    args.paths
+        .iter()
+        .map(|path| run_one(args, path))
+        .max()
+        .unwrap_or(0)
+}
+
+#[derive(Serialize)]
+struct RuleListing {
+    id: &'static str,
+    summary: &'static str,
+    talos: crate::version::Releases,
+    scope: crate::rule::Scope,
+}
+
+/// Every rule as a table (id, releases, summary) or a JSON array.
+pub fn list_rules(json: bool) -> String {
+    if json {
+        let rules: Vec<RuleListing> = crate::rule::all()
+            .map(|r| RuleListing {
+                id: r.id,
+                summary: r.summary,
+                talos: r.talos,
+                scope: r.scope,
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&rules)
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        return format!("{text}\n");
+    }
+    let width = crate::rule::all().map(|r| r.id.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for rule in crate::rule::all() {
+        let talos = rule.talos.to_string();
+        out.push_str(&format!(
+            "{:width$}  {talos:20}  {}\n",
+            rule.id, rule.summary
+        ));
+    }
+    out
+}
+
+fn run_one(args: &Args, path: &str) -> i32 {
     let options = Options {
         talos_version: args.talos_version.clone(),
         pkg_name: args.pkg_name.clone(),
         kernel_release: args.kernel_release.clone(),
     };
-    let targets = match load(&args.path, args.platform.as_deref()) {
+    let targets = match load(path, args.platform.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             if args.json {
-                let out = serde_json::json!({"input": args.path, "error": e.to_string()});
+                let out = serde_json::json!({"input": path, "error": e.to_string()});
                 println!("{out}");
             } else {
-                eprintln!("error: cannot read {}: {e}", args.path);
+                eprintln!("error: cannot read {}: {e}", path);
             }
             return 2;
         }
@@ -78,7 +128,7 @@ pub fn run(args: &Args) -> i32 {
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let out = JsonOutput {
-            input: &args.path,
+            input: path,
             errors,
             warnings,
             targets: reports
@@ -93,7 +143,7 @@ pub fn run(args: &Args) -> i32 {
             serde_json::to_string_pretty(&out).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let _ = writeln!(stdout, "{text}");
     } else {
-        let _ = write!(stdout, "{}", render(&args.path, &reports, &options));
+        let _ = write!(stdout, "{}", render(path, &reports, &options));
     }
     if errors > 0 {
         1

@@ -5,6 +5,7 @@
 //! on the real built filesystem (`kiln validate /image`) and on images from disk or a registry.
 
 pub mod cli;
+pub mod rule;
 pub mod rules;
 pub mod source;
 pub mod tree;
@@ -13,6 +14,7 @@ mod yaml;
 
 use serde::Serialize;
 
+pub use rule::Rule;
 pub use source::{load, LoadError, Target};
 pub use tree::{Entry, EntryKind, Tree};
 pub use version::{TalosVersion, DEFAULT_TALOS_VERSION};
@@ -31,8 +33,8 @@ pub struct Violation {
     pub severity: Severity,
     /// Relative to the image root, e.g. `rootfs/usr/bin/foo` or `manifest.yaml`; `""` for the root.
     pub path: String,
-    /// Stable rule id, e.g. `hardlink`, `path-not-allowed`, `manifest-version`.
-    pub rule: &'static str,
+    /// The broken rule; serialized as its id, e.g. `hardlink`.
+    pub rule: &'static Rule,
     pub message: String,
 }
 
@@ -81,7 +83,7 @@ impl Report {
         &mut self,
         severity: Severity,
         path: impl Into<String>,
-        rule: &'static str,
+        rule: &'static Rule,
         message: impl Into<String>,
     ) {
         self.violations.push(Violation {
@@ -95,7 +97,7 @@ impl Report {
     pub(crate) fn error(
         &mut self,
         path: impl Into<String>,
-        rule: &'static str,
+        rule: &'static Rule,
         message: impl Into<String>,
     ) {
         self.push(Severity::Error, path, rule, message);
@@ -104,7 +106,7 @@ impl Report {
     pub(crate) fn warn(
         &mut self,
         path: impl Into<String>,
-        rule: &'static str,
+        rule: &'static Rule,
         message: impl Into<String>,
     ) {
         self.push(Severity::Warning, path, rule, message);
@@ -114,7 +116,7 @@ impl Report {
         self.violations.sort_by(|a, b| {
             tree::component_order(&a.path, &b.path)
                 .then(a.severity.cmp(&b.severity))
-                .then(a.rule.cmp(b.rule))
+                .then(a.rule.id.cmp(b.rule.id))
                 .then(a.message.cmp(&b.message))
         });
         self.violations.dedup();

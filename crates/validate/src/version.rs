@@ -77,6 +77,51 @@ impl std::str::FromStr for TalosVersion {
     }
 }
 
+/// A span of Talos releases (`(major, minor)`): from `since` on, up to but not including `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Releases {
+    pub since: (u64, u64),
+    pub until: Option<(u64, u64)>,
+}
+
+impl Releases {
+    /// Every release.
+    pub const ALL: Releases = Releases {
+        since: (0, 0),
+        until: None,
+    };
+
+    /// `release` and every later one.
+    pub const fn since(release: (u64, u64)) -> Releases {
+        Releases {
+            since: release,
+            until: None,
+        }
+    }
+
+    /// Whether `release` lies in the span.
+    pub fn contains(&self, release: (u64, u64)) -> bool {
+        release >= self.since && self.until.is_none_or(|until| release < until)
+    }
+}
+
+impl fmt::Display for Releases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.since, self.until) {
+            ((0, 0), None) => f.write_str("all releases"),
+            ((major, minor), None) => write!(f, "v{major}.{minor} and later"),
+            ((0, 0), Some((major, minor))) => write!(f, "before v{major}.{minor}"),
+            ((a, b), Some((c, d))) => write!(f, "v{a}.{b} until (not including) v{c}.{d}"),
+        }
+    }
+}
+
+impl serde::Serialize for Releases {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 fn version_format_regexes() -> &'static [Regex; 5] {
     static REGEXES: OnceLock<[Regex; 5]> = OnceLock::new();
     REGEXES.get_or_init(|| {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use kiln_validate::{Options, Severity::*, TalosVersion};
+use kiln_validate::{rule, Options, Severity::*, TalosVersion};
 
 /// A realistic good extension: binaries, a service with a container rootfs (fhs-like, sticky tmp),
 /// kernel modules, glibc-style symlinks into allowed points, udev rules and CRI config.
@@ -64,11 +64,17 @@ fn image_root() {
     f.mkdir("bin", 0o755);
     f.write(".wh.x", "", 0o644);
     let r = f.check();
-    assert_has(&r, Error, "image-root", "bin", "unexpected file \"bin\"");
     assert_has(
         &r,
         Error,
-        "image-root",
+        &rule::IMAGE_ROOT,
+        "bin",
+        "unexpected file \"bin\"",
+    );
+    assert_has(
+        &r,
+        Error,
+        &rule::IMAGE_ROOT,
         ".wh.x",
         "unexpected file \".wh.x\"",
     );
@@ -79,7 +85,7 @@ fn image_root() {
     assert_has(
         &r,
         Error,
-        "image-root",
+        &rule::IMAGE_ROOT,
         "rootfs",
         "extension rootfs is missing",
     );
@@ -89,7 +95,7 @@ fn image_root() {
     assert_has(
         &f.check(),
         Error,
-        "image-root",
+        &rule::IMAGE_ROOT,
         "manifest.yaml",
         "extension manifest is missing",
     );
@@ -100,7 +106,7 @@ fn image_root() {
     assert_has(
         &f.check(),
         Error,
-        "image-root",
+        &rule::IMAGE_ROOT,
         "rootfs",
         "must be a directory, found a regular file",
     );
@@ -116,7 +122,7 @@ fn manifest_api_version_and_shape() {
     assert_has(
         &f.check(),
         Error,
-        "manifest-api-version",
+        &rule::MANIFEST_API_VERSION,
         "manifest.yaml",
         "unsupported manifest version: \"v1alpha2\"",
     );
@@ -125,7 +131,7 @@ fn manifest_api_version_and_shape() {
     assert_has(
         &f.check(),
         Error,
-        "manifest-api-version",
+        &rule::MANIFEST_API_VERSION,
         "manifest.yaml",
         "unsupported manifest version: \"\"",
     );
@@ -134,7 +140,7 @@ fn manifest_api_version_and_shape() {
     assert_has(
         &f.check(),
         Error,
-        "manifest-yaml",
+        &rule::MANIFEST_YAML,
         "manifest.yaml",
         "metadata must be a mapping, found a list",
     );
@@ -143,7 +149,7 @@ fn manifest_api_version_and_shape() {
     assert_has(
         &f.check(),
         Error,
-        "manifest-yaml",
+        &rule::MANIFEST_YAML,
         "manifest.yaml",
         "invalid YAML",
     );
@@ -156,11 +162,11 @@ fn manifest_name_and_fields() {
         pkg_name: Some(name.into()),
         ..Options::default()
     };
-    assert_no(&f.check_with(&opts("hello")), "manifest-name");
+    assert_no(&f.check_with(&opts("hello")), &rule::MANIFEST_NAME);
     assert_has(
         &f.check_with(&opts("bar")),
         Error,
-        "manifest-name",
+        &rule::MANIFEST_NAME,
         "manifest.yaml",
         "pkg name does not match extension name: bar != hello",
     );
@@ -173,14 +179,14 @@ fn manifest_name_and_fields() {
     assert_has(
         &r,
         Error,
-        "manifest-field",
+        &rule::MANIFEST_FIELD,
         "manifest.yaml",
         "metadata.author is missing",
     );
     assert_has(
         &r,
         Error,
-        "manifest-field",
+        &rule::MANIFEST_FIELD,
         "manifest.yaml",
         "metadata.description is missing",
     );
@@ -190,7 +196,7 @@ fn manifest_name_and_fields() {
     assert_has(
         &r,
         Warning,
-        "manifest-unknown-key",
+        &rule::MANIFEST_UNKNOWN_KEY,
         "manifest.yaml",
         "line 5: unknown key \"metadata.homepage\"",
     );
@@ -208,17 +214,17 @@ fn manifest_version_formats() {
         "abc1234-v1.15.0-3-gdeadbee-dirty",
     ] {
         f.manifest(&GOOD_MANIFEST.replace("\"1.0.0\"", &format!("\"{good}\"")));
-        assert_no(&f.check(), "manifest-version");
+        assert_no(&f.check(), &rule::MANIFEST_VERSION);
     }
     // Unquoted: Talos reads the source text, so 1.10 is "1.10", not the float 1.1.
     f.manifest(&GOOD_MANIFEST.replace("\"1.0.0\"", "1.10"));
-    assert_no(&f.check(), "manifest-version");
+    assert_no(&f.check(), &rule::MANIFEST_VERSION);
     for bad in ["latest", "1.2.3.4", "1.2.3+b1", "microcode-20210608-v1.0.0"] {
         f.manifest(&GOOD_MANIFEST.replace("\"1.0.0\"", &format!("\"{bad}\"")));
         assert_has(
             &f.check(),
             Error,
-            "manifest-version",
+            &rule::MANIFEST_VERSION,
             "manifest.yaml",
             &format!("invalid version format {bad} for extension: hello"),
         );
@@ -233,24 +239,24 @@ fn compatibility_constraint() {
     assert_has(
         &f.check_for("v1.15.0"),
         Error,
-        "compatibility",
+        &rule::COMPATIBILITY,
         "manifest.yaml",
         "version constraint >= v1.99.0 can't be satisfied with Talos version v1.15.0",
     );
     f.manifest(&with(">= v1.15.0"));
-    assert_no(&f.check_for("v1.15.0-beta.1"), "compatibility");
+    assert_no(&f.check_for("v1.15.0-beta.1"), &rule::COMPATIBILITY);
     assert_has(
         &f.check_for("v1.14.0"),
         Error,
-        "compatibility",
+        &rule::COMPATIBILITY,
         "manifest.yaml",
         "can't be satisfied",
     );
     for ok in [">=v1.10.0 <v2.0.0", "<1.5.0 || >=1.9.0", ""] {
         f.manifest(&with(ok));
         let r = f.check();
-        assert_no(&r, "compatibility");
-        assert_no(&r, "compatibility-syntax");
+        assert_no(&r, &rule::COMPATIBILITY);
+        assert_no(&r, &rule::COMPATIBILITY_SYNTAX);
     }
     for (bad, needle) in [
         (">= v1.10", "full X.Y.Z"),
@@ -261,7 +267,7 @@ fn compatibility_constraint() {
         assert_has(
             &f.check(),
             Error,
-            "compatibility-syntax",
+            &rule::COMPATIBILITY_SYNTAX,
             "manifest.yaml",
             needle,
         );
@@ -287,35 +293,35 @@ fn paths_by_whole_components_and_talos_version() {
     assert_has(
         &r,
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/boot/vmlinuz",
         "path \"/boot/vmlinuz\" is not allowed in extensions for Talos v1.14.0",
     );
     assert_has(
         &r,
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/usr/lib64/a.so",
         "allowed under",
     );
     assert_has(
         &r,
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/usr/localfoo/x",
         "\"/usr/localfoo/x\"",
     );
     assert_has(
         &r,
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/etc/cri/conf.d.bak/x",
         "(allowed under /etc/cri/conf.d)",
     );
     assert_has(
         &r,
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/usr/bin/nvme-evil",
         "/usr/bin/nvme",
     );
@@ -324,22 +330,22 @@ fn paths_by_whole_components_and_talos_version() {
     // Legacy /lib/firmware: fine before the usr merge, an error (with the move named) after.
     let f = Fixture::new();
     f.write("rootfs/lib/firmware/x.bin", "", 0o644);
-    assert_no(&f.check_for("v1.9.0"), "path-not-allowed");
+    assert_no(&f.check_for("v1.9.0"), &rule::PATH_NOT_ALLOWED);
     assert_has(
         &f.check_for("v1.12.0"),
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/lib/firmware/x.bin",
         "/lib/firmware moved to /usr/lib/firmware in Talos v1.10",
     );
 
     let f = Fixture::new();
     f.write("rootfs/usr/bin/nvme", "", 0o755);
-    assert_no(&f.check(), "path-not-allowed");
+    assert_no(&f.check(), &rule::PATH_NOT_ALLOWED);
     assert_has(
         &f.check_for("v1.13.0"),
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/usr/bin/nvme",
         "allowed from Talos v1.14 on",
     );
@@ -355,7 +361,7 @@ fn empty_dirs_outside_are_warnings() {
     assert_has(
         &r,
         Warning,
-        "empty-dir",
+        &rule::EMPTY_DIR,
         "rootfs/opt",
         "directory \"/opt\" is outside the allowed hierarchies and holds nothing",
     );
@@ -370,8 +376,8 @@ fn empty_dirs_outside_are_warnings() {
     let f = Fixture::new();
     f.write("rootfs/opt/foo/x", "", 0o644);
     let r = f.check();
-    assert_no(&r, "empty-dir");
-    assert_has(&r, Error, "path-not-allowed", "rootfs/opt/foo/x", "");
+    assert_no(&r, &rule::EMPTY_DIR);
+    assert_has(&r, Error, &rule::PATH_NOT_ALLOWED, "rootfs/opt/foo/x", "");
 }
 
 #[test]
@@ -384,7 +390,7 @@ fn hard_links() {
     )
     .expect("link");
     let r = f.check();
-    assert_has(&r, Error, "hardlink", "rootfs/usr/local/bin/b", "\"/usr/local/bin/b\" is a hard link to \"/usr/local/bin/a\"; Talos unpacks hard links as empty files");
+    assert_has(&r, Error, &rule::HARDLINK, "rootfs/usr/local/bin/b", "\"/usr/local/bin/b\" is a hard link to \"/usr/local/bin/a\"; Talos unpacks hard links as empty files");
     assert_eq!(r.errors().count(), 1, "{}", dump(&r));
 
     // A link whose other name lies outside the image is exported as a plain file: not reported.
@@ -411,14 +417,14 @@ fn special_files() {
     assert_has(
         &r,
         Error,
-        "special-file",
+        &rule::SPECIAL_FILE,
         "rootfs/usr/local/run.fifo",
         "special files are not allowed: \"/usr/local/run.fifo\" is a FIFO",
     );
     assert_has(
         &r,
         Error,
-        "special-file",
+        &rule::SPECIAL_FILE,
         "rootfs/usr/local/s.sock",
         "is a socket",
     );
@@ -449,14 +455,14 @@ fn device_nodes_when_root() {
     assert_has(
         &r,
         Error,
-        "special-file",
+        &rule::SPECIAL_FILE,
         "rootfs/usr/local/null",
         "is a character device",
     );
     assert_has(
         &r,
         Error,
-        "special-file",
+        &rule::SPECIAL_FILE,
         "rootfs/usr/local/blk",
         "is a block device",
     );
@@ -473,34 +479,34 @@ fn world_writable() {
     assert_has(
         &r,
         Error,
-        "world-writable",
+        &rule::WORLD_WRITABLE,
         "rootfs/usr/local/bin/x",
         "world-writeable files are not allowed: \"/usr/local/bin/x\" has mode 0666",
     );
     assert_has(
         &r,
         Error,
-        "world-writable",
+        &rule::WORLD_WRITABLE,
         "rootfs/usr/local/share/open",
         "need the sticky bit",
     );
     assert_has(
         &r,
         Error,
-        "world-writable",
+        &rule::WORLD_WRITABLE,
         "rootfs/usr/local/share/sticky",
         "only inside a service container rootfs",
     );
     assert_has(
         &r,
         Error,
-        "world-writable",
+        &rule::WORLD_WRITABLE,
         "rootfs/usr/local/lib/containers/hello/var/tmp",
         "need the sticky bit",
     );
     assert_eq!(r.errors().count(), 4, "{}", dump(&r));
     // good() has a 1777 tmp inside the container rootfs, which passes.
-    assert_no(&good().check(), "world-writable");
+    assert_no(&good().check(), &rule::WORLD_WRITABLE);
 }
 
 #[test]
@@ -514,29 +520,29 @@ fn symlinks() {
     assert_has(
         &r,
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/bin",
         "path \"/bin\" is not allowed",
     );
     assert_has(
         &r,
         Warning,
-        "symlink-target",
+        &rule::SYMLINK_TARGET,
         "rootfs/usr/local/bin/sh",
         "points to \"/bin/busybox\" (/bin/busybox), outside the hierarchies",
     );
     assert_has(
         &r,
         Warning,
-        "symlink-target",
+        &rule::SYMLINK_TARGET,
         "rootfs/usr/local/bin/up",
         "(/sbin/x)",
     );
-    assert_no(&r, "world-writable");
+    assert_no(&r, &rule::WORLD_WRITABLE);
     let targets: Vec<_> = r
         .violations
         .iter()
-        .filter(|v| v.rule == "symlink-target")
+        .filter(|v| v.rule == &rule::SYMLINK_TARGET)
         .map(|v| v.path.as_str())
         .collect();
     // rootfs/bin -> usr/bin resolves to /usr/bin: outside too; ldconfig's target is allowed.
@@ -562,7 +568,7 @@ fn service_spec_fields() {
     assert_has(
         &r,
         Error,
-        "service-name",
+        &rule::SERVICE_NAME,
         "rootfs/usr/local/etc/containers/hello.yaml",
         "name \"Foo\" is invalid",
     );
@@ -572,28 +578,28 @@ fn service_spec_fields() {
     assert_has(
         &r,
         Error,
-        "service-restart",
+        &rule::SERVICE_RESTART,
         path,
         "restart kind is invalid",
     );
     assert_has(
         &r,
         Error,
-        "service-entrypoint",
+        &rule::SERVICE_ENTRYPOINT,
         path,
         "container endpoint can't be empty",
     );
     assert_has(
         &r,
         Warning,
-        "service-unknown-key",
+        &rule::SERVICE_UNKNOWN_KEY,
         path,
         "unknown key \"container.entryPoint\"",
     );
 
     let r = with_service("name: hello\ncontainer:\n  entrypoint: ./hello\nrestart: sometimes\n")
         .check();
-    assert_has(&r, Error, "service-restart", path, "\"sometimes\"");
+    assert_has(&r, Error, &rule::SERVICE_RESTART, path, "\"sometimes\"");
 
     let r = with_service(
         "name: hello\ncontainer:\n  entrypoint: ./hello\nrestart: never\ndepends:\n  - {}\n  - path: ./x\n  - service: cri\n    path: /x\n  - network: [bogus]\n",
@@ -602,35 +608,35 @@ fn service_spec_fields() {
     assert_has(
         &r,
         Error,
-        "service-depends",
+        &rule::SERVICE_DEPENDS,
         path,
         "line 6: no dependency specified",
     );
     assert_has(
         &r,
         Error,
-        "service-depends",
+        &rule::SERVICE_DEPENDS,
         path,
         "line 7: path is not absolute: \"./x\"",
     );
     assert_has(
         &r,
         Error,
-        "service-depends",
+        &rule::SERVICE_DEPENDS,
         path,
         "line 8: more than a single dependency is set (service, path)",
     );
     assert_has(
         &r,
         Error,
-        "service-depends",
+        &rule::SERVICE_DEPENDS,
         path,
         "invalid network dependency \"bogus\"",
     );
 
     assert_no(
         &with_service("name: hello\ncontainer:\n  entrypoint: ./hello\nrestart: ALWAYS\n").check(),
-        "service-restart",
+        &rule::SERVICE_RESTART,
     );
 }
 
@@ -642,7 +648,7 @@ fn service_rootfs_and_entrypoint() {
     assert_has(
         &r,
         Error,
-        "service-rootfs",
+        &rule::SERVICE_ROOTFS,
         path,
         "container rootfs directory /usr/local/lib/containers/multipathd/, which is missing",
     );
@@ -651,15 +657,21 @@ fn service_rootfs_and_entrypoint() {
     assert_has(
         &r,
         Error,
-        "service-entrypoint",
+        &rule::SERVICE_ENTRYPOINT,
         path,
         "a bare name is searched in $PATH",
     );
-    assert_has(&r, Error, "service-entrypoint", path, "write \"./hello\"");
+    assert_has(
+        &r,
+        Error,
+        &rule::SERVICE_ENTRYPOINT,
+        path,
+        "write \"./hello\"",
+    );
 
     let r =
         with_service("name: hello\ncontainer:\n  entrypoint: /missing\nrestart: always\n").check();
-    assert_has(&r, Error, "service-entrypoint", path, "entrypoint \"/missing\" of service \"hello\" does not exist in its container rootfs /usr/local/lib/containers/hello/");
+    assert_has(&r, Error, &rule::SERVICE_ENTRYPOINT, path, "entrypoint \"/missing\" of service \"hello\" does not exist in its container rootfs /usr/local/lib/containers/hello/");
 
     let f = with_service("name: hello\ncontainer:\n  entrypoint: /bin/tool\nrestart: always\n");
     f.write(
@@ -667,7 +679,7 @@ fn service_rootfs_and_entrypoint() {
         "",
         0o644,
     );
-    assert_has(&f.check(), Error, "service-entrypoint", path, "resolves to \"/usr/local/lib/containers/hello/usr/bin/tool\", a regular file with mode 0644, which is not executable");
+    assert_has(&f.check(), Error, &rule::SERVICE_ENTRYPOINT, path, "resolves to \"/usr/local/lib/containers/hello/usr/bin/tool\", a regular file with mode 0644, which is not executable");
     f.write(
         "rootfs/usr/local/lib/containers/hello/usr/bin/tool",
         "",
@@ -693,7 +705,7 @@ fn service_rootfs_and_entrypoint() {
     assert_has(
         &r,
         Warning,
-        "service-entrypoint",
+        &rule::SERVICE_ENTRYPOINT,
         path,
         "comes through a bind mount from /usr/local/sbin/hellod on the host",
     );
@@ -712,7 +724,7 @@ fn service_yml_is_a_warning() {
     assert_has(
         &r,
         Warning,
-        "service-yml",
+        &rule::SERVICE_YML,
         "rootfs/usr/local/etc/containers/other.yml",
         "Talos only reads *.yaml",
     );
@@ -728,14 +740,14 @@ fn kernel_modules() {
     assert_has(
         &r,
         Error,
-        "kernel-modules",
+        &rule::KERNEL_MODULES,
         "rootfs/usr/lib/modules",
         "must hold exactly one kernel release directory, found 2: 6.18.0-talos, 6.18.1-talos",
     );
     assert_has(
         &r,
         Error,
-        "kernel-modules",
+        &rule::KERNEL_MODULES,
         "rootfs/usr/lib/modules/stray",
         "\"stray\" is a regular file",
     );
@@ -747,7 +759,7 @@ fn kernel_modules() {
     assert_has(
         &r,
         Error,
-        "kernel-modules",
+        &rule::KERNEL_MODULES,
         "rootfs/usr/lib/modules/6.18.1-talos",
         "does not match the target kernel \"6.18.2-talos\"",
     );
@@ -763,10 +775,70 @@ fn kernel_modules() {
     assert_has(
         &f.check_with(&opts),
         Error,
-        "kernel-modules",
+        &rule::KERNEL_MODULES,
         "rootfs/lib/modules",
         "found 2",
     );
+
+    // Talos v1.1 allows no modules directory at all: the path rule says so, the modules rule is
+    // not checked there.
+    let r = f.check_for("v1.1.0");
+    assert!(!rule::KERNEL_MODULES.applies_to(&TalosVersion::parse("v1.1.0").expect("v")));
+    assert_no(&r, &rule::KERNEL_MODULES);
+    assert_has(
+        &r,
+        Error,
+        &rule::PATH_NOT_ALLOWED,
+        "rootfs/lib/modules/5.15.0-talos/a.ko",
+        "",
+    );
+}
+
+#[test]
+fn every_reported_rule_is_in_the_catalog() {
+    let f = Fixture::new();
+    f.manifest("version: v1alpha2\nmetadata:\n  name: x\n  version: latest\n  extra: 1\n");
+    f.write("rootfs/usr/bin/foo", "", 0o777);
+    f.mkdir("rootfs/opt/empty", 0o755);
+    f.symlink("rootfs/usr/local/bin/sh", "/bin/busybox");
+    f.write(
+        "rootfs/usr/local/etc/containers/bad.yaml",
+        "name: Bad!\nrestart: sometimes\n",
+        0o644,
+    );
+    f.write("rootfs/usr/local/etc/containers/old.yml", "", 0o644);
+    f.mkdir("rootfs/usr/lib/modules", 0o755);
+    let r = f.check();
+    let catalog: Vec<&rule::Rule> = rule::all().collect();
+    let mut ids: Vec<&str> = r.violations.iter().map(|v| v.rule.id).collect();
+    ids.dedup();
+    assert!(ids.len() >= 10, "{}", dump(&r));
+    for v in &r.violations {
+        assert!(
+            catalog.contains(&v.rule),
+            "{} is not in rule::all()",
+            v.rule
+        );
+    }
+}
+
+#[test]
+fn list_rules_prints_the_catalog() {
+    let text = kiln_validate::cli::list_rules(false);
+    assert_eq!(text.lines().count(), rule::all().count());
+    let modules = text
+        .lines()
+        .find(|l| l.starts_with("kernel-modules "))
+        .expect("kernel-modules listed");
+    assert!(modules.contains("v1.2 and later"), "{modules}");
+    assert!(modules.contains(rule::KERNEL_MODULES.summary), "{modules}");
+    let json: serde_json::Value =
+        serde_json::from_str(&kiln_validate::cli::list_rules(true)).expect("json");
+    let listed = json.as_array().expect("array");
+    assert_eq!(listed.len(), rule::all().count());
+    assert_eq!(listed[0]["id"], rule::IMAGE_ROOT.id);
+    assert_eq!(listed[0]["talos"], "all releases");
+    assert_eq!(listed[0]["scope"], "image");
 }
 
 #[test]
@@ -783,6 +855,6 @@ fn output_lines_are_human_readable() {
     );
     let json = serde_json::to_value(&r).expect("json");
     assert_eq!(json["violations"][0]["severity"], "error");
-    assert_eq!(json["violations"][0]["rule"], "path-not-allowed");
+    assert_eq!(json["violations"][0]["rule"], rule::PATH_NOT_ALLOWED.id);
     assert_eq!(json["violations"][0]["path"], "rootfs/usr/bin/foo");
 }

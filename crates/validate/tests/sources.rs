@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use common::{assert_clean, assert_has, dump, GOOD_MANIFEST};
-use kiln_validate::{cli, load, validate, Options, Severity::*};
+use kiln_validate::{cli, load, rule, validate, Options, Severity::*};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -188,21 +188,21 @@ fn check_two_platforms(input: &str) {
     assert_has(
         &arm64,
         Error,
-        "path-not-allowed",
+        &rule::PATH_NOT_ALLOWED,
         "rootfs/boot/vmlinuz",
         "\"/boot/vmlinuz\"",
     );
     assert_has(
         &arm64,
         Error,
-        "hardlink",
+        &rule::HARDLINK,
         "rootfs/usr/local/bin/hello2",
         "is a hard link to \"/usr/local/bin/hello\"",
     );
     assert_has(
         &arm64,
         Warning,
-        "symlink-target",
+        &rule::SYMLINK_TARGET,
         "rootfs/usr/local/bin/sh",
         "/bin/busybox",
     );
@@ -285,7 +285,7 @@ fn image_root_tar_plain_and_gzip() {
         assert_has(
             &r,
             Error,
-            "hardlink",
+            &rule::HARDLINK,
             "rootfs/usr/local/bin/b",
             "is a hard link to \"/usr/local/bin/a\"",
         );
@@ -297,14 +297,7 @@ fn image_root_tar_plain_and_gzip() {
 }
 
 fn args(path: &str) -> cli::Args {
-    cli::Args {
-        path: path.to_owned(),
-        talos_version: None,
-        pkg_name: None,
-        kernel_release: None,
-        platform: None,
-        json: false,
-    }
+    <cli::Args as clap::Parser>::parse_from(["validate", path])
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! rootfs contents: allowed hierarchies, empty directories outside them, hard links, special
 //! files, world-writable entries and symlink targets.
 
+use crate::rule;
 use std::collections::HashMap;
 
 use super::paths::{is_allowed, is_ancestor_of_allowed, not_allowed_hint};
@@ -33,7 +34,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
                     if subtree.iter().all(|e| e.kind == EntryKind::Dir) {
                         report.warn(
                             &entry.path,
-                            "empty-dir",
+                            &rule::EMPTY_DIR,
                             format!(
                                 "directory {item:?} is outside the allowed hierarchies and holds nothing; remove it ({})",
                                 not_allowed_hint(&item, &talos, &allowed)
@@ -51,7 +52,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
             | EntryKind::BlockDevice => {
                 report.error(
                     &entry.path,
-                    "special-file",
+                    &rule::SPECIAL_FILE,
                     format!(
                         "special files are not allowed: {item:?} is a {}; create it at runtime instead",
                         entry.kind.describe()
@@ -61,7 +62,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
             EntryKind::HardLink(target) => {
                 report.error(
                     &entry.path,
-                    "hardlink",
+                    &rule::HARDLINK,
                     format!(
                         "{item:?} is a hard link to {:?}; Talos unpacks hard links as empty files: copy the file instead of linking it",
                         item_path(target)
@@ -77,7 +78,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         if !is_allowed(&item, &allowed) {
             report.error(
                 &entry.path,
-                "path-not-allowed",
+                &rule::PATH_NOT_ALLOWED,
                 format!(
                     "path {item:?} is not allowed in extensions for Talos {talos} ({})",
                     not_allowed_hint(&item, &talos, &allowed)
@@ -91,7 +92,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         {
             report.error(
                 &entry.path,
-                "world-writable",
+                &rule::WORLD_WRITABLE,
                 format!(
                     "world-writeable files are not allowed: {item:?} has mode {:04o}; drop the write bit for others (chmod o-w)",
                     entry.mode
@@ -116,7 +117,7 @@ fn check_world_writable_dir(entry: &Entry, item: &str, report: &mut Report) {
     };
     report.error(
         &entry.path,
-        "world-writable",
+        &rule::WORLD_WRITABLE,
         format!(
             "world-writeable directory {item:?} (mode {:04o}) is not allowed: {why}",
             entry.mode
@@ -144,7 +145,7 @@ fn check_hard_links_on_disk(entries: &[Entry], report: &mut Report) {
         for link in links {
             report.error(
                 &link.path,
-                "hardlink",
+                &rule::HARDLINK,
                 format!(
                     "{:?} is a hard link to {:?}; Talos unpacks hard links as empty files: copy the file instead of linking it",
                     item_path(&link.path),
@@ -176,7 +177,7 @@ fn check_symlink_target(
     if !is_allowed(&resolved, allowed) {
         report.warn(
             &entry.path,
-            "symlink-target",
+            &rule::SYMLINK_TARGET,
             format!(
                 "symlink {item:?} points to {target:?} ({resolved}), outside the hierarchies extensions may ship; it relies on the Talos base image providing it"
             ),

@@ -1,5 +1,6 @@
 //! manifest.yaml: `version: v1alpha1`, metadata fields and formats, the compatibility constraint.
 
+use crate::rule;
 use crate::version::{is_valid_extension_version, Range};
 use crate::yaml::{self, Node};
 use crate::{EntryKind, Options, Report, Tree};
@@ -16,7 +17,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     let Some(data) = &entry.data else {
         report.error(
             PATH,
-            "manifest-yaml",
+            &rule::MANIFEST_YAML,
             format!(
                 "manifest is larger than {} bytes; it should be a few lines",
                 crate::tree::MAX_CONTENT
@@ -25,20 +26,20 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         return;
     };
     let Ok(text) = std::str::from_utf8(data) else {
-        report.error(PATH, "manifest-yaml", "manifest is not UTF-8 text");
+        report.error(PATH, &rule::MANIFEST_YAML, "manifest is not UTF-8 text");
         return;
     };
     let doc = match yaml::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
-            report.error(PATH, "manifest-yaml", format!("invalid YAML: {e}"));
+            report.error(PATH, &rule::MANIFEST_YAML, format!("invalid YAML: {e}"));
             return;
         }
     };
     let Some(doc) = doc.as_ref().map(Node::new).filter(|n| !n.is_null()) else {
         report.error(
             PATH,
-            "manifest-api-version",
+            &rule::MANIFEST_API_VERSION,
             "unsupported manifest version: \"\" (the manifest is empty; it must start with `version: v1alpha1`)",
         );
         return;
@@ -46,7 +47,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     let Some(top) = doc.entries() else {
         report.error(
             PATH,
-            "manifest-yaml",
+            &rule::MANIFEST_YAML,
             format!(
                 "line {}: the manifest must be a mapping, found {}",
                 doc.line(),
@@ -65,7 +66,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         Some("v1alpha1") => {}
         other => report.error(
             PATH,
-            "manifest-api-version",
+            &rule::MANIFEST_API_VERSION,
             format!(
                 "unsupported manifest version: {:?} (set `version: v1alpha1`)",
                 other.unwrap_or("")
@@ -76,7 +77,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     let Some(metadata) = doc.get("metadata") else {
         report.error(
             PATH,
-            "manifest-field",
+            &rule::MANIFEST_FIELD,
             "metadata is missing: set metadata.name, version, author and description",
         );
         return;
@@ -84,7 +85,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     let Some(fields) = metadata.entries() else {
         report.error(
             PATH,
-            "manifest-yaml",
+            &rule::MANIFEST_YAML,
             format!(
                 "line {}: metadata must be a mapping, found {}",
                 metadata.line(),
@@ -104,20 +105,20 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
 
     let name = string_field(report, metadata, "name");
     match (&options.pkg_name, name) {
-        (_, None) => report.error(PATH, "manifest-name", "metadata.name is missing: set it to the package name"),
+        (_, None) => report.error(PATH, &rule::MANIFEST_NAME, "metadata.name is missing: set it to the package name"),
         (Some(pkg), Some(name)) if pkg != name => report.error(
             PATH,
-            "manifest-name",
+            &rule::MANIFEST_NAME,
             format!("pkg name does not match extension name: {pkg} != {name} (metadata.name must equal the pkg.yaml name)"),
         ),
         _ => {}
     }
 
     match string_field(report, metadata, "version") {
-        None => report.error(PATH, "manifest-version", "metadata.version is missing"),
+        None => report.error(PATH, &rule::MANIFEST_VERSION, "metadata.version is missing"),
         Some(version) if !is_valid_extension_version(version) => report.error(
             PATH,
-            "manifest-version",
+            &rule::MANIFEST_VERSION,
             format!(
                 "invalid version format {version} for extension: {} (use semver such as 1.2.3 or v1.2.3-rc.1 without +build, YYYYMMDD[.N], <X.Y.Z>-v<semver> or <hex>-v<semver> with an optional -N-g<hex>[-dirty], or X.Y)",
                 name.unwrap_or("")
@@ -130,7 +131,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         if string_field(report, metadata, field).is_none_or(|s| s.trim().is_empty()) {
             report.error(
                 PATH,
-                "manifest-field",
+                &rule::MANIFEST_FIELD,
                 format!("metadata.{field} is missing or empty"),
             );
         }
@@ -142,7 +143,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
 fn unknown_key(report: &mut Report, key: &str, value: &Node<'_>) {
     report.warn(
         PATH,
-        "manifest-unknown-key",
+        &rule::MANIFEST_UNKNOWN_KEY,
         format!(
             "line {}: unknown key {key:?}; Talos ignores it",
             value.line()
@@ -160,7 +161,7 @@ fn string_field<'a>(report: &mut Report, parent: Node<'a>, key: &str) -> Option<
     if value.is_none() {
         report.error(
             PATH,
-            "manifest-yaml",
+            &rule::MANIFEST_YAML,
             format!(
                 "line {}: metadata.{key} must be a string, found {}",
                 node.line(),
@@ -178,7 +179,7 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
     let Some(entries) = compat.entries() else {
         report.error(
             PATH,
-            "manifest-yaml",
+            &rule::MANIFEST_YAML,
             format!(
                 "line {}: metadata.compatibility must be a mapping, found {}",
                 compat.line(),
@@ -198,7 +199,7 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
     let Some(talos_entries) = talos.entries() else {
         report.error(
             PATH,
-            "manifest-yaml",
+            &rule::MANIFEST_YAML,
             format!(
                 "line {}: metadata.compatibility.talos must be a mapping, found {}",
                 talos.line(),
@@ -222,7 +223,7 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
     let Some(constraint) = node.scalar() else {
         report.error(
             PATH,
-            "manifest-yaml",
+            &rule::MANIFEST_YAML,
             format!(
                 "line {}: metadata.compatibility.talos.version must be a string, found {}",
                 node.line(),
@@ -239,7 +240,7 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
         Err(e) => {
             report.error(
                 PATH,
-                "compatibility-syntax",
+                &rule::COMPATIBILITY_SYNTAX,
                 format!(
                     "line {}: error parsing Talos version constraint {constraint:?}: {e}",
                     node.line()
@@ -252,7 +253,7 @@ fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Option
     if !range.matches(&talos_version.core()) {
         report.error(
             PATH,
-            "compatibility",
+            &rule::COMPATIBILITY,
             format!(
                 "version constraint {constraint} can't be satisfied with Talos version {} (the target; set --talos-version / build arg TALOS_VERSION, or relax metadata.compatibility.talos.version)",
                 talos_version

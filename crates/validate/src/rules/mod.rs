@@ -1,7 +1,7 @@
-//! The rules an extension image must follow (issue 5), one module per group.
+//! The checks an extension image must pass, one module per group of rules.
 //!
-//! Rule ids are stable strings used in output and by tests; messages reuse Talos' wording where
-//! Talos has one and say what to do.
+//! Each check reports violations of a typed rule from [`crate::rule`]; messages reuse Talos' wording
+//! where Talos has one and say what to do.
 
 mod contents;
 mod manifest;
@@ -13,34 +13,6 @@ mod services;
 pub use paths::{allowed_hierarchies, is_allowed, HIERARCHIES};
 
 use crate::{Options, Report, Tree};
-
-/// Every rule id this crate emits, for documentation and tests.
-pub const RULE_IDS: &[&str] = &[
-    "image-root",
-    "manifest-yaml",
-    "manifest-api-version",
-    "manifest-name",
-    "manifest-version",
-    "manifest-field",
-    "manifest-unknown-key",
-    "compatibility-syntax",
-    "compatibility",
-    "path-not-allowed",
-    "empty-dir",
-    "hardlink",
-    "special-file",
-    "world-writable",
-    "symlink-target",
-    "service-yaml",
-    "service-name",
-    "service-entrypoint",
-    "service-restart",
-    "service-depends",
-    "service-rootfs",
-    "service-unknown-key",
-    "service-yml",
-    "kernel-modules",
-];
 
 pub(crate) fn check_all(tree: &Tree, options: &Options, report: &mut Report) {
     root::check(tree, report);

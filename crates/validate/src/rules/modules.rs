@@ -2,10 +2,15 @@
 //! `KERNEL_RELEASE` it is that one (Talos copies only the running kernel's directory).
 
 use super::item_path;
+use crate::rule;
 use crate::{EntryKind, Options, Report, Tree};
 
 pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
-    let dir = if options.talos().release() >= (1, 10) {
+    let talos = options.talos();
+    if !rule::KERNEL_MODULES.applies_to(&talos) {
+        return; // the path rules refuse a modules directory there
+    }
+    let dir = if talos.release() >= (1, 10) {
         "rootfs/usr/lib/modules"
     } else {
         "rootfs/lib/modules"
@@ -26,7 +31,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     for other in children.iter().filter(|e| e.kind != EntryKind::Dir) {
         report.error(
             &other.path,
-            "kernel-modules",
+            &rule::KERNEL_MODULES,
             format!(
                 "{item} may only hold kernel release directories, {:?} is a {}",
                 other.name(),
@@ -37,7 +42,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     match releases.as_slice() {
         [] => report.error(
             dir,
-            "kernel-modules",
+            &rule::KERNEL_MODULES,
             format!("{item} must hold exactly one kernel release directory, found none; remove it or add the modules"),
         ),
         [release] => {
@@ -45,7 +50,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
                 if release != want {
                     report.error(
                         format!("{dir}/{release}"),
-                        "kernel-modules",
+                        &rule::KERNEL_MODULES,
                         format!(
                             "kernel release directory {release:?} does not match the target kernel {want:?} (build arg KERNEL_RELEASE); Talos would never load these modules"
                         ),
@@ -55,7 +60,7 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         }
         many => report.error(
             dir,
-            "kernel-modules",
+            &rule::KERNEL_MODULES,
             format!(
                 "{item} must hold exactly one kernel release directory, found {}: {}",
                 many.len(),

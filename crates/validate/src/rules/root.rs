@@ -1,5 +1,6 @@
 //! Image root: exactly `manifest.yaml` (a regular file) and `rootfs/` (a directory, maybe empty).
 
+use crate::rule;
 use crate::{EntryKind, Report, Tree};
 
 pub(super) fn check(tree: &Tree, report: &mut Report) {
@@ -12,7 +13,7 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
                 if entry.kind != EntryKind::File {
                     report.error(
                         &entry.path,
-                        "image-root",
+                        &rule::IMAGE_ROOT,
                         format!(
                             "extension manifest must be a regular file, found a {}",
                             entry.kind.describe()
@@ -25,7 +26,7 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
                 if entry.kind != EntryKind::Dir {
                     report.error(
                         &entry.path,
-                        "image-root",
+                        &rule::IMAGE_ROOT,
                         format!(
                             "extension rootfs must be a directory, found a {}",
                             entry.kind.describe()
@@ -35,7 +36,7 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
             }
             other => report.error(
                 &entry.path,
-                "image-root",
+                &rule::IMAGE_ROOT,
                 format!(
                     "unexpected file {other:?}: the image root may only hold manifest.yaml and rootfs/ (put payload under rootfs/)"
                 ),
@@ -45,14 +46,14 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
     if !manifest {
         report.error(
             "manifest.yaml",
-            "image-root",
+            &rule::IMAGE_ROOT,
             "extension manifest is missing: the image root needs manifest.yaml",
         );
     }
     if !rootfs {
         report.error(
             "rootfs",
-            "image-root",
+            &rule::IMAGE_ROOT,
             "extension rootfs is missing: the image root needs rootfs/ (an empty directory if this platform ships nothing)",
         );
     }

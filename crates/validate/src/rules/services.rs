@@ -3,6 +3,7 @@
 
 use super::item_path;
 use super::paths::is_under;
+use crate::rule;
 use crate::yaml::{self, Node};
 use crate::{EntryKind, Report, Tree};
 
@@ -18,7 +19,7 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
         if name.ends_with(".yml") {
             report.warn(
                 &entry.path,
-                "service-yml",
+                &rule::SERVICE_YML,
                 format!("Talos only reads *.yaml service specs and ignores {name:?}; rename it to .yaml"),
             );
             continue;
@@ -29,7 +30,7 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
         if entry.kind != EntryKind::File {
             report.error(
                 &entry.path,
-                "service-yaml",
+                &rule::SERVICE_YAML,
                 format!(
                     "service spec {name} must be a regular file, found a {}",
                     entry.kind.describe()
@@ -40,7 +41,7 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
         let Some(data) = entry.data.as_deref() else {
             report.error(
                 &entry.path,
-                "service-yaml",
+                &rule::SERVICE_YAML,
                 format!("service spec {name} is too large to be a service spec"),
             );
             continue;
@@ -48,7 +49,7 @@ pub(super) fn check(tree: &Tree, report: &mut Report) {
         let Ok(text) = std::str::from_utf8(data) else {
             report.error(
                 &entry.path,
-                "service-yaml",
+                &rule::SERVICE_YAML,
                 format!("service spec {name} is not UTF-8 text"),
             );
             continue;
@@ -61,13 +62,13 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
     let doc = match yaml::parse(text) {
         Ok(Some(doc)) => doc,
         Ok(None) => {
-            report.error(path, "service-yaml", "service spec is empty");
+            report.error(path, &rule::SERVICE_YAML, "service spec is empty");
             return;
         }
         Err(e) => {
             report.error(
                 path,
-                "service-yaml",
+                &rule::SERVICE_YAML,
                 format!("error unmarshalling service spec: {e}"),
             );
             return;
@@ -77,7 +78,7 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
     let Some(top) = doc.entries() else {
         report.error(
             path,
-            "service-yaml",
+            &rule::SERVICE_YAML,
             format!("service spec must be a mapping, found {}", doc.kind()),
         );
         return;
@@ -99,7 +100,7 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
     if !name_ok {
         report.error(
             path,
-            "service-name",
+            &rule::SERVICE_NAME,
             format!("name {name:?} is invalid: it must match [-_a-z0-9]+"),
         );
     }
@@ -108,7 +109,7 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
     if !["always", "never", "untilsuccess"].contains(&restart.to_ascii_lowercase().as_str()) {
         report.error(
             path,
-            "service-restart",
+            &rule::SERVICE_RESTART,
             format!("restart kind is invalid: {restart:?}; set restart to always, never or untilSuccess"),
         );
     }
@@ -133,7 +134,7 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
     if entrypoint.is_empty() {
         report.error(
             path,
-            "service-entrypoint",
+            &rule::SERVICE_ENTRYPOINT,
             "container endpoint can't be empty: set container.entrypoint",
         );
     }
@@ -148,7 +149,7 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
     {
         report.error(
             path,
-            "service-rootfs",
+            &rule::SERVICE_ROOTFS,
             format!(
                 "service {name:?} needs its container rootfs directory {CONTAINERS_DIR}/{name}/, which is missing; Talos fails to start it at boot (the directory follows the service name, not the extension name)"
             ),
@@ -174,7 +175,7 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
 fn unknown(report: &mut Report, path: &str, key: &str, value: &Node<'_>) {
     report.warn(
         path,
-        "service-unknown-key",
+        &rule::SERVICE_UNKNOWN_KEY,
         format!(
             "line {}: unknown key {key:?}; Talos ignores it",
             value.line()
@@ -189,7 +190,7 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
     let Some(items) = depends.items() else {
         report.error(
             path,
-            "service-depends",
+            &rule::SERVICE_DEPENDS,
             format!(
                 "line {}: depends must be a list, found {}",
                 depends.line(),
@@ -203,7 +204,7 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
         let Some(fields) = item.entries() else {
             report.error(
                 path,
-                "service-depends",
+                &rule::SERVICE_DEPENDS,
                 format!("line {line}: no dependency specified"),
             );
             continue;
@@ -228,13 +229,13 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
         match set.len() {
             0 => report.error(
                 path,
-                "service-depends",
+                &rule::SERVICE_DEPENDS,
                 format!("line {line}: no dependency specified (set one of service, path, network, time, configuration)"),
             ),
             1 => {}
             _ => report.error(
                 path,
-                "service-depends",
+                &rule::SERVICE_DEPENDS,
                 format!("line {line}: more than a single dependency is set ({}); use one list item each", set.join(", ")),
             ),
         }
@@ -242,7 +243,7 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
             if !p.is_empty() && !p.starts_with('/') {
                 report.error(
                     path,
-                    "service-depends",
+                    &rule::SERVICE_DEPENDS,
                     format!("line {line}: path is not absolute: {p:?}"),
                 );
             }
@@ -257,7 +258,7 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
                         {
                             report.error(
                                 path,
-                                "service-depends",
+                                &rule::SERVICE_DEPENDS,
                                 format!("line {}: invalid network dependency {text:?} (use addresses, connectivity, hostname, etcfiles)", v.line()),
                             );
                         }
@@ -266,7 +267,7 @@ fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
                 None if network.is_null() => {}
                 None => report.error(
                     path,
-                    "service-depends",
+                    &rule::SERVICE_DEPENDS,
                     format!("line {line}: network must be a list"),
                 ),
             }
@@ -356,7 +357,7 @@ fn check_entrypoint(
         if !executable {
             report.error(
                 path,
-                "service-entrypoint",
+                &rule::SERVICE_ENTRYPOINT,
                 format!(
                     "entrypoint {entrypoint:?} of service {name:?} resolves to {:?}, a {} with mode {:04o}, which is not executable; chmod +x it",
                     item_path(&found.path),
@@ -370,7 +371,7 @@ fn check_entrypoint(
     if !from_host.is_empty() {
         report.warn(
             path,
-            "service-entrypoint",
+            &rule::SERVICE_ENTRYPOINT,
             format!(
                 "entrypoint {entrypoint:?} of service {name:?} comes through a bind mount from {} on the host, which this image does not ship; it must come from Talos or another extension",
                 from_host.join(", ")
@@ -394,7 +395,7 @@ fn check_entrypoint(
     };
     report.error(
         path,
-        "service-entrypoint",
+        &rule::SERVICE_ENTRYPOINT,
         format!(
             "entrypoint {entrypoint:?} of service {name:?} does not exist in its container rootfs {root_item}/{hint}; the service fails at boot"
         ),

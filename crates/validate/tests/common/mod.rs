@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use kiln_validate::{validate, Options, Report, Severity, TalosVersion};
+use kiln_validate::{validate, Options, Report, Rule, Severity, TalosVersion};
 
 pub const GOOD_MANIFEST: &str = "version: v1alpha1
 metadata:
@@ -89,7 +89,7 @@ impl Fixture {
 
 /// Asserts one violation with this severity, rule and path whose message contains `needle`.
 #[track_caller]
-pub fn assert_has(report: &Report, severity: Severity, rule: &str, path: &str, needle: &str) {
+pub fn assert_has(report: &Report, severity: Severity, rule: &Rule, path: &str, needle: &str) {
     let found = report.violations.iter().any(|v| {
         v.severity == severity && v.rule == rule && v.path == path && v.message.contains(needle)
     });
@@ -102,7 +102,7 @@ pub fn assert_has(report: &Report, severity: Severity, rule: &str, path: &str, n
 
 /// Asserts the report has no violation of `rule` at all.
 #[track_caller]
-pub fn assert_no(report: &Report, rule: &str) {
+pub fn assert_no(report: &Report, rule: &Rule) {
     let hits: Vec<_> = report
         .violations
         .iter()
