@@ -5,6 +5,7 @@
 //! on the real built filesystem (`kiln validate /image`) and on images from disk or a registry.
 
 pub mod cli;
+pub mod compression;
 pub mod rule;
 pub mod rules;
 pub mod source;

@@ -66,6 +66,14 @@ fn digest(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
 }
 
+/// How a test layer is compressed.
+#[derive(Clone, Copy)]
+enum Layer {
+    Plain,
+    Gzip,
+    Zstd,
+}
+
 /// Blobs of a test image, written to a layout directory or pushed to a registry.
 #[derive(Default)]
 struct Image {
@@ -81,19 +89,23 @@ impl Image {
         descriptor
     }
 
-    fn add_manifest(&mut self, arch: &str, layers: Vec<(Vec<u8>, bool)>) -> serde_json::Value {
+    fn add_manifest(&mut self, arch: &str, layers: Vec<(Vec<u8>, Layer)>) -> serde_json::Value {
         let config = self.add(
             serde_json::to_vec(&json!({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})).expect("json"),
             "application/vnd.oci.image.config.v1+json",
         );
         let layers: Vec<_> = layers
             .into_iter()
-            .map(|(data, gz)| {
-                if gz {
-                    self.add(gzip(&data), "application/vnd.oci.image.layer.v1.tar+gzip")
-                } else {
-                    self.add(data, "application/vnd.oci.image.layer.v1.tar")
-                }
+            .map(|(data, compression)| match compression {
+                Layer::Gzip => self.add(gzip(&data), "application/vnd.oci.image.layer.v1.tar+gzip"),
+                Layer::Zstd => self.add(
+                    ruzstd::encoding::compress_to_vec(
+                        &data[..],
+                        ruzstd::encoding::CompressionLevel::Fastest,
+                    ),
+                    "application/vnd.oci.image.layer.v1.tar+zstd",
+                ),
+                Layer::Plain => self.add(data, "application/vnd.oci.image.layer.v1.tar"),
             })
             .collect();
         let manifest = json!({
@@ -112,8 +124,8 @@ impl Image {
 }
 
 /// Two platforms as BuildKit writes them (index.json -> nested index -> manifests, plus an
-/// attestation manifest). amd64 is clean only thanks to its second layer's whiteouts; arm64 ships
-/// a disallowed path and a hard link.
+/// attestation manifest). amd64 (a gzip and a plain layer) is clean only thanks to its second
+/// layer's whiteouts; arm64 (one zstd layer) ships a disallowed path and a hard link.
 fn two_platform_image() -> Image {
     let mut image = Image::default();
     let base = tar_of(&[
@@ -128,7 +140,7 @@ fn two_platform_image() -> Image {
         ("rootfs/usr/local/share/.wh..wh..opq", Kind::File(""), 0o644),
         ("rootfs/usr/local/share/new", Kind::File(""), 0o644),
     ]);
-    let amd64 = image.add_manifest("amd64", vec![(base, true), (fix, false)]);
+    let amd64 = image.add_manifest("amd64", vec![(base, Layer::Gzip), (fix, Layer::Plain)]);
     let arm = tar_of(&[
         ("./manifest.yaml", Kind::File(GOOD_MANIFEST), 0o644),
         ("./rootfs/usr/local/bin/hello", Kind::File("bin"), 0o755),
@@ -144,7 +156,7 @@ fn two_platform_image() -> Image {
         ),
         ("./rootfs/boot/vmlinuz", Kind::File(""), 0o644),
     ]);
-    let arm64 = image.add_manifest("arm64", vec![(arm, true)]);
+    let arm64 = image.add_manifest("arm64", vec![(arm, Layer::Zstd)]);
     let mut attestation = amd64.clone();
     attestation["platform"] = json!({"os": "unknown", "architecture": "unknown"});
     attestation["annotations"] = json!({"vnd.docker.reference.type": "attestation-manifest"});
@@ -233,6 +245,26 @@ fn oci_tarball() {
     builder.finish().expect("tar");
     drop(builder);
     check_two_platforms(tar_path.to_str().expect("utf-8"));
+}
+
+#[test]
+fn oci_tarball_gzip_and_zstd_compressed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = dir.path().join("layout");
+    write_layout(&two_platform_image(), &layout);
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append_dir_all(".", &layout).expect("tar");
+    let tar = builder.into_inner().expect("tar");
+    let gz = dir.path().join("image.tar.gz");
+    std::fs::write(&gz, gzip(&tar)).expect("write");
+    check_two_platforms(gz.to_str().expect("utf-8"));
+    let zst = dir.path().join("image.tar.zst");
+    std::fs::write(
+        &zst,
+        ruzstd::encoding::compress_to_vec(&tar[..], ruzstd::encoding::CompressionLevel::Fastest),
+    )
+    .expect("write");
+    check_two_platforms(zst.to_str().expect("utf-8"));
 }
 
 #[test]

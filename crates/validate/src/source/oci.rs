@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use super::tarball::{decompress, read_entries};
+use super::tarball::read_entries;
 use super::{platform_matches, LoadError, Target};
+use crate::compression::{decompress, Compression};
 use crate::tree::{normalize, Entry, EntryKind, Tree};
 
 /// Largest manifest, index or config blob read into memory.
@@ -81,24 +82,43 @@ impl BlobStore for LayoutDir {
     }
 }
 
-/// An OCI layout packed in a tar; blobs are read in place by offset.
+/// An OCI layout packed in a tar; blobs are read in place by offset. A compressed tarball
+/// (`type=oci,compression=gzip`) is first decompressed into a temporary file.
 pub struct OciTar {
+    /// The tarball as given, for messages.
     path: PathBuf,
+    /// The uncompressed tar the offsets refer to: `path` itself or the temporary file.
+    tar: PathBuf,
     members: HashMap<String, (u64, u64)>,
+    _decompressed: Option<tempfile::TempPath>,
 }
 
 impl OciTar {
     /// Indexes the tar at `path`; `Ok(None)` when it is not an OCI layout (no `index.json` and
-    /// `oci-layout` at its root, or not an uncompressed tar at all).
+    /// `oci-layout` at its root, or not a tar at all).
     pub fn open(path: &Path) -> Result<Option<OciTar>, LoadError> {
-        let mut file = File::open(path).map_err(|e| LoadError::io(path, &e))?;
-        let mut magic = [0u8; 2];
-        let n = file.read(&mut magic).map_err(|e| LoadError::io(path, &e))?;
-        if n < 2 || magic == [0x1f, 0x8b] {
-            return Ok(None);
-        }
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| LoadError::io(path, &e))?;
+        let mut reader = BufReader::new(File::open(path).map_err(|e| LoadError::io(path, &e))?);
+        let compression = Compression::detect(&mut reader).map_err(|e| LoadError::io(path, &e))?;
+        let decompressed = if compression == Compression::None {
+            None
+        } else {
+            let mut temp = tempfile::NamedTempFile::new().map_err(|e| {
+                LoadError::new(
+                    path.display().to_string(),
+                    format!("cannot create a temporary file to decompress into: {e}"),
+                )
+            })?;
+            let mut stream = decompress(reader).map_err(|e| LoadError::io(path, &e))?;
+            io::copy(&mut stream, temp.as_file_mut()).map_err(|e| {
+                LoadError::new(
+                    path.display().to_string(),
+                    format!("cannot decompress ({compression:?}): {e}"),
+                )
+            })?;
+            Some(temp.into_temp_path())
+        };
+        let tar = decompressed.as_deref().unwrap_or(path).to_owned();
+        let file = File::open(&tar).map_err(|e| LoadError::io(&tar, &e))?;
         let mut archive = tar::Archive::new(file);
         let Ok(entries) = archive.entries_with_seek() else {
             return Ok(None);
@@ -120,7 +140,9 @@ impl OciTar {
         }
         Ok(Some(OciTar {
             path: path.to_owned(),
+            tar,
             members,
+            _decompressed: decompressed,
         }))
     }
 
@@ -131,7 +153,7 @@ impl OciTar {
                 "missing from the OCI tarball",
             )
         })?;
-        let mut file = File::open(&self.path).map_err(|e| LoadError::io(&self.path, &e))?;
+        let mut file = File::open(&self.tar).map_err(|e| LoadError::io(&self.path, &e))?;
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| LoadError::io(&self.path, &e))?;
         Ok(Box::new(file.take(size)))

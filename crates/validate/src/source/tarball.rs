@@ -1,39 +1,21 @@
-//! Tar archives: an image root as a tar (plain or gzip), and the entry reader OCI layers share.
+//! Tar archives: an image root as a tar (plain, gzip or zstd), and the entry reader OCI layers share.
 //! Tar link entries become [`EntryKind::HardLink`], which is exactly what Talos mishandles.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
-
 use super::LoadError;
+use crate::compression::decompress;
 use crate::tree::{normalize, wants_content, Entry, EntryKind, Tree, MAX_CONTENT};
 
-/// Reads a tar of an image root (optionally gzip-compressed).
+/// Reads a tar of an image root (optionally gzip- or zstd-compressed).
 pub fn read_file(path: &Path) -> Result<Tree, LoadError> {
     let file = File::open(path).map_err(|e| LoadError::io(path, &e))?;
     let entries =
         read_entries(decompress(BufReader::new(file)).map_err(|e| LoadError::io(path, &e))?)
             .map_err(|e| LoadError::new(path.display().to_string(), e))?;
     Ok(Tree::from_entries(entries))
-}
-
-/// Wraps a reader in a gzip decoder when it starts with the gzip magic; rejects zstd.
-pub(crate) fn decompress<'a, R: BufRead + 'a>(
-    mut reader: R,
-) -> std::io::Result<Box<dyn Read + 'a>> {
-    let head = reader.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(GzDecoder::new(reader)))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "zstd-compressed layers are not supported; build with gzip or uncompressed layers",
-        ))
-    } else {
-        Ok(Box::new(reader))
-    }
 }
 
 /// All entries of a tar stream in order, paths normalised to the image-root-relative form.
