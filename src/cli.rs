@@ -42,6 +42,9 @@ pub enum Command {
     Llb(LlbArgs),
     /// Check an extension image (directory, tar, OCI layout or registry reference) against Talos' rules.
     Validate(ValidateArgs),
+    /// Run the lint rules over the tree (as `docker buildx build --call check` does); exits 1
+    /// when a finding is an error.
+    Check(CheckArgs),
     /// Run as a BuildKit gateway frontend (the image's entrypoint).
     Frontend,
     /// Check a file's sha512 and copy it (used inside builds).
@@ -143,6 +146,18 @@ pub struct TargetsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
+    /// List the rules instead of running them.
+    #[arg(long)]
+    pub rules: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct GraphArgs {
     #[command(flatten)]
     pub tree: TreeArgs,
@@ -201,6 +216,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Schema(a) => schema(&a),
         Command::Llb(a) => llb(&a),
         Command::Validate(a) => return validate(&a),
+        Command::Check(a) => return check(&a),
         Command::Frontend => return crate::frontend::main(),
         Command::VerifySha512(a) => verify_sha512(&a),
     };
@@ -253,6 +269,55 @@ fn targets(args: &TargetsArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn check(args: &CheckArgs) -> i32 {
+    if args.rules {
+        for rule in crate::spec::lint::ALL {
+            println!(
+                "{:24} {:7} {}",
+                rule.id,
+                severity_name(rule.severity),
+                rule.summary
+            );
+        }
+        return 0;
+    }
+    let run = || -> Result<Diagnostics> {
+        let files = FileSet::from_dir(&args.tree.root, &args.tree.pkgfile)
+            .with_context(|| format!("reading the tree at {}", args.tree.root.display()))?;
+        let opts = args.tree.options();
+        let tree = tree::load(&files, &opts)?;
+        Ok(tree::lint::check(&files, &tree, &opts))
+    };
+    let findings = match run() {
+        Ok(f) => f,
+        Err(e) => return report(&e),
+    };
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        if serde_json::to_writer_pretty(&mut out, &findings.0).is_err() || writeln!(out).is_err() {
+            return 1;
+        }
+    } else {
+        for d in &findings.0 {
+            println!("{d}");
+        }
+        let (errors, warnings) = (findings.errors().count(), findings.warnings().count());
+        if errors + warnings == 0 {
+            println!("Check complete, no warnings found.");
+        } else {
+            println!("Check complete: {errors} error(s), {warnings} warning(s).");
+        }
+    }
+    i32::from(tree::lint::failed(&findings))
+}
+
+fn severity_name(s: crate::spec::Severity) -> &'static str {
+    match s {
+        crate::spec::Severity::Error => "error",
+        crate::spec::Severity::Warning => "warning",
+    }
 }
 
 fn graph(args: &GraphArgs) -> Result<()> {

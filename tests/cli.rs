@@ -29,7 +29,7 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn every_command_has_help() {
     for cmd in [
-        "targets", "graph", "eval", "plan", "schema", "llb", "validate", "frontend",
+        "targets", "graph", "eval", "plan", "schema", "llb", "validate", "check", "frontend",
     ] {
         let o = kiln(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd} --help: {}", stderr(&o));
@@ -266,4 +266,64 @@ fn verify_sha512_checks_then_copies() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("sha512 mismatch"), "{}", stderr(&o));
     assert!(!dest2.exists(), "nothing copied on mismatch");
+}
+
+#[test]
+fn check_runs_the_lint_rules_and_fails_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Pkgfile"),
+        "# syntax = kiln:dev\nformat: v1alpha2\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::write(
+        root.join("a/pkg.yaml"),
+        "name: a\nvariant: scratch\nsteps:\n  - cachePaths: [/go]\n    sbom:\n      outputPath: /rootfs/a.json\nfinalize:\n  - from: /\n    to: /\n",
+    )
+    .unwrap();
+    let root_arg = root.display().to_string();
+    let o = kiln(&["check", "--root", &root_arg]);
+    assert!(o.status.success(), "warnings only: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("a/pkg.yaml:4:5: warning: step 1 declares cachePaths /go but runs no script"),
+        "{out}"
+    );
+    assert!(out.contains("(CachePathsWithoutScript)"), "{out}");
+    assert!(out.contains("(SbomWithoutIdentifier)"), "{out}");
+    assert!(out.contains("0 error(s), 2 warning(s)"), "{out}");
+
+    // The build arg makes findings errors: the command fails.
+    let o = kiln(&[
+        "check",
+        "--root",
+        &root_arg,
+        "--build-arg",
+        "BUILDKIT_DOCKERFILE_CHECK=error=true",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("a/pkg.yaml:4:5: error:"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A directive silences a rule.
+    std::fs::write(
+        root.join("Pkgfile"),
+        "# syntax = kiln:dev\n# check=skip=CachePathsWithoutScript,SbomWithoutIdentifier\nformat: v1alpha2\n",
+    )
+    .unwrap();
+    let o = kiln(&["check", "--root", &root_arg]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains("Check complete, no warnings found."),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = kiln(&["check", "--rules"]);
+    assert!(stdout(&o).contains("UnusedVariable"), "{}", stdout(&o));
 }

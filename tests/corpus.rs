@@ -122,3 +122,31 @@ fn every_corpus_target_converts_to_llb_on_both_platforms() {
     }
     assert!(converted >= 2 * 100, "converted {converted} targets");
 }
+
+/// The lint rules over the corpus: the packages whose `cachePaths` sit on a step without scripts
+/// (so they build without their cache) are found, and no rule fires as an error.
+#[test]
+fn check_finds_cache_paths_on_steps_without_scripts() {
+    let Some(dir) = corpus() else { return };
+    let files = FileSet::from_dir(&dir, "Pkgfile").expect("reading the corpus");
+    let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+    opts.build_args = corpus_build_args();
+    let tree = tree::load(&files, &opts).expect("the corpus loads");
+    let findings = tree::lint::check(&files, &tree, &opts);
+    assert!(!tree::lint::failed(&findings), "{findings}");
+    let rule = |id: &str| {
+        findings
+            .0
+            .iter()
+            .filter(|d| d.rule.is_some_and(|r| r.id == id))
+            .count()
+    };
+    let declaring = tree
+        .packages
+        .values()
+        .filter(|p| p.pkg.steps.iter().any(|s| !s.cache_paths.is_empty()))
+        .count();
+    assert_eq!(declaring, 18, "packages declaring cachePaths");
+    assert_eq!(rule("CachePathsWithoutScript"), 16, "{findings}");
+    assert_eq!(rule("UnknownKey"), 0, "{findings}");
+}

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::lint::LintRule;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -59,6 +61,19 @@ pub struct Diagnostic {
     pub file: String,
     pub span: Span,
     pub message: String,
+    /// The lint rule that found it; `None` for problems that are not lint findings.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rule_id")]
+    pub rule: Option<&'static LintRule>,
+}
+
+fn rule_id<S: serde::Serializer>(
+    rule: &Option<&'static LintRule>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match rule {
+        Some(r) => s.serialize_str(r.id),
+        None => s.serialize_none(),
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -68,13 +83,17 @@ impl fmt::Display for Diagnostic {
             Severity::Warning => "warning",
         };
         if self.span.line == 0 {
-            write!(f, "{}: {level}: {}", self.file, self.message)
+            write!(f, "{}: {level}: ", self.file)?;
         } else {
             write!(
                 f,
-                "{}:{}:{}: {level}: {}",
-                self.file, self.span.line, self.span.column, self.message
-            )
+                "{}:{}:{}: {level}: ",
+                self.file, self.span.line, self.span.column
+            )?;
+        }
+        match self.rule {
+            Some(rule) => write!(f, "{} ({rule})", self.message),
+            None => f.write_str(&self.message),
         }
     }
 }
@@ -92,12 +111,30 @@ impl Diagnostics {
         self.push(Severity::Warning, file, span, message);
     }
 
+    /// A finding of a lint rule, at the rule's default severity.
+    pub fn lint(
+        &mut self,
+        rule: &'static LintRule,
+        file: &str,
+        span: Span,
+        message: impl Into<String>,
+    ) {
+        self.0.push(Diagnostic {
+            severity: rule.severity,
+            file: file.to_string(),
+            span,
+            message: message.into(),
+            rule: Some(rule),
+        });
+    }
+
     fn push(&mut self, severity: Severity, file: &str, span: Span, message: impl Into<String>) {
         self.0.push(Diagnostic {
             severity,
             file: file.to_string(),
             span,
             message: message.into(),
+            rule: None,
         });
     }
 

@@ -4,6 +4,7 @@
 //! variables and resolving the dependency graph happen in [`crate::tree`].
 
 pub mod diag;
+pub mod lint;
 pub mod pkg;
 pub mod pkgfile;
 pub mod platform;

@@ -43,6 +43,86 @@ pub fn root_context(
     v
 }
 
+/// A variable as written in a vars.yaml or under the Pkgfile's `vars:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declaration {
+    pub name: String,
+    /// 1-based line of its key.
+    pub line: usize,
+    /// The comment lines directly above the key, without `#`, joined by spaces.
+    pub description: String,
+}
+
+/// The keys of a YAML mapping of variables, read from the text as written (before templating):
+/// the top-level keys, or with `section` the keys one level under that top-level key. Keys are
+/// found by their lines, so a template action around a key does not hide it.
+pub fn declarations(text: &str, section: Option<&str>) -> Vec<Declaration> {
+    let mut out = Vec::new();
+    let mut comment: Vec<String> = Vec::new();
+    // With a section: the indentation of its keys, once seen, and whether we are inside it.
+    let mut inside = section.is_none();
+    let mut indent: Option<usize> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        let depth = raw.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with("{{") {
+            comment.clear();
+            continue;
+        }
+        if let Some(text) = trimmed.strip_prefix('#') {
+            comment.push(text.trim().to_string());
+            continue;
+        }
+        let key = trimmed
+            .split_once(':')
+            .map(|(k, _)| k.trim().trim_matches(|c| c == '"' || c == '\''))
+            .filter(|k| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            });
+        let description = std::mem::take(&mut comment)
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        match section {
+            None => {
+                if depth == 0 {
+                    if let Some(k) = key {
+                        out.push(Declaration {
+                            name: k.to_string(),
+                            line: i + 1,
+                            description,
+                        });
+                    }
+                }
+            }
+            Some(name) => {
+                if depth == 0 {
+                    inside = key == Some(name);
+                    indent = None;
+                    continue;
+                }
+                if !inside {
+                    continue;
+                }
+                let level = *indent.get_or_insert(depth);
+                if depth == level {
+                    if let Some(k) = key {
+                        out.push(Declaration {
+                            name: k.to_string(),
+                            line: i + 1,
+                            description,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses `K=V` as given to `--build-arg`.
 pub fn parse_build_arg(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -115,6 +195,35 @@ mod tests {
         assert!(source_date_epoch(&args("yesterday"))
             .unwrap_err()
             .contains("whole seconds"));
+    }
+
+    #[test]
+    fn declarations_carry_the_comment_above_them() {
+        let vars = "# The release to build.\n# Bump with care.\nVERSION: 1.2.3\n\nSHA: abc # trailing\n{{ if eq .ARCH \"x\" }}\n# Only on x.\nX: 1\n{{ end }}\nnested:\n  inner: 2\n";
+        let d = declarations(vars, None);
+        let got: Vec<(&str, usize, &str)> = d
+            .iter()
+            .map(|d| (d.name.as_str(), d.line, d.description.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("VERSION", 3, "The release to build. Bump with care."),
+                ("SHA", 5, ""),
+                ("X", 8, "Only on x."),
+                ("nested", 10, "")
+            ]
+        );
+        let pkgfile = "# syntax = x\nformat: v1alpha2\nvars:\n  # Tools image tag.\n  TOOLS_REV: v1\n  OTHER: 2\nlabels:\n  a: b\n";
+        let d = declarations(pkgfile, Some("vars"));
+        let got: Vec<(&str, usize, &str)> = d
+            .iter()
+            .map(|d| (d.name.as_str(), d.line, d.description.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("TOOLS_REV", 5, "Tools image tag."), ("OTHER", 6, "")]
+        );
     }
 
     #[test]

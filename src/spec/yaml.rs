@@ -11,6 +11,10 @@ use saphyr::{MarkedYamlOwned, YamlDataOwned, YamlLoader};
 use saphyr_parser::{Parser, ScalarStyle};
 
 use super::diag::{Diagnostics, Span};
+use super::lint::{self, LintRule};
+
+/// Keys older bldr formats read that v1alpha2 ignores: (where, key, the key to use instead).
+const DEPRECATED_KEYS: &[(&str, &str, &str)] = &[("a step", "cache", "cachePaths")];
 
 pub type Node = MarkedYamlOwned;
 
@@ -115,9 +119,9 @@ impl<'a> Reader<'a> {
         self.diags.error(self.file, span, message);
     }
 
-    pub fn warning(&mut self, node: &Node, message: impl Into<String>) {
+    pub fn lint(&mut self, rule: &'static LintRule, node: &Node, message: impl Into<String>) {
         let span = self.span(node);
-        self.diags.warning(self.file, span, message);
+        self.diags.lint(rule, self.file, span, message);
     }
 
     pub fn scalar<'n>(&self, node: &'n Node) -> Option<Scalar<'n>> {
@@ -254,11 +258,24 @@ impl<'a> Reader<'a> {
             };
             if known.contains(&key.as_str()) {
                 fields.entries.insert(key, (k, v));
+            } else if let Some((_, _, replacement)) = DEPRECATED_KEYS
+                .iter()
+                .find(|(scope, old, _)| *scope == what && *old == key)
+            {
+                self.lint(
+                    &lint::DEPRECATED_KEY,
+                    k,
+                    format!("`{key}` in {what} is from an older bldr format and is ignored; use `{replacement}`"),
+                );
             } else {
                 let hint = super::suggest::closest(&key, known.iter().copied())
                     .map(|c| format!("; did you mean `{c}`?"))
                     .unwrap_or_default();
-                self.warning(k, format!("unknown key `{key}` in {what} is ignored{hint}"));
+                self.lint(
+                    &lint::UNKNOWN_KEY,
+                    k,
+                    format!("unknown key `{key}` in {what} is ignored{hint}"),
+                );
             }
         }
         fields

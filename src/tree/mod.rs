@@ -2,7 +2,9 @@
 
 pub mod files;
 pub mod graph;
+pub mod lint;
 pub mod load;
+pub mod outline;
 
 pub use files::FileSet;
 pub use graph::{Plan, ResolvedDep};

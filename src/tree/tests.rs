@@ -388,3 +388,135 @@ fn mutated_trees_never_panic() {
         }
     }
 }
+
+const LINTED_PKG: &str = "name: lib\nvariant: scratch\nsteps:\n  - cachePaths: [/root/.cache]\n    sbom:\n      outputPath: /rootfs/lib.spdx.json\n      version: \"{{ .VERSION }}\"\n  - cache: [/go]\n    build: [make]\nfinalize:\n  - from: rootfs\n    to: /\n";
+
+fn lint_tree(pkgfile: &str) -> (FileSet, LoadOptions) {
+    let set = files(&[
+        ("Pkgfile", pkgfile),
+        ("lib/vars.yaml", "# The version.\nVERSION: 1\nUNREAD: 2\n"),
+        ("lib/pkg.yaml", LINTED_PKG),
+        (
+            "empty/pkg.yaml",
+            "name: empty\nvariant: scratch\nfinalize:\n  - from: /rootfs\n    to: /rootfs\n  - from: /pkg/manifest.yaml\n    to: /\nbogus: 1\n",
+        ),
+    ]);
+    (set, LoadOptions::new(Platform::LinuxAmd64))
+}
+
+/// (rule, file, line, severity) of every finding.
+fn findings(
+    set: &FileSet,
+    opts: &LoadOptions,
+) -> Vec<(String, String, usize, crate::spec::Severity)> {
+    let tree = load(set, opts).unwrap();
+    lint::check(set, &tree, opts)
+        .0
+        .into_iter()
+        .map(|d| {
+            (
+                d.rule.map(|r| r.id.to_string()).unwrap_or_default(),
+                d.file,
+                d.span.line,
+                d.severity,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn lint_rules_find_each_problem_at_its_line() {
+    use crate::spec::Severity::{Error, Warning};
+    let (set, opts) = lint_tree("format: v1alpha2\nvars:\n  USED_NOWHERE: x\n");
+    let got = findings(&set, &opts);
+    let f = |rule: &str, file: &str, line| (rule.to_string(), file.to_string(), line, Warning);
+    assert_eq!(
+        got,
+        vec![
+            f("UnusedVariable", "Pkgfile", 3),
+            f("FinalizeCopiesNothing", "empty/pkg.yaml", 4),
+            f("UnknownKey", "empty/pkg.yaml", 8),
+            f("CachePathsWithoutScript", "lib/pkg.yaml", 4),
+            f("SbomWithoutIdentifier", "lib/pkg.yaml", 4),
+            f("DeprecatedKey", "lib/pkg.yaml", 8),
+            f("SuspiciousPath", "lib/pkg.yaml", 11),
+            f("UnusedVariable", "lib/vars.yaml", 3),
+        ]
+    );
+
+    // Directives at the top of the Pkgfile and the build arg silence rules or make them errors.
+    let (set, mut opts) = lint_tree(
+        "# syntax = kiln:dev\n# check=skip=UnusedVariable,UnknownKey\nformat: v1alpha2\n",
+    );
+    opts.build_args.insert(
+        lint::CHECK_BUILD_ARG.to_string(),
+        "skip=SuspiciousPath,DeprecatedKey;error=true".to_string(),
+    );
+    let got = findings(&set, &opts);
+    let rules: Vec<(&str, crate::spec::Severity)> =
+        got.iter().map(|(r, _, _, s)| (r.as_str(), *s)).collect();
+    assert_eq!(
+        rules,
+        [
+            ("FinalizeCopiesNothing", Error),
+            ("CachePathsWithoutScript", Error),
+            ("SbomWithoutIdentifier", Error),
+        ]
+    );
+
+    // A setting kiln does not understand is an error at its line.
+    let (set, opts) = lint_tree("# check=skip=UnusedVar\nformat: v1alpha2\n");
+    let got = findings(&set, &opts);
+    assert!(
+        got.contains(&("".to_string(), "Pkgfile".to_string(), 1, Error)),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn outline_lists_what_a_target_reads_with_descriptions_and_lines() {
+    use super::outline::{variables, VariableKind};
+    let set = files(&[
+        ("Pkgfile", "format: v1alpha2\nvars:\n  # Where tools come from.\n  TOOLS: ghcr.io/x/tools\n"),
+        ("vars.yaml", "# The release.\nVERSION: 1.2.3\nOTHER: unused\n"),
+        (
+            "ext/pkg.yaml",
+            "name: ext\nvariant: scratch\ndependencies:\n  - stage: base\nsteps:\n  - build:\n      - echo {{ .VERSION }} {{ .ARCH }}\n      - echo {{ .BUILD_ARG_TAG }} {{ .VERSION }}\nfinalize: [{from: /, to: /}]\n",
+        ),
+        ("ext/manifest.yaml.tmpl", "version: {{ .VERSION }}\n"),
+        ("base/pkg.yaml", "name: base\nvariant: scratch\ndependencies:\n  - image: \"{{ .TOOLS }}\"\n"),
+    ]);
+    let tree = load(&set, &opts(Platform::LinuxArm64)).unwrap();
+    let vars = variables(&set, &tree, "ext").unwrap();
+    let row = |name: &str| {
+        vars.iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("{name} in {vars:?}"))
+    };
+    let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["TAG", "TOOLS", "VERSION", "ARCH"]);
+    let tag = row("TAG");
+    assert_eq!(tag.kind, VariableKind::BuildArg);
+    assert_eq!(tag.value, "v1.2.3");
+    let version = row("VERSION");
+    assert_eq!(version.description, "The release.");
+    assert_eq!(version.value, "1.2.3");
+    let lines: Vec<(&str, usize)> = version
+        .uses
+        .iter()
+        .map(|u| (u.file.as_str(), u.line))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("ext/pkg.yaml", 7),
+            ("ext/pkg.yaml", 8),
+            ("ext/manifest.yaml.tmpl", 1)
+        ]
+    );
+    let tools = row("TOOLS");
+    assert_eq!(tools.description, "Where tools come from.");
+    assert_eq!(tools.uses[0].file, "base/pkg.yaml", "read by a dependency");
+    assert_eq!(row("ARCH").value, "aarch64");
+    assert_eq!(row("ARCH").kind, VariableKind::BuiltIn);
+}

@@ -129,6 +129,48 @@ impl Rendered {
     }
 }
 
+/// A read of a top-level variable (`.NAME`, the first segment of `.NAME.More`) in a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariableUse {
+    pub name: String,
+    /// 1-based position in the template source.
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Every `.NAME` the template source reads from its data, in source order, whether or not the
+/// branch holding it would run. Inside `range`/`with` a dot means something else; such reads are
+/// listed too, which errs towards counting a variable as used.
+pub fn variable_uses(source: &str) -> Result<Vec<VariableUse>, TemplateError> {
+    use lex::Tok;
+    let lines = LineIndex::new(source);
+    let tokens = lex::lex(source).map_err(|e| lines.error(source, e))?;
+    let mut out = Vec::new();
+    let mut previous: Option<&lex::Token> = None;
+    for token in &tokens {
+        if let Tok::Field(name) = &token.tok {
+            // A field touching a field, variable, `.` or `)` before it is a chained lookup.
+            let chained = previous.is_some_and(|p| {
+                p.end == token.start
+                    && matches!(
+                        p.tok,
+                        Tok::Field(_) | Tok::Variable(_) | Tok::RParen | Tok::Dot
+                    )
+            });
+            if !chained {
+                let (line, column) = lines.line_col(source, token.start);
+                out.push(VariableUse {
+                    name: name.clone(),
+                    line,
+                    column,
+                });
+            }
+        }
+        previous = Some(token);
+    }
+    Ok(out)
+}
+
 /// Convenience: parse + render.
 pub fn render(name: &str, source: &str, data: &Data) -> Result<Rendered, TemplateError> {
     Template::parse(name, source)?.render(data)

@@ -842,3 +842,16 @@ fn malformed_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn variable_uses_list_top_level_reads_with_positions() {
+    let src = "a: {{ .VERSION }}\n{{ if eq .ARCH \"x\" }}b: {{ .A.B }}{{ end }}\nc: {{ $x := .C }}{{ $x.D }}{{ (.E).F }}\n";
+    let uses = crate::variable_uses(src).unwrap();
+    let names: Vec<(&str, usize)> = uses.iter().map(|u| (u.name.as_str(), u.line)).collect();
+    assert_eq!(
+        names,
+        [("VERSION", 1), ("ARCH", 2), ("A", 2), ("C", 3), ("E", 3)]
+    );
+    assert_eq!(uses[0].column, 7);
+    assert!(crate::variable_uses("{{ .A ").is_err());
+}
