@@ -2,7 +2,7 @@
 # Benchmarks: figures, never pass/fail. Run on a quiet machine; quote medians and ratios.
 #   1. loading + planning every target of the siderolabs/extensions corpus, both platforms (cargo bench)
 #   2. validating a generated 100,000-entry rootfs (cargo bench -p kiln-validate)
-#   3. a fully cached `docker buildx build` of extensions/hello-service through kiln, against the same
+#   3. a fully cached `docker buildx build` of extensions/examples/hello-service through kiln, against the same
 #      image through BuildKit's own Dockerfile frontend (the floor), paired by farm-bench when it exists.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

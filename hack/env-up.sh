@@ -19,7 +19,7 @@ readonly DOCKERD_LOG=/var/log/kiln-dockerd.log
 readonly DOCKERD_PID=/run/docker.pid
 readonly TRIXIE_SOURCES=/etc/apt/sources.list.d/kiln-trixie.sources
 readonly TRIXIE_PIN=/etc/apt/preferences.d/kiln-trixie
-readonly DEBIAN_MIRROR=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+readonly HACK_DIR=$(cd "$(dirname "$0")" && pwd)
 readonly BASE_IMAGE=kiln-test/busybox:latest
 readonly ALPINE_LIKE_IMAGE=kiln-test/alpine-like:latest
 # Bump when the base image recipe changes, so existing environments rebuild it.
@@ -60,6 +60,15 @@ apt_install() {
     step "$label: installed ${missing[*]}"
 }
 
+# The Debian archive this machine's apt uses (KILN_DEBIAN_MIRROR overrides), looked up only when a step
+# downloads from Debian, so a machine with everything up needs no apt configuration.
+DEBIAN_MIRROR=
+debian_mirror() {
+    if [ -z "$DEBIAN_MIRROR" ]; then
+        DEBIAN_MIRROR=$("$HACK_DIR/debian-mirror.sh") || die "no Debian mirror (see the message above)"
+    fi
+}
+
 # Waits up to $2 seconds for command $1 to succeed.
 wait_for() {
     local check=$1 timeout=$2 i
@@ -74,6 +83,7 @@ wait_for() {
 
 write_trixie_source() {
     local sources pin
+    debian_mirror
     sources="Types: deb
 URIs: $DEBIAN_MIRROR
 Suites: trixie
@@ -224,6 +234,7 @@ download_busybox() {
         return
     fi
     mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/debs" "$dir/sources.list.d"
+    debian_mirror
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DEBIAN_MIRROR bookworm main" \
         >"$dir/sources.list"
     local opts=(
@@ -317,6 +328,8 @@ EOF
 }
 
 start=$(date +%s)
+# jq: the Makefile reads `kiln targets --json` and buildx metadata with it.
+apt_install "jq" -- jq
 setup_docker
 setup_binfmt
 setup_registry

@@ -11,6 +11,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 readonly triple=x86_64-unknown-linux-gnu
+# Taken before building, so the label never claims sources newer than the binary.
+source_hash=$(hack/source-hash.sh)
 # Separate target dir: different RUSTFLAGS would otherwise invalidate the normal dev build cache.
 export CARGO_TARGET_DIR=${KILN_STATIC_TARGET_DIR:-$root/target/static}
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --bin kiln --target "$triple"
@@ -31,8 +33,9 @@ mkdir -p _out
 cp "$binary" _out/kiln-linux-amd64.tmp
 mv _out/kiln-linux-amd64.tmp _out/kiln-linux-amd64
 
+# The label lets the Makefile tell a stale image from a current one without rebuilding it.
 docker buildx build --progress=quiet -f frontend.Dockerfile --target packaged --platform linux/amd64 \
-    --load -t "$tag" . >/dev/null
+    --label "org.kiln.source-hash=$source_hash" --load -t "$tag" . >/dev/null
 size=$(docker image inspect -f '{{.Size}}' "$tag")
 binary_size=$(stat -c %s _out/kiln-linux-amd64)
 echo "frontend-image: $tag built: image $(numfmt --to=iec-i --suffix=B "$size") (docker image inspect .Size)," \

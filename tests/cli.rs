@@ -56,7 +56,7 @@ fn targets_lists_the_extensions_tree() {
     assert!(
         lines.contains(&vec![
             "hello-service".to_string(),
-            "hello-service".to_string()
+            "examples/hello-service".to_string()
         ]),
         "{lines:?}"
     );
@@ -68,7 +68,10 @@ fn targets_lists_the_extensions_tree() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["base", "hello-service"]);
+    assert!(
+        names.contains(&"base") && names.contains(&"hello-service"),
+        "{names:?}"
+    );
 }
 
 #[test]
