@@ -11,8 +11,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::spec::platform::{self, Platform};
 use crate::spec::vars::parse_build_arg;
-use crate::spec::{Diagnostics, LoadError, Platform};
+use crate::spec::{Diagnostics, LoadError};
 use crate::tree::{self, FileSet, LoadOptions, Tree};
 
 #[derive(Debug, Parser)]
@@ -103,7 +104,7 @@ pub struct TreeArgs {
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
     /// Target platform: linux/amd64 or linux/arm64 (default: this machine's).
-    #[arg(long)]
+    #[arg(long, value_parser = platform::parse)]
     pub platform: Option<Platform>,
     /// Build argument KEY=VALUE, visible to templates as BUILD_ARG_KEY (repeatable).
     #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
@@ -115,7 +116,7 @@ pub struct TreeArgs {
 
 impl TreeArgs {
     pub fn platform(&self) -> Platform {
-        self.platform.unwrap_or_else(Platform::host)
+        self.platform.clone().unwrap_or_else(platform::host)
     }
 
     pub fn options(&self) -> LoadOptions {
@@ -467,8 +468,8 @@ fn llb(args: &LlbArgs) -> Result<()> {
         });
     }
     let platform = args.tree.platform();
-    print_diagnostics(&trees.get(platform)?.warnings);
-    let converted = Converter::new(&trees, opts).target(&args.target, platform)?;
+    print_diagnostics(&trees.get(&platform)?.warnings);
+    let converted = Converter::new(&trees, opts).target(&args.target, &platform)?;
     // The same graph the frontend solves, validation stage included, so `buildctl` users get the check.
     let def = kiln_llb::marshal(&converted.result());
     let mut out = std::io::stdout().lock();

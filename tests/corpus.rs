@@ -1,7 +1,7 @@
 //! Compatibility with the real siderolabs/extensions tree: every target loads and plans on
 //! both platforms. Skips (saying so) where `../shared/corpus` is absent.
 
-use kiln::spec::Platform;
+use kiln::spec::platform::{self, Platform};
 use kiln::tree::{self, FileSet, LoadOptions};
 
 #[path = "support/corpus.rs"]
@@ -18,8 +18,8 @@ fn every_corpus_target_plans_on_both_platforms() {
         .keys()
         .filter(|k| k.ends_with("/pkg.yaml"))
         .count();
-    for platform in Platform::ALL {
-        let mut opts = LoadOptions::new(platform);
+    for platform in platform::supported() {
+        let mut opts = LoadOptions::new(platform.clone());
         opts.build_args = corpus_build_args();
         let tree = match tree::load(&files, &opts) {
             Ok(t) => t,
@@ -65,7 +65,7 @@ fn every_corpus_target_plans_on_both_platforms() {
             .any(|d| d.image.as_deref() == Some("ghcr.io/siderolabs/tools:v1.14.0")));
         let cloudflared = &tree.packages["cloudflared"].pkg;
         let url = &cloudflared.steps[0].sources[0].url;
-        let expected = if platform == Platform::LinuxArm64 {
+        let expected = if platform == Platform::linux("arm64") {
             "linux-arm64"
         } else {
             "linux-amd64"
@@ -80,7 +80,7 @@ fn every_corpus_target_converts_to_llb_on_both_platforms() {
     use kiln::convert::{ConvertOptions, Converter, Trees, ValidateOptions};
     let Some(dir) = corpus() else { return };
     let files = FileSet::from_dir(&dir, "Pkgfile").expect("reading the corpus");
-    let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+    let mut opts = LoadOptions::new(Platform::linux("amd64"));
     opts.build_args = corpus_build_args();
     let trees = Trees::new(files, opts);
     let helper = kiln_llb::Image::new("ghcr.io/kiln-build/kiln:test")
@@ -90,9 +90,9 @@ fn every_corpus_target_converts_to_llb_on_both_platforms() {
     convert.source_date_epoch = Some(1_700_000_000);
     convert.validate = Some(ValidateOptions::default());
     let mut converted = 0;
-    for platform in Platform::ALL {
+    for platform in platform::supported() {
         let names: Vec<String> = trees
-            .get(platform)
+            .get(&platform)
             .unwrap()
             .packages
             .keys()
@@ -101,7 +101,7 @@ fn every_corpus_target_converts_to_llb_on_both_platforms() {
         let mut converter = Converter::new(&trees, convert.clone());
         for name in &names {
             let c = converter
-                .target(name, platform)
+                .target(name, &platform)
                 .unwrap_or_else(|e| panic!("{platform}: {name}: {e}"));
             let def = kiln_llb::marshal(&c.image);
             // Every op's digest is the sha256 of its bytes, and the terminal op is last.

@@ -26,7 +26,6 @@ use kiln_llb::{Output, ResolveMode, SourceMap};
 
 use crate::spec::{LoadError, Platform};
 
-pub use package::llb_platform;
 pub use trees::Trees;
 pub use validate::ValidateOptions;
 
@@ -38,7 +37,7 @@ pub const ALPINE_IMAGE: &str =
 pub const HELPER_BINARY: &str = "/kiln";
 
 /// Looks up a replacement for an `image:` dependency.
-pub type ImageOverride = Arc<dyn Fn(&str, Platform) -> Option<Output> + Send + Sync>;
+pub type ImageOverride = Arc<dyn Fn(&str, &Platform) -> Option<Output> + Send + Sync>;
 
 /// Which scripts ignore BuildKit's cache (`--no-cache`, `--no-cache-filter`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,7 +110,7 @@ impl ConvertOptions {
             cache_mount_ns: String::new(),
             http_headers: false,
             image_override: None,
-            native_platform: Platform::host(),
+            native_platform: crate::spec::platform::host(),
             validate: None,
             proxy: None,
         }
@@ -201,10 +200,14 @@ impl<'t> Converter<'t> {
     }
 
     /// Converts `target` for `platform`, honouring its `buildPlatform`, plus the validation stage.
-    pub fn target(&mut self, target: &str, platform: Platform) -> Result<Converted, ConvertError> {
+    pub fn target(&mut self, target: &str, platform: &Platform) -> Result<Converted, ConvertError> {
         let tree = self.trees.get(platform)?;
         tree.resolve(target)?;
-        let build = tree.packages[target].pkg.build_platform.unwrap_or(platform);
+        let build = tree.packages[target]
+            .pkg
+            .build_platform
+            .as_ref()
+            .unwrap_or(platform);
         let image = self.package(target, platform, build)?;
         let validation = match self.opts.validate.clone() {
             Some(v) => Some(validate::stage(self, target, platform, &image, &v)?),

@@ -2,7 +2,7 @@
 
 use crate::spec::Platform;
 
-pub fn vertex(platform: Platform, package: &str, what: &str) -> String {
+pub fn vertex(platform: &Platform, package: &str, what: &str) -> String {
     format!("[{platform}] {package}: {what}")
 }
 
@@ -22,7 +22,11 @@ mod tests {
     #[test]
     fn names_read_like_progress() {
         assert_eq!(
-            vertex(Platform::LinuxArm64, "gvisor", &script("build", 0, 1, 1, 3)),
+            vertex(
+                &Platform::linux("arm64"),
+                "gvisor",
+                &script("build", 0, 1, 1, 3)
+            ),
             "[linux/arm64] gvisor: build 2/3"
         );
         assert_eq!(script("test", 1, 2, 0, 1), "step 2 test 1/1");

@@ -35,10 +35,6 @@ struct BuildState {
     cwd: String,
 }
 
-pub fn llb_platform(p: Platform) -> kiln_llb::Platform {
-    kiln_llb::Platform::new(p.os(), p.architecture())
-}
-
 fn range(span: Span) -> Vec<Range> {
     vec![Range::lines(
         span.line as i32,
@@ -64,7 +60,7 @@ struct Pkg<'a> {
 
 impl Pkg<'_> {
     fn name(&self, what: &str) -> String {
-        vertex(self.target, &self.package.pkg.name, what)
+        vertex(&self.target, &self.package.pkg.name, what)
     }
 
     fn at<B: OpBuilder>(&self, builder: B, span: Span) -> B {
@@ -98,10 +94,10 @@ impl Converter<'_> {
     pub(super) fn package(
         &mut self,
         name: &str,
-        target: Platform,
-        build: Platform,
+        target: &Platform,
+        build: &Platform,
     ) -> Result<Output, ConvertError> {
-        let key = (name.to_string(), target, build);
+        let key = (name.to_string(), target.clone(), build.clone());
         if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());
         }
@@ -111,8 +107,8 @@ impl Converter<'_> {
         let source = self.source_map(package);
         let p = Pkg {
             package,
-            target,
-            build,
+            target: target.clone(),
+            build: build.clone(),
             source,
         };
 
@@ -130,7 +126,7 @@ impl Converter<'_> {
 
     fn base(&mut self, p: &Pkg<'_>) -> Result<BuildState, ConvertError> {
         let pkg = &p.package.pkg;
-        let platform = llb_platform(p.build);
+        let platform = p.build.clone();
         let err = |e| llb_err(p.package, pkg.span, e);
         let root = match pkg.variant {
             crate::spec::Variant::Scratch => Output::scratch(),
@@ -167,7 +163,7 @@ impl Converter<'_> {
             .map_err(err)?;
         Ok(BuildState {
             root,
-            env: builtin(p.build, p.target),
+            env: builtin(&p.build, &p.target),
             cwd: "/pkg".to_string(),
         })
     }
@@ -188,12 +184,12 @@ impl Converter<'_> {
             let (output, what) = match dep.target() {
                 DepRef::Stage(stage) => {
                     // Stages build natively at their own platform (`platform:` or this build's).
-                    let at = dep.platform.unwrap_or(p.build);
+                    let at = dep.platform.as_ref().unwrap_or(&p.build);
                     let out = self.package(stage, at, at)?;
                     (out, format!("stage {stage}"))
                 }
                 DepRef::Image(reference) => {
-                    let at = dep.platform.unwrap_or(p.build);
+                    let at = dep.platform.as_ref().unwrap_or(&p.build);
                     let replaced = self
                         .opts
                         .image_override
@@ -202,9 +198,8 @@ impl Converter<'_> {
                     let out = match replaced {
                         Some(o) => o,
                         None => {
-                            let mut image = Image::new(reference)
-                                .map_err(err)?
-                                .platform(llb_platform(at));
+                            let mut image =
+                                Image::new(reference).map_err(err)?.platform(at.clone());
                             if let Some(mode) = self.opts.image_resolve_mode {
                                 image = image.resolve_mode(mode);
                             }
@@ -250,7 +245,7 @@ impl Converter<'_> {
         let mut exec = Exec::new(&state.root)
             .args(args)
             .cwd(state.cwd.clone())
-            .platform(llb_platform(p.build))
+            .platform(p.build.clone())
             .custom_name(p.name(&format!("apk add {}", pkg.install.join(" "))));
         for (k, v) in &state.env {
             exec = exec.env(k, v);
@@ -397,7 +392,7 @@ impl Converter<'_> {
                     ])
                     .cwd(BUILD_DIR)
                     .network(network)
-                    .platform(llb_platform(p.build))
+                    .platform(p.build.clone())
                     .custom_name(p.name(&script_name(phase.name(), index, steps, i, count)));
                 for (k, v) in &env {
                     exec = exec.env(k, v);
@@ -507,7 +502,7 @@ impl Converter<'_> {
             .network(LlbNetwork::None)
             .mount(Mount::bind("/src", &fetched).readonly())
             .mount(Mount::bind("/out", &Output::scratch()))
-            .platform(llb_platform(self.opts.native_platform))
+            .platform(self.opts.native_platform.clone())
             .custom_name(p.name(&format!("verify sha512 of {}", source.destination)));
         let result = p.at(verify, source.span).build().map_err(err)?;
         result.output("/out").ok_or_else(|| {

@@ -651,7 +651,7 @@ mod tests {
         let mut files = FileSet::default();
         files.insert("Pkgfile", "# syntax = kiln:dev\nformat: v1alpha2\n");
         files.insert("hello/pkg.yaml", pkg_yaml.into_bytes());
-        let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+        let mut opts = LoadOptions::new(Platform::linux("amd64"));
         opts.build_args =
             BTreeMap::from([("SOURCE_DATE_EPOCH".to_string(), "1700000000".to_string())]);
         Trees::new(files, opts)
@@ -662,9 +662,9 @@ mod tests {
         let helper = kiln_llb::Image::new("kiln-helper:test").unwrap().output();
         let mut opts = ConvertOptions::new(helper);
         opts.source_date_epoch = Some(1_700_000_000);
-        opts.native_platform = Platform::LinuxAmd64;
+        opts.native_platform = Platform::linux("amd64");
         let converted = Converter::new(trees, opts)
-            .target("hello", Platform::LinuxAmd64)
+            .target("hello", &Platform::linux("amd64"))
             .unwrap();
         let def = kiln_llb::marshal(&converted.image);
         let metadata = def.0.metadata.clone();

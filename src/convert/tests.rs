@@ -17,7 +17,7 @@ fn tree(entries: &[(&str, String)]) -> Trees {
     for (path, text) in entries {
         files.insert(*path, text.as_bytes().to_vec());
     }
-    let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+    let mut opts = LoadOptions::new(Platform::linux("amd64"));
     opts.build_args = BTreeMap::from([("SOURCE_DATE_EPOCH".to_string(), "1700000000".to_string())]);
     Trees::new(files, opts)
 }
@@ -26,7 +26,7 @@ fn options() -> ConvertOptions {
     let helper = kiln_llb::Image::new("kiln-helper:test").unwrap().output();
     let mut o = ConvertOptions::new(helper);
     o.source_date_epoch = Some(1_700_000_000);
-    o.native_platform = Platform::LinuxAmd64;
+    o.native_platform = Platform::linux("amd64");
     o
 }
 
@@ -95,7 +95,7 @@ fn convert(
     opts: ConvertOptions,
 ) -> (Decoded, Option<Decoded>) {
     let converted = Converter::new(trees, opts)
-        .target(target, platform)
+        .target(target, &platform)
         .unwrap();
     let decode = |o: &kiln_llb::Output| {
         let def = kiln_llb::marshal(o);
@@ -126,7 +126,7 @@ fn full_tree() -> Trees {
 
 #[test]
 fn scripts_run_in_the_shell_with_the_environment_and_names() {
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxArm64, options());
+    let (d, _) = convert(&full_tree(), "hello", Platform::linux("arm64"), options());
     let build = d.exec("[linux/arm64] hello: step 1 build 1/1");
     let meta = build.meta.as_ref().unwrap();
     assert_eq!(
@@ -189,7 +189,7 @@ fn scripts_run_in_the_shell_with_the_environment_and_names() {
 
 #[test]
 fn scripts_carry_their_pkg_yaml_lines() {
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let (d, _) = convert(&full_tree(), "hello", Platform::linux("amd64"), options());
     let source = d.def.0.source.as_ref().expect("source map");
     assert!(source.infos.iter().any(|i| i.filename == "hello/pkg.yaml"
         && i.language == "yaml"
@@ -208,7 +208,7 @@ fn scripts_carry_their_pkg_yaml_lines() {
 
 #[test]
 fn downloads_are_pinned_and_verified_without_network() {
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let (d, _) = convert(&full_tree(), "hello", Platform::linux("amd64"), options());
     let http = d
         .sources()
         .into_iter()
@@ -245,7 +245,12 @@ fn downloads_are_pinned_and_verified_without_network() {
 
     let mut with_headers = options();
     with_headers.http_headers = true;
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, with_headers);
+    let (d, _) = convert(
+        &full_tree(),
+        "hello",
+        Platform::linux("amd64"),
+        with_headers,
+    );
     let http = d
         .sources()
         .into_iter()
@@ -256,7 +261,7 @@ fn downloads_are_pinned_and_verified_without_network() {
 
 #[test]
 fn dependencies_merge_in_declared_order_with_subtree_copies() {
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let (d, _) = convert(&full_tree(), "hello", Platform::linux("amd64"), options());
     let merge = match &d.named("[linux/amd64] hello: dependencies").op {
         Some(OpKind::Merge(m)) => m.clone(),
         other => panic!("{other:?}"),
@@ -281,7 +286,7 @@ fn dependencies_merge_in_declared_order_with_subtree_copies() {
 
 #[test]
 fn context_and_templates_land_in_pkg() {
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxArm64, options());
+    let (d, _) = convert(&full_tree(), "hello", Platform::linux("arm64"), options());
     let locals: Vec<_> = d
         .sources()
         .into_iter()
@@ -313,7 +318,7 @@ fn context_and_templates_land_in_pkg() {
 
 #[test]
 fn tests_run_on_a_discarded_branch() {
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let (d, _) = convert(&full_tree(), "hello", Platform::linux("amd64"), options());
     let test = d.named("[linux/amd64] hello: step 1 test 1/1");
     let discard = d.named("[linux/amd64] hello: step 1 discard test changes");
     // The main chain depends on the test (through its marker) but copies nothing from it.
@@ -337,7 +342,7 @@ fn tests_run_on_a_discarded_branch() {
 
 #[test]
 fn finalize_copies_are_owned_by_root_and_dated() {
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, options());
+    let (d, _) = convert(&full_tree(), "hello", Platform::linux("amd64"), options());
     let f = d.file("[linux/amd64] hello: finalize /pkg/manifest.yaml -> /");
     match &f.actions[0].action {
         Some(pb::file_action::Action::Copy(c)) => {
@@ -362,7 +367,7 @@ fn alpine_variant_and_apk_install() {
         "name: a\nvariant: alpine\ninstall:\n  - make\n  - gcc\nfinalize: [{from: /, to: /}]\n"
             .into(),
     )]);
-    let (d, _) = convert(&trees, "a", Platform::LinuxAmd64, options());
+    let (d, _) = convert(&trees, "a", Platform::linux("amd64"), options());
     let ids: Vec<_> = d.sources().iter().map(|s| s.identifier.clone()).collect();
     assert!(
         ids.iter()
@@ -388,7 +393,7 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
         talos_version: Some("v1.12.0".into()),
         kernel_release: None,
     });
-    let (_, validation) = convert(&full_tree(), "hello", Platform::LinuxArm64, opts);
+    let (_, validation) = convert(&full_tree(), "hello", Platform::linux("arm64"), opts);
     let v = validation.expect("validation stage");
     let op = v.named("[linux/arm64] hello: validate extension image");
     assert_eq!(
@@ -418,7 +423,7 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
 fn conversion_is_deterministic_and_changes_are_local() {
     let convert_bytes = |trees: &Trees| {
         let c = Converter::new(trees, options())
-            .target("hello", Platform::LinuxAmd64)
+            .target("hello", &Platform::linux("amd64"))
             .unwrap();
         kiln_llb::marshal(&c.image)
     };
@@ -494,7 +499,7 @@ fn build_platform_pins_execs_and_dependency_platform_overrides() {
             "name: cross\nvariant: scratch\nbuildPlatform: linux/amd64\ndependencies:\n  - stage: tool\n  - image: sysroot:1\n    platform: linux/arm64\nsteps:\n  - build: [\"echo $ARCH $BUILD\"]\nfinalize: [{from: /, to: /}]\n".into(),
         ),
     ]);
-    let (d, _) = convert(&trees, "cross", Platform::LinuxArm64, options());
+    let (d, _) = convert(&trees, "cross", Platform::linux("arm64"), options());
     let build = d.named("[linux/arm64] cross: build 1/1");
     assert_eq!(
         build.platform.as_ref().unwrap().architecture,
@@ -534,7 +539,7 @@ fn the_result_depends_on_validation_without_taking_its_files() {
     let mut opts = options();
     opts.validate = Some(ValidateOptions::default());
     let converted = Converter::new(&full_tree(), opts)
-        .target("hello", Platform::LinuxAmd64)
+        .target("hello", &Platform::linux("amd64"))
         .unwrap();
     let def = kiln_llb::marshal(&converted.result());
     let d = Decoded {
@@ -584,7 +589,7 @@ fn a_change_reaches_only_the_package_and_its_dependents() {
             ("app/pkg.yaml", app.to_string()),
         ]);
         let c = Converter::new(&trees, options())
-            .target("app", Platform::LinuxAmd64)
+            .target("app", &Platform::linux("amd64"))
             .unwrap();
         let def = kiln_llb::marshal(&c.image);
         let d = Decoded {
@@ -647,7 +652,7 @@ fn proxy_build_args_reach_scripts_and_apk_only() {
 
     let mut opts = options();
     opts.proxy = Some(proxy);
-    let (d, _) = convert(&full_tree(), "hello", Platform::LinuxAmd64, opts);
+    let (d, _) = convert(&full_tree(), "hello", Platform::linux("amd64"), opts);
     let build = d.exec("[linux/amd64] hello: step 1 build 1/1");
     assert_eq!(
         build

@@ -1,15 +1,18 @@
 //! Trees per platform, loaded once on first use: a dependency with `platform:` (or a target with
 //! `buildPlatform:`) needs the tree rendered for another platform.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use crate::spec::{LoadError, Platform};
+use crate::spec::platform::{self, Platform};
+use crate::spec::LoadError;
 use crate::tree::{self, FileSet, LoadOptions, Tree};
 
+/// The trees of one file set, one per supported platform.
 pub struct Trees {
     files: FileSet,
     options: LoadOptions,
-    loaded: [OnceLock<Result<Arc<Tree>, LoadError>>; 2],
+    loaded: BTreeMap<Platform, OnceLock<Result<Arc<Tree>, LoadError>>>,
 }
 
 impl Trees {
@@ -18,24 +21,27 @@ impl Trees {
         Trees {
             files,
             options,
-            loaded: [OnceLock::new(), OnceLock::new()],
+            loaded: platform::supported()
+                .map(|p| (p, OnceLock::new()))
+                .collect(),
         }
     }
 
+    /// The files the trees are loaded from.
     pub fn files(&self) -> &FileSet {
         &self.files
     }
 
-    pub fn get(&self, platform: Platform) -> Result<Arc<Tree>, LoadError> {
-        let slot = match platform {
-            Platform::LinuxAmd64 => &self.loaded[0],
-            Platform::LinuxArm64 => &self.loaded[1],
-        };
-        slot.get_or_init(|| {
+    /// The tree for `platform`, loaded on first use; an unsupported platform is a load error.
+    pub fn get(&self, platform: &Platform) -> Result<Arc<Tree>, LoadError> {
+        let load = || {
             let mut options = self.options.clone();
-            options.platform = platform;
+            options.platform = platform.clone();
             tree::load(&self.files, &options).map(Arc::new)
-        })
-        .clone()
+        };
+        match self.loaded.get(platform) {
+            Some(slot) => slot.get_or_init(load).clone(),
+            None => load(),
+        }
     }
 }

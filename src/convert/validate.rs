@@ -3,7 +3,6 @@
 
 use kiln_llb::{Exec, Mount, NetworkMode, OpBuilder, Output};
 
-use super::package::llb_platform;
 use super::{ConvertError, Converter, HELPER_BINARY};
 use crate::spec::Platform;
 
@@ -20,7 +19,7 @@ pub const IMAGE_MOUNT: &str = "/image";
 pub(super) fn stage(
     conv: &mut Converter<'_>,
     target: &str,
-    platform: Platform,
+    platform: &Platform,
     image: &Output,
     opts: &ValidateOptions,
 ) -> Result<Output, ConvertError> {
@@ -49,12 +48,12 @@ pub(super) fn stage(
         .network(NetworkMode::None)
         // Identical images of two platforms would otherwise share one vertex, and its failure
         // would surface under one platform only (losing the other's pkg.yaml location).
-        .env("KILN_TARGET_PLATFORM", platform.id())
+        .env("KILN_TARGET_PLATFORM", &platform.id())
         .mount(Mount::bind(IMAGE_MOUNT, image).readonly())
         // The verdict file makes the output non-empty: a registry cache cannot hold an empty result,
         // and would then rerun the stage after a prune.
         .mount(Mount::bind("/out", &Output::scratch()))
-        .platform(llb_platform(conv.opts.native_platform))
+        .platform(conv.opts.native_platform.clone())
         .custom_name(format!("[{platform}] {target}: validate extension image"))
         .location(
             &source,

@@ -23,7 +23,8 @@ use kiln_llb::{Caps, OpBuilder, Output};
 use crate::convert::{
     ConvertError, ConvertOptions, Converter, ImageOverride, Trees, ValidateOptions,
 };
-use crate::spec::{Diagnostics, LoadError, Platform};
+use crate::spec::platform::{self, Platform};
+use crate::spec::{Diagnostics, LoadError};
 use crate::tree::{FileSet, LoadOptions};
 
 /// The Pkgfile's name when `-f` is not given.
@@ -117,10 +118,9 @@ fn convert_status(e: &ConvertError, files: &FileSet) -> Status {
     }
 }
 
-fn to_spec_platform(p: &kiln_gateway::Platform) -> Result<Platform, Status> {
-    p.id()
-        .parse::<Platform>()
-        .map_err(|e| plain_error(format!("--platform: {e}")))
+fn supported_platform(p: &Platform) -> Result<Platform, Status> {
+    platform::check_supported(p).map_err(|e| plain_error(format!("--platform: {e}")))?;
+    Ok(p.clone())
 }
 
 /// The platform BuildKit's first worker runs natively, which the helper image runs on.
@@ -133,8 +133,9 @@ fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
     workers
         .first()
         .and_then(|w| w.platforms.first())
-        .and_then(|p| p.id().parse().ok())
-        .unwrap_or_else(Platform::host)
+        .filter(|p| platform::check_supported(p).is_ok())
+        .cloned()
+        .unwrap_or_else(platform::host)
 }
 
 async fn build(
@@ -162,24 +163,24 @@ async fn build(
     }
     let native = native_platform(client, env);
     let platforms: Vec<Platform> = if opts.platforms.is_empty() {
-        vec![native]
+        vec![native.clone()]
     } else {
         opts.platforms
             .iter()
-            .map(to_spec_platform)
+            .map(supported_platform)
             .collect::<Result<_, _>>()?
     };
-    let mut load = LoadOptions::new(platforms[0]);
+    let mut load = LoadOptions::new(platforms[0].clone());
     load.build_args = opts.build_args.clone();
     load.pkgfile = pkgfile.clone();
     let trees = Trees::new(files, load);
 
-    if let Ok(tree) = trees.get(platforms[0]) {
+    if let Ok(tree) = trees.get(&platforms[0]) {
         warn_all(client, &load_vertex, &tree.warnings, trees.files()).await;
     }
 
     if let Some(request) = &opts.request_id {
-        return subrequest(request, &trees, platforms[0]);
+        return subrequest(request, &trees, &platforms[0]);
     }
     let target = opts.target.clone().ok_or_else(|| {
         plain_error(
@@ -194,17 +195,17 @@ async fn build(
     let mut plans = Vec::new();
     for platform in &platforms {
         let converted = converter
-            .target(&target, *platform)
+            .target(&target, platform)
             .map_err(|e| convert_status(&e, trees.files()))?;
         let def = kiln_llb::marshal(&converted.result());
         check_caps(&def, &llb_caps)?;
         let validation = converted.validation.as_ref().map(kiln_llb::marshal);
-        plans.push((*platform, def, validation));
+        plans.push((platform.clone(), def, validation));
     }
 
     let labels = {
         let tree = trees
-            .get(platforms[0])
+            .get(&platforms[0])
             .map_err(|e| convert_status(&ConvertError::Load(e), trees.files()))?;
         let mut labels = tree.pkgfile.labels.clone();
         labels.extend(opts.labels.clone());
@@ -231,7 +232,7 @@ async fn build(
                 .single_ref()
                 .map_err(|e| e.to_status())?
                 .to_string();
-            Ok::<_, Status>((*platform, id))
+            Ok::<_, Status>((platform.clone(), id))
         }
     });
     let solved = futures_join_all(solves).await?;
@@ -239,11 +240,10 @@ async fn build(
     let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
     result.source_date_epoch(opts.source_date_epoch);
     for (platform, id) in solved {
-        let gp = kiln_gateway::Platform::new(platform.os(), platform.architecture(), None);
-        let mut config = ImageConfig::for_platform(gp.clone());
+        let mut config = ImageConfig::for_platform(platform.clone());
         config.labels = labels.clone();
         result
-            .add(gp, id, config.to_json())
+            .add(platform, id, config.to_json())
             .map_err(|e| plain_error(e.to_string()))?;
     }
     result
@@ -386,14 +386,14 @@ fn image_override(opts: &BuildOptions) -> Option<ImageOverride> {
         })
         .collect();
     let mode = resolve_mode(opts);
-    Some(Arc::new(move |reference: &str, platform: Platform| {
+    Some(Arc::new(move |reference: &str, platform: &Platform| {
         let name = familiar_name(reference);
         let value = contexts
             .get(&format!("{name}::{}", platform.id()))
             .or_else(|| contexts.get(&name))?;
         match NamedContextValue::parse(value)? {
             NamedContextValue::Image(image) => kiln_llb::Image::new(&image).ok().map(|i| {
-                let i = i.platform(crate::convert::llb_platform(platform));
+                let i = i.platform(platform.clone());
                 match mode {
                     Some(m) => i.resolve_mode(m).output(),
                     None => i.output(),
@@ -430,7 +430,7 @@ fn helper_image(opts: &BuildOptions) -> Result<Output, Status> {
 fn subrequest(
     request: &str,
     trees: &Trees,
-    platform: Platform,
+    platform: &Platform,
 ) -> Result<kiln_gateway::gateway_pb::Result, Status> {
     use kiln_gateway::subrequests::{answer, Target, TargetList, TargetLocation};
     let tree = trees
@@ -533,7 +533,7 @@ mod tests {
             ("Pkgfile", "format: v1alpha2\n"),
             ("a/pkg.yaml", "name: a\nvariant: nope\nsteps:\n  - network: wifi\n    build: [x]\nfinalize: [{from: /, to: /}]\nbogus: 1\n"),
         ]);
-        let diags = match tree::load(&set, &LoadOptions::new(Platform::LinuxAmd64)) {
+        let diags = match tree::load(&set, &LoadOptions::new(Platform::linux("amd64"))) {
             Err(LoadError(d)) => d,
             Ok(_) => panic!("the tree is broken"),
         };
@@ -581,20 +581,20 @@ mod tests {
             }
         };
         // Written in full in pkg.yaml, given in familiar form on the command line.
-        let o = lookup("docker.io/library/busybox:1.37", Platform::LinuxAmd64).unwrap();
+        let o = lookup("docker.io/library/busybox:1.37", &Platform::linux("amd64")).unwrap();
         assert_eq!(
             identifier(o),
             "docker-image://docker.io/mirror/busybox:1.37"
         );
-        let arm = lookup("tools:1", Platform::LinuxArm64).unwrap();
+        let arm = lookup("tools:1", &Platform::linux("arm64")).unwrap();
         assert_eq!(identifier(arm), "docker-image://docker.io/mirror/tools:arm");
-        let amd = lookup("tools:1", Platform::LinuxAmd64).unwrap();
+        let amd = lookup("tools:1", &Platform::linux("amd64")).unwrap();
         assert_eq!(identifier(amd), "docker-image://docker.io/mirror/tools:any");
         assert!(
-            lookup("local-one", Platform::LinuxAmd64).is_none(),
+            lookup("local-one", &Platform::linux("amd64")).is_none(),
             "only images replace images"
         );
-        assert!(lookup("other:1", Platform::LinuxAmd64).is_none());
+        assert!(lookup("other:1", &Platform::linux("amd64")).is_none());
         assert!(image_override(&BuildOptions::parse(&BTreeMap::new()).unwrap()).is_none());
     }
 
@@ -606,7 +606,7 @@ mod tests {
             ("ext/manifest.yaml.tmpl", "version: v1alpha1\nmetadata:\n  name: ext\n  description: |\n    Does things on {{ .ARCH }}.\n    More text.\n"),
             ("lib/pkg.yaml", "name: lib\nvariant: scratch\n"),
         ]);
-        let tree = tree::load(&set, &LoadOptions::new(Platform::LinuxArm64)).unwrap();
+        let tree = tree::load(&set, &LoadOptions::new(Platform::linux("arm64"))).unwrap();
         assert_eq!(describe(&tree.packages["ext"]), "Does things on aarch64.");
         assert_eq!(describe(&tree.packages["lib"]), "package in lib");
     }

@@ -8,7 +8,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 use super::diag::{Diagnostics, Span};
-use super::platform::Platform;
+use super::platform::{self as platforms, Platform, PlatformSchema};
 use super::yaml::{self, LineMap, Node, Reader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -49,6 +49,7 @@ pub struct Pkg {
     pub install: Vec<String>,
     /// Pins the platform the build runs on (cross compilation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<PlatformSchema>")]
     pub build_platform: Option<Platform>,
     #[serde(default)]
     pub dependencies: Vec<Dependency>,
@@ -83,6 +84,7 @@ pub struct Dependency {
     pub to: String,
     /// Build or fetch the dependency for this platform instead of the current one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<PlatformSchema>")]
     pub platform: Option<Platform>,
     /// Dependents of this package receive this dependency too.
     #[serde(default)]
@@ -322,7 +324,7 @@ fn required_string(
 
 fn platform(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Platform> {
     let s = r.string(node, what)?;
-    match s.parse::<Platform>() {
+    match platforms::parse(&s) {
         Ok(p) => Some(p),
         Err(e) => {
             r.error(node, format!("{what}: {e}"));

@@ -6,29 +6,34 @@
 
 use std::collections::BTreeMap;
 
-use super::platform::Platform;
+use super::platform::{toolchain, Platform};
 
 pub type Vars = BTreeMap<String, String>;
 
 /// The variables bldr exports into every build's environment (the rest are template-only).
-pub fn builtin(build: Platform, target: Platform) -> Vars {
+/// Only supported platforms have toolchain variables; the tree loader refuses the others.
+pub fn builtin(build: &Platform, target: &Platform) -> Vars {
     let mut v = Vars::new();
     v.insert("LDFLAGS".into(), "-s".into());
     v.insert("VENDOR".into(), "talos".into());
     v.insert("SYSROOT".into(), "/talos".into());
     v.insert("PATH".into(), "/bin:/usr/bin:/sbin:/usr/sbin".into());
-    v.insert("BUILD".into(), build.build_triple().into());
-    v.insert("HOST".into(), build.build_triple().into());
-    v.insert("ARCH".into(), target.arch().into());
-    v.insert("TARGET".into(), target.target().into());
-    v.insert("CFLAGS".into(), target.cflags().into());
-    v.insert("CXXFLAGS".into(), target.cflags().into());
+    if let Some(build) = toolchain(build) {
+        v.insert("BUILD".into(), build.build_triple.into());
+        v.insert("HOST".into(), build.build_triple.into());
+    }
+    if let Some(target) = toolchain(target) {
+        v.insert("ARCH".into(), target.arch.into());
+        v.insert("TARGET".into(), target.target.into());
+        v.insert("CFLAGS".into(), target.cflags.into());
+        v.insert("CXXFLAGS".into(), target.cflags.into());
+    }
     v
 }
 
 /// The root context of a tree for one platform: built-ins, build args, then the Pkgfile's vars.
 pub fn root_context(
-    platform: Platform,
+    platform: &Platform,
     build_args: &BTreeMap<String, String>,
     pkgfile_vars: &BTreeMap<String, String>,
 ) -> Vars {
@@ -155,7 +160,7 @@ mod tests {
             ("SYSROOT".to_string(), "/custom".to_string()),
             ("BUILD_ARG_TAG".to_string(), "from-pkgfile".to_string()),
         ]);
-        let v = root_context(Platform::LinuxArm64, &args, &pkgfile);
+        let v = root_context(&Platform::linux("arm64"), &args, &pkgfile);
         assert_eq!(
             v["ARCH"], "aarch64",
             "build args never override a built-in directly"
@@ -174,7 +179,7 @@ mod tests {
 
     #[test]
     fn amd64_builtins() {
-        let v = builtin(Platform::LinuxAmd64, Platform::LinuxAmd64);
+        let v = builtin(&Platform::linux("amd64"), &Platform::linux("amd64"));
         assert_eq!(v["ARCH"], "x86_64");
         assert_eq!(v["HOST"], "x86_64-linux-musl");
         assert_eq!(v["CFLAGS"], "-O2 -g0 -march=x86-64-v2 -mtune=generic");

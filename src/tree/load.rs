@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::spec::platform::{self, Platform};
 use crate::spec::vars::{self, Vars};
 use crate::spec::yaml::{self, Reader};
-use crate::spec::{Diagnostics, LoadError, Pkg, Pkgfile, Platform, Span};
+use crate::spec::{Diagnostics, LoadError, Pkg, Pkgfile, Span};
 
 use super::files::{FileSet, PKG_YAML, TEMPLATE_SUFFIX, VARS_YAML};
 
@@ -111,6 +112,10 @@ fn render(
 /// Loads every package of the tree for `opts.platform`. Fails with every error found.
 pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
     let mut diags = Diagnostics::default();
+    if let Err(e) = platform::check_supported(&opts.platform) {
+        diags.error(&opts.pkgfile, Span::default(), e.to_string());
+        return Err(LoadError(diags));
+    }
     let pkgfile = match files.get(&opts.pkgfile) {
         Some(data) => match text(&opts.pkgfile, data, &mut diags) {
             Some(t) => Pkgfile::parse(&opts.pkgfile, t, &mut diags),
@@ -142,7 +147,7 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
         }
     }
 
-    let root_vars = vars::root_context(opts.platform, &opts.build_args, &pkgfile.vars);
+    let root_vars = vars::root_context(&opts.platform, &opts.build_args, &pkgfile.vars);
     let mut context: BTreeMap<String, Vars> = BTreeMap::new();
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     // pkg.yaml directory -> package name, for attaching templates.
@@ -261,7 +266,7 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
     }
 
     let tree = Tree {
-        platform: opts.platform,
+        platform: opts.platform.clone(),
         pkgfile,
         packages,
         warnings: Diagnostics::default(),

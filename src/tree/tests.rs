@@ -23,7 +23,7 @@ fn opts(platform: Platform) -> LoadOptions {
 }
 
 fn errors(set: &FileSet) -> Vec<String> {
-    match load(set, &opts(Platform::LinuxAmd64)) {
+    match load(set, &opts(Platform::linux("amd64"))) {
         Ok(_) => panic!("expected the load to fail"),
         Err(e) => e.0.errors().map(|d| d.to_string()).collect(),
     }
@@ -44,7 +44,7 @@ fn vars_yaml_scopes_and_precedence() {
         ),
         ("b/pkg.yaml", "name: b\nvariant: scratch\n"),
     ]);
-    let tree = load(&set, &opts(Platform::LinuxArm64)).unwrap();
+    let tree = load(&set, &opts(Platform::linux("arm64"))).unwrap();
     let a = &tree.packages["a"].vars;
     assert_eq!(a["VERSION"], "root-from-pkgfile-v1.2.3");
     assert_eq!(a["SHADOWED"], "a", "the deeper vars.yaml wins");
@@ -71,7 +71,7 @@ fn templates_attach_to_the_closest_package() {
         ("ext/sub/pkg.yaml", "name: sub\nvariant: scratch\n"),
         ("ext/sub/x.tmpl", "sub"),
     ]);
-    let tree = load(&set, &opts(Platform::LinuxAmd64)).unwrap();
+    let tree = load(&set, &opts(Platform::linux("amd64"))).unwrap();
     let ext = &tree.packages["ext"];
     let t: BTreeMap<_, _> = ext
         .templated
@@ -242,7 +242,7 @@ fn runtime_dependencies_propagate_transitively() {
         ),
         ("app/pkg.yaml", "name: app\nvariant: scratch\ndependencies:\n  - stage: openssl\n  - stage: libc\n"),
     ]);
-    let tree = load(&set, &opts(Platform::LinuxAmd64)).unwrap();
+    let tree = load(&set, &opts(Platform::linux("amd64"))).unwrap();
     let deps: Vec<(String, String)> = tree
         .effective_deps("app")
         .iter()
@@ -282,8 +282,8 @@ fn per_platform_rendering() {
         ),
     ]);
     for (platform, image) in [
-        (Platform::LinuxAmd64, "amd-only"),
-        (Platform::LinuxArm64, "arm-only"),
+        (Platform::linux("amd64"), "amd-only"),
+        (Platform::linux("arm64"), "arm-only"),
     ] {
         let tree = load(&set, &opts(platform)).unwrap();
         let deps = &tree.packages["p"].pkg.dependencies;
@@ -302,7 +302,7 @@ fn dot_output_has_nodes_and_edges() {
         ),
         ("b/pkg.yaml", "name: b\nvariant: scratch\n"),
     ]);
-    let tree = load(&set, &opts(Platform::LinuxAmd64)).unwrap();
+    let tree = load(&set, &opts(Platform::linux("amd64"))).unwrap();
     let dot = tree.dot(Some("a")).unwrap();
     assert!(dot.starts_with("digraph"));
     assert!(dot.contains("\"a\" -> \"b\";"), "{dot}");
@@ -374,7 +374,7 @@ fn mutated_trees_never_panic() {
         if round % 3 == 0 {
             set.insert("p/pkg.yaml", pkg.as_bytes().to_vec());
         }
-        let outcome = std::panic::catch_unwind(|| load(&set, &opts(Platform::LinuxAmd64)));
+        let outcome = std::panic::catch_unwind(|| load(&set, &opts(Platform::linux("amd64"))));
         let text = String::from_utf8_lossy(&bytes);
         let result = outcome.unwrap_or_else(|_| panic!("round {round} panicked on:\n{text}"));
         if let Err(e) = result {

@@ -14,8 +14,8 @@ use tonic::transport::Channel;
 
 use crate::errors::{status_from_tonic, SourceLocation, CODE_UNKNOWN};
 use crate::options::{CacheImport, ImageResolveMode, WorkerInfo};
-use crate::platform::Platform;
 use crate::transport::{stdio_channel, MAX_MESSAGE_SIZE};
+use kiln_llb::Platform;
 
 /// Gateway capability: `Solve`.
 pub const CAP_SOLVE_BASE: &str = "solve.base";

@@ -12,8 +12,8 @@ use crate::client::{Caps, GatewayError, ResolveImageRequest, SolveRequest, Solve
 use crate::errors::{build_error, LineRange, SourceLocation};
 use crate::fake::{FakeBuildKit, FakeState};
 use crate::options::{CacheImport, ImageResolveMode};
-use crate::platform::Platform;
 use crate::result::{ImageConfig, ResultBuilder};
+use kiln_llb::Platform;
 
 fn definition() -> pb::Definition {
     pb::Definition {

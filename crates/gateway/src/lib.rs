@@ -16,7 +16,6 @@ pub mod errors;
 pub mod fake;
 pub mod frontend_bin;
 pub mod options;
-pub mod platform;
 pub mod result;
 pub mod subrequests;
 pub mod transport;
@@ -26,11 +25,11 @@ pub use client::{
     SolvedRefs,
 };
 pub use errors::{LineRange, SourceLocation};
+pub use kiln_llb::{Platform, PlatformError};
 pub use options::{
     BuildOptions, CacheImport, FrontendEnv, ImageResolveMode, NamedContextValue, NoCache,
     WorkerInfo,
 };
-pub use platform::Platform;
 pub use result::{ImageConfig, ResultBuilder};
 
 /// The generated protocol types this crate's API uses.

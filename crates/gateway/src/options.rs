@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::platform::{parse_platform_list, Platform};
+use kiln_llb::{Platform, PlatformError};
 
 /// Prefix of the environment variables carrying frontend options.
 pub const FRONTEND_OPT_PREFIX: &str = "BUILDKIT_FRONTEND_OPT_";
@@ -299,6 +299,16 @@ pub struct BuildOptions {
     pub raw: BTreeMap<String, String>,
 }
 
+/// Parses a comma-separated platform list as sent in the `platform` option.
+pub fn parse_platform_list(input: &str) -> Result<Vec<Platform>, PlatformError> {
+    input
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Platform::parse)
+        .collect()
+}
+
 const BUILD_ARG_PREFIX: &str = "build-arg:";
 const LABEL_PREFIX: &str = "label:";
 const CONTEXT_PREFIX: &str = "context:";
@@ -563,6 +573,13 @@ mod tests {
         assert_eq!(ids, ["linux/amd64", "linux/arm64"]);
         assert!(parse_workers("not json").is_empty());
         assert!(parse_workers("null").is_empty());
+    }
+
+    #[test]
+    fn platform_list_keeps_order_and_skips_blanks() {
+        let list = parse_platform_list("linux/arm64, linux/amd64,").unwrap();
+        let ids: Vec<String> = list.iter().map(Platform::id).collect();
+        assert_eq!(ids, ["linux/arm64", "linux/amd64"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use kiln_proto::moby::buildkit::v1::frontend as gw;
 use serde::Serialize;
 
 use crate::client::Caps;
-use crate::platform::Platform;
+use kiln_llb::Platform;
 
 /// Metadata key of the image config (suffixed `/<platform id>` in maps).
 pub const IMAGE_CONFIG_KEY: &str = "containerimage.config";
@@ -108,7 +108,7 @@ impl ResultBuilder {
                 .iter()
                 .map(|e| PlatformJson {
                     id: e.platform.id(),
-                    platform: e.platform.clone(),
+                    platform: OciPlatform::of(&e.platform),
                 })
                 .collect(),
         };
@@ -174,17 +174,36 @@ pub fn metadata_only(metadata: BTreeMap<String, Vec<u8>>) -> gw::Result {
 
 // BuildKit's Go struct has no JSON tags, hence the capitalised keys.
 #[derive(Serialize)]
-struct PlatformsJson {
+struct PlatformsJson<'a> {
     #[serde(rename = "Platforms")]
-    platforms: Vec<PlatformJson>,
+    platforms: Vec<PlatformJson<'a>>,
 }
 
 #[derive(Serialize)]
-struct PlatformJson {
+struct PlatformJson<'a> {
     #[serde(rename = "ID")]
     id: String,
     #[serde(rename = "Platform")]
-    platform: Platform,
+    platform: OciPlatform<'a>,
+}
+
+/// A platform in OCI's JSON form (field order as in the OCI spec).
+#[derive(Serialize)]
+struct OciPlatform<'a> {
+    architecture: &'a str,
+    os: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+}
+
+impl<'a> OciPlatform<'a> {
+    fn of(p: &'a Platform) -> Self {
+        OciPlatform {
+            architecture: &p.architecture,
+            os: &p.os,
+            variant: p.variant.as_deref(),
+        }
+    }
 }
 
 /// The OCI image config for one platform. Fields are the subset kiln's images

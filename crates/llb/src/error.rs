@@ -6,9 +6,6 @@ pub enum LlbError {
     /// An image reference that BuildKit would reject.
     #[error("invalid image reference `{reference}`: {reason}")]
     InvalidImageRef { reference: String, reason: String },
-    /// A platform string that is not `os/arch[/variant]`.
-    #[error("invalid platform `{0}`: expected os/arch[/variant], e.g. linux/arm64")]
-    InvalidPlatform(String),
     /// An exec without a command.
     #[error("exec needs at least one argument (the program to run)")]
     EmptyArgs,

@@ -36,7 +36,7 @@ pub use graph::{Constraints, OpBuilder, Output, Range, SourceLocation, SourceMap
 pub use json::definition_to_json;
 pub use marshal::{digest_of, embed_definition, marshal, Definition};
 pub use merge::{diff, merge, Diff, Merge};
-pub use platform::Platform;
+pub use platform::{Platform, PlatformError};
 pub use source::{normalize_image_ref, Http, Image, Local, ResolveMode};
 
 /// The generated protocol types this crate builds.
