@@ -129,7 +129,7 @@ fn every_corpus_target_converts_to_llb_on_both_platforms() {
 fn check_finds_cache_paths_on_steps_without_scripts() {
     let Some(dir) = corpus() else { return };
     let files = FileSet::from_dir(&dir, "Pkgfile").expect("reading the corpus");
-    let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+    let mut opts = LoadOptions::new(Platform::linux("amd64"));
     opts.build_args = corpus_build_args();
     let tree = tree::load(&files, &opts).expect("the corpus loads");
     let findings = tree::lint::check(&files, &tree, &opts);

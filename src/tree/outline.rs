@@ -94,7 +94,7 @@ pub fn variables(files: &FileSet, tree: &Tree, target: &str) -> Result<Vec<Varia
     }
 
     let descriptions = descriptions(files, &package.dir);
-    let builtins = builtin(Platform::LinuxAmd64, Platform::LinuxAmd64);
+    let builtins = builtin(&Platform::linux("amd64"), &Platform::linux("amd64"));
     let mut out: Vec<Variable> = uses
         .into_iter()
         .map(|(name, uses)| {

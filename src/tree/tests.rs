@@ -401,7 +401,7 @@ fn lint_tree(pkgfile: &str) -> (FileSet, LoadOptions) {
             "name: empty\nvariant: scratch\nfinalize:\n  - from: /rootfs\n    to: /rootfs\n  - from: /pkg/manifest.yaml\n    to: /\nbogus: 1\n",
         ),
     ]);
-    (set, LoadOptions::new(Platform::LinuxAmd64))
+    (set, LoadOptions::new(Platform::linux("amd64")))
 }
 
 /// (rule, file, line, severity) of every finding.
@@ -486,7 +486,7 @@ fn outline_lists_what_a_target_reads_with_descriptions_and_lines() {
         ("ext/manifest.yaml.tmpl", "version: {{ .VERSION }}\n"),
         ("base/pkg.yaml", "name: base\nvariant: scratch\ndependencies:\n  - image: \"{{ .TOOLS }}\"\n"),
     ]);
-    let tree = load(&set, &opts(Platform::LinuxArm64)).unwrap();
+    let tree = load(&set, &opts(Platform::linux("arm64"))).unwrap();
     let vars = variables(&set, &tree, "ext").unwrap();
     let row = |name: &str| {
         vars.iter()
