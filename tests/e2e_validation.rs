@@ -306,7 +306,7 @@ fn a_good_extension_is_pushed_and_kiln_validate_accepts_it_from_the_registry() {
         )
     });
     assert_eq!(parsed["errors"], 0, "{parsed}");
-    let targets: Vec<&str> = parsed["targets"]
+    let targets: Vec<&str> = parsed["images"][0]["targets"]
         .as_array()
         .into_iter()
         .flatten()
@@ -364,8 +364,9 @@ fn kiln_validate_reports_an_image_built_without_kiln() {
         )
     });
     assert_eq!(parsed["errors"], 1, "{parsed}");
-    let violation = &parsed["targets"][0]["violations"][0];
-    assert_eq!(parsed["targets"][0]["platform"], "linux/arm64", "{parsed}");
+    let target = &parsed["images"][0]["targets"][0];
+    let violation = &target["violations"][0];
+    assert_eq!(target["platform"], "linux/arm64", "{parsed}");
     assert_eq!(violation["path"], "rootfs/usr/bin/foo", "{parsed}");
     assert_eq!(violation["rule"], "path-not-allowed", "{parsed}");
     assert_eq!(violation["severity"], "error", "{parsed}");

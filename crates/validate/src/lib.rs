@@ -6,8 +6,10 @@
 
 pub mod cli;
 pub mod compression;
+pub mod releases;
 pub mod rule;
 pub mod rules;
+pub mod set;
 pub mod source;
 pub mod tree;
 pub mod version;

@@ -60,93 +60,102 @@ const fn image(id: &'static str, summary: &'static str) -> Rule {
     }
 }
 
-pub const IMAGE_ROOT: Rule = image(
+const fn set(id: &'static str, summary: &'static str) -> Rule {
+    Rule {
+        id,
+        summary,
+        talos: Releases::ALL,
+        scope: Scope::Set,
+    }
+}
+
+pub static IMAGE_ROOT: Rule = image(
     "image-root",
     "the image root holds exactly manifest.yaml (a file) and rootfs/ (a directory)",
 );
-pub const MANIFEST_YAML: Rule = image(
+pub static MANIFEST_YAML: Rule = image(
     "manifest-yaml",
     "manifest.yaml is small UTF-8 YAML with fields of the right shape",
 );
-pub const MANIFEST_API_VERSION: Rule = image(
+pub static MANIFEST_API_VERSION: Rule = image(
     "manifest-api-version",
     "manifest.yaml starts with `version: v1alpha1`",
 );
-pub const MANIFEST_NAME: Rule = image(
+pub static MANIFEST_NAME: Rule = image(
     "manifest-name",
     "metadata.name is set and equals the package name",
 );
-pub const MANIFEST_VERSION: Rule = image(
+pub static MANIFEST_VERSION: Rule = image(
     "manifest-version",
     "metadata.version has a format Talos accepts",
 );
-pub const MANIFEST_FIELD: Rule = image(
+pub static MANIFEST_FIELD: Rule = image(
     "manifest-field",
     "metadata, metadata.author and metadata.description are present and not empty",
 );
-pub const MANIFEST_UNKNOWN_KEY: Rule = image(
+pub static MANIFEST_UNKNOWN_KEY: Rule = image(
     "manifest-unknown-key",
     "manifest.yaml has no keys Talos ignores (warning)",
 );
-pub const COMPATIBILITY_SYNTAX: Rule = image(
+pub static COMPATIBILITY_SYNTAX: Rule = image(
     "compatibility-syntax",
     "metadata.compatibility.talos.version parses with Talos' constraint grammar",
 );
-pub const COMPATIBILITY: Rule = image(
+pub static COMPATIBILITY: Rule = image(
     "compatibility",
     "metadata.compatibility.talos.version admits the target Talos version",
 );
-pub const PATH_NOT_ALLOWED: Rule = image(
+pub static PATH_NOT_ALLOWED: Rule = image(
     "path-not-allowed",
     "every file lies under a hierarchy the target Talos release allows",
 );
-pub const EMPTY_DIR: Rule = image(
+pub static EMPTY_DIR: Rule = image(
     "empty-dir",
     "no empty directories outside the allowed hierarchies (warning)",
 );
-pub const HARDLINK: Rule = image(
+pub static HARDLINK: Rule = image(
     "hardlink",
     "no hard links (Talos unpacks them as empty files)",
 );
-pub const SPECIAL_FILE: Rule = image("special-file", "no FIFOs, sockets or device nodes");
-pub const WORLD_WRITABLE: Rule = image(
+pub static SPECIAL_FILE: Rule = image("special-file", "no FIFOs, sockets or device nodes");
+pub static WORLD_WRITABLE: Rule = image(
     "world-writable",
     "nothing world-writable, except sticky directories inside a service container rootfs",
 );
-pub const SYMLINK_TARGET: Rule = image(
+pub static SYMLINK_TARGET: Rule = image(
     "symlink-target",
     "symlinks point inside the allowed hierarchies (warning)",
 );
-pub const SERVICE_YAML: Rule = image(
+pub static SERVICE_YAML: Rule = image(
     "service-yaml",
     "each extension service spec is a regular UTF-8 YAML mapping",
 );
-pub const SERVICE_NAME: Rule = image("service-name", "a service name matches [-_a-z0-9]+");
-pub const SERVICE_ENTRYPOINT: Rule = image(
+pub static SERVICE_NAME: Rule = image("service-name", "a service name matches [-_a-z0-9]+");
+pub static SERVICE_ENTRYPOINT: Rule = image(
     "service-entrypoint",
     "a service entrypoint is set, exists in its container rootfs and is executable",
 );
-pub const SERVICE_RESTART: Rule = image(
+pub static SERVICE_RESTART: Rule = image(
     "service-restart",
     "a service restart kind is always, never or untilSuccess",
 );
-pub const SERVICE_DEPENDS: Rule = image(
+pub static SERVICE_DEPENDS: Rule = image(
     "service-depends",
     "each service dependency sets exactly one valid condition",
 );
-pub const SERVICE_ROOTFS: Rule = image(
+pub static SERVICE_ROOTFS: Rule = image(
     "service-rootfs",
     "each service has its container rootfs /usr/local/lib/containers/<name>/",
 );
-pub const SERVICE_UNKNOWN_KEY: Rule = image(
+pub static SERVICE_UNKNOWN_KEY: Rule = image(
     "service-unknown-key",
     "service specs have no keys Talos ignores (warning)",
 );
-pub const SERVICE_YML: Rule = image(
+pub static SERVICE_YML: Rule = image(
     "service-yml",
     "service specs end in .yaml, as Talos ignores .yml (warning)",
 );
-pub const KERNEL_MODULES: Rule = Rule {
+pub static KERNEL_MODULES: Rule = Rule {
     id: "kernel-modules",
     summary:
         "the modules directory holds exactly one kernel release directory, the target kernel's",
@@ -155,8 +164,24 @@ pub const KERNEL_MODULES: Rule = Rule {
     scope: Scope::Image,
 };
 
+pub static OVERLAY_COLLISION: Rule = set(
+    "overlay-collision",
+    "no path is shipped by two images, unless it is a directory in both",
+);
+pub static DUPLICATE_NAME: Rule = set(
+    "duplicate-name",
+    "no two images have the same metadata.name",
+);
+pub static COMPATIBILITY_DISJOINT: Rule = set(
+    "compatibility-disjoint",
+    "some Talos version satisfies every image's metadata.compatibility.talos.version",
+);
+
+/// Every rule checked across a set of images.
+pub static SET_RULES: &[&Rule] = &[&OVERLAY_COLLISION, &DUPLICATE_NAME, &COMPATIBILITY_DISJOINT];
+
 /// Every rule checked on one image, in the order they are documented.
-pub const IMAGE_RULES: &[&Rule] = &[
+pub static IMAGE_RULES: &[&Rule] = &[
     &IMAGE_ROOT,
     &MANIFEST_YAML,
     &MANIFEST_API_VERSION,
@@ -185,7 +210,7 @@ pub const IMAGE_RULES: &[&Rule] = &[
 
 /// Every rule, image rules first, then the rules across a set of images.
 pub fn all() -> impl Iterator<Item = &'static Rule> {
-    IMAGE_RULES.iter().copied()
+    IMAGE_RULES.iter().chain(SET_RULES).copied()
 }
 
 /// The rule with this id.

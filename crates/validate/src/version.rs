@@ -45,6 +45,11 @@ impl TalosVersion {
         Ok(TalosVersion(version))
     }
 
+    /// `v{major}.{minor}.{patch}`.
+    pub fn new(major: u64, minor: u64, patch: u64) -> TalosVersion {
+        TalosVersion(Version::new(major, minor, patch))
+    }
+
     pub fn major(&self) -> u64 {
         self.0.major
     }
@@ -261,6 +266,100 @@ impl Range {
     }
 }
 
+impl Range {
+    /// The versions (without prerelease) at which whether a version satisfies the range can
+    /// change: for `> 1.9.3` that is 1.9.4, for `< 1.12.0` 1.12.0, for `1.2.x` 1.2.0 and 1.3.0.
+    /// Between two consecutive boundaries every version gets the same answer.
+    pub fn boundaries(&self) -> Vec<Version> {
+        let mut out = Vec::new();
+        for comparison in self.alternatives.iter().flatten() {
+            match comparison {
+                Comparison::Exact(_, v) => {
+                    out.push(Version::new(v.major, v.minor, v.patch));
+                    out.push(Version::new(v.major, v.minor, v.patch + 1));
+                }
+                Comparison::Wildcard(_, low, high) => {
+                    out.push(low.clone());
+                    out.push(high.clone());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// The Talos releases (`(major, minor)`) kiln's tables describe: v1.0 to the default target's.
+pub fn known_releases() -> impl Iterator<Item = (u64, u64)> {
+    let newest = TalosVersion::default_target();
+    (0..=newest.minor()).map(move |minor| (newest.major(), minor))
+}
+
+/// Which Talos versions `kiln validate --talos-version` asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TalosSelection {
+    /// One version, as the build's validation stage checks.
+    One(TalosVersion),
+    /// Every release kiln knows (`all`).
+    All,
+    /// The known releases inside a range such as `>=1.9` (two-part versions allowed here), with
+    /// the text as written.
+    Range(Range, String),
+}
+
+impl fmt::Display for TalosSelection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TalosSelection::One(v) => write!(f, "{v}"),
+            TalosSelection::All => f.write_str("all"),
+            TalosSelection::Range(_, text) => f.write_str(text),
+        }
+    }
+}
+
+impl TalosSelection {
+    /// Parses `v1.12.0`, `all` or a range such as `>=1.9 <1.12`.
+    pub fn parse(text: &str) -> Result<TalosSelection, String> {
+        let trimmed = text.trim();
+        if trimmed == "all" {
+            return Ok(TalosSelection::All);
+        }
+        let is_range = trimmed.contains(|c: char| "<>=!|x ".contains(c));
+        if !is_range {
+            return TalosVersion::parse(trimmed).map(TalosSelection::One);
+        }
+        let padded: Vec<String> = strip_v_before_digit(trimmed)
+            .split_whitespace()
+            .map(|token| {
+                let split = token
+                    .find(|c: char| c.is_ascii_digit())
+                    .unwrap_or(token.len());
+                let version = &token[split..];
+                if version.matches('.').count() == 1 && !version.contains('x') {
+                    format!("{token}.0")
+                } else {
+                    token.to_owned()
+                }
+            })
+            .collect();
+        Range::parse(&padded.join(" "))
+            .map(|range| TalosSelection::Range(range, trimmed.to_owned()))
+            .map_err(|e| {
+                format!(
+                    "invalid --talos-version {text:?}: {e} (expected a version such as v1.12.0, `all`, or a range such as \">=1.9\" or \">=1.9 <1.12\")"
+                )
+            })
+    }
+}
+
+impl std::str::FromStr for TalosSelection {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TalosSelection::parse(s)
+    }
+}
+
 /// Deletes every `v` directly before a digit, as Talos does before parsing.
 fn strip_v_before_digit(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
@@ -438,6 +537,45 @@ mod tests {
             let err = Range::parse(bad).expect_err(bad);
             assert!(err.contains(needle), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn boundaries_are_where_answers_change() {
+        let b = |r: &str| -> Vec<String> {
+            Range::parse(r)
+                .expect("range")
+                .boundaries()
+                .iter()
+                .map(|v| v.to_string())
+                .collect()
+        };
+        assert_eq!(
+            b(">= 1.9.3 < 1.12.0"),
+            ["1.9.3", "1.9.4", "1.12.0", "1.12.1"]
+        );
+        assert_eq!(b("1.2.x"), ["1.2.0", "1.3.0"]);
+        assert_eq!(b(">= 1.9.0-alpha.0"), ["1.9.0", "1.9.1"]);
+    }
+
+    #[test]
+    fn selections() {
+        assert_eq!(TalosSelection::parse("all"), Ok(TalosSelection::All));
+        assert_eq!(
+            TalosSelection::parse("v1.12"),
+            Ok(TalosSelection::One(TalosVersion::new(1, 12, 0)))
+        );
+        let Ok(TalosSelection::Range(r, _)) = TalosSelection::parse(">=1.9 <v1.12") else {
+            panic!("a range");
+        };
+        assert!(r.matches(&Version::new(1, 9, 0)) && r.matches(&Version::new(1, 11, 7)));
+        assert!(!r.matches(&Version::new(1, 8, 9)) && !r.matches(&Version::new(1, 12, 0)));
+        let err = TalosSelection::parse(">=latest").expect_err("bad");
+        assert!(err.contains("--talos-version"), "{err}");
+        assert_eq!(known_releases().next(), Some((1, 0)));
+        assert_eq!(
+            known_releases().last(),
+            Some(TalosVersion::default_target().release())
+        );
     }
 
     #[test]

@@ -140,6 +140,41 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     check_compatibility(report, metadata, options);
 }
 
+/// What the checks across images compare: `metadata.name` and the compatibility constraint as
+/// written. Fields that are missing or malformed are `None` (the image's own rules report them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestFacts {
+    pub name: Option<String>,
+    pub talos_constraint: Option<String>,
+}
+
+/// Reads [`ManifestFacts`] from the image's manifest.yaml.
+pub fn facts(tree: &Tree) -> ManifestFacts {
+    let text = tree
+        .get(PATH)
+        .and_then(|e| e.data.as_deref())
+        .and_then(|d| std::str::from_utf8(d).ok());
+    let Some(Ok(Some(doc))) = text.map(yaml::parse) else {
+        return ManifestFacts::default();
+    };
+    let metadata = Node::new(&doc).get("metadata");
+    let scalar = |node: Option<Node<'_>>| {
+        node.and_then(|n| n.scalar())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    ManifestFacts {
+        name: scalar(metadata.and_then(|m| m.get("name"))),
+        talos_constraint: scalar(
+            metadata
+                .and_then(|m| m.get("compatibility"))
+                .and_then(|c| c.get("talos"))
+                .and_then(|t| t.get("version")),
+        ),
+    }
+}
+
 fn unknown_key(report: &mut Report, key: &str, value: &Node<'_>) {
     report.warn(
         PATH,

@@ -10,6 +10,7 @@ mod paths;
 mod root;
 mod services;
 
+pub use manifest::{facts, ManifestFacts};
 pub use paths::{allowed_hierarchies, is_allowed, HIERARCHIES};
 
 use crate::{Options, Report, Tree};
