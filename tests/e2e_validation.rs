@@ -646,3 +646,99 @@ fn a_refused_build_always_points_at_the_pkg_yaml() {
         );
     }
 }
+
+/// Builds `set/<name>` (a Dockerfile extension image) for both platforms with `output`.
+fn build_set_member(name: &str, output: &str) {
+    Buildx::new(fixture_dir().join("set").join(name))
+        .platform(BOTH_PLATFORMS)
+        .output(output)
+        .run()
+        .assert_success();
+}
+
+#[test]
+fn kiln_validate_checks_a_set_of_registry_and_tarball_images() {
+    let Some(env) = common::require_registry() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("temporary directory");
+
+    // tools-a: pushed with zstd layers.
+    let repo = unique_repo("set-tools-a");
+    let reference = env.registry.reference(&repo, "v1");
+    build_set_member(
+        "tools-a",
+        &format!("type=image,name={reference},push=true,compression=zstd,force-compression=true,oci-mediatypes=true"),
+    );
+    let layers: Vec<String> = env
+        .registry
+        .platform_manifests(&repo, "v1")
+        .iter()
+        .flat_map(|m| m.manifest["layers"].as_array().cloned().unwrap_or_default())
+        .filter_map(|l| l["mediaType"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !layers.is_empty() && layers.iter().all(|t| t.ends_with("+zstd")),
+        "the registry image has non-zstd layers: {layers:?}"
+    );
+
+    // tools-b: an OCI tarball, gzip-compressed as a whole.
+    let tar = work.path().join("tools-b.tar");
+    build_set_member("tools-b", &format!("type=oci,dest={}", tar.display()));
+    let status = Command::new("gzip").arg(&tar).status().expect("gzip runs");
+    assert!(status.success(), "gzip {}", tar.display());
+    let gz = work.path().join("tools-b.tar.gz");
+    let gz_arg = gz.to_str().expect("UTF-8 temporary path");
+
+    // Each alone reads fine: zstd layers, the gzip tarball, both platforms.
+    let alone = kiln(&["validate", &reference]);
+    assert_eq!(exit_code(&alone), Some(0), "{}", alone.output);
+    alone.assert_contains(&format!(
+        "{reference} (linux/amd64, linux/arm64): 0 error(s), 0 warning(s)"
+    ));
+
+    let set = kiln(&["validate", &reference, gz_arg]);
+    assert_eq!(exit_code(&set), Some(1), "{}", set.output);
+    for platform in PLATFORMS {
+        set.assert_contains(&format!(
+            "[{platform}] set: error: rootfs/usr/local/bin/tool: overlay-collision: \"/usr/local/bin/tool\" is shipped by {reference}, {gz_arg}"
+        ));
+        set.assert_contains(&format!(
+            "[{platform}] set: error: manifest.yaml: duplicate-name: metadata.name \"tools\" is used by {reference}, {gz_arg}"
+        ));
+        set.assert_contains(&format!(
+            "[{platform}] set: error: manifest.yaml: compatibility-disjoint: "
+        ));
+    }
+    set.assert_contains("set of 2 images: 6 error(s)");
+
+    let json = kiln(&["validate", &reference, gz_arg, "--json"]);
+    assert_eq!(exit_code(&json), Some(1), "{}", json.output);
+    let parsed: serde_json::Value = serde_json::from_str(&json.output)
+        .unwrap_or_else(|e| panic!("no JSON ({e}):\n{}", json.output));
+    let collision = &parsed["set"][0]["violations"][0];
+    assert_eq!(collision["rule"], "overlay-collision", "{parsed}");
+    assert_eq!(
+        collision["images"],
+        serde_json::json!([reference, gz_arg]),
+        "{parsed}"
+    );
+
+    // Across releases: tools-a ships /usr/lib/firmware (v1.10 on) and asks for >= v1.10.0.
+    let newest = kiln_validate::TalosVersion::default_target();
+    let releases = kiln(&["validate", &reference, "--talos-version", "all"]);
+    assert_eq!(exit_code(&releases), Some(0), "{}", releases.output);
+    for platform in PLATFORMS {
+        releases.assert_contains(&format!(
+            "{reference} ({platform}): valid for Talos v1.10.0 – v{}.{}.x",
+            newest.major(),
+            newest.minor()
+        ));
+    }
+    releases.assert_contains("  v1.0.0 – v1.9.x: fails compatibility, path-not-allowed; first: error: manifest.yaml: compatibility: ");
+    let range = kiln(&["validate", gz_arg, "--talos-version", ">=1.8"]);
+    assert_eq!(exit_code(&range), Some(1), "{}", range.output);
+    range.assert_contains(&format!(
+        "{gz_arg} (linux/arm64): valid for Talos v1.8.0 – v1.8.x"
+    ));
+}
