@@ -330,6 +330,8 @@ mod tests {
             sha256: SHA256.to_string(),
             sha512: SHA512.to_string(),
             span: Span::default(),
+            sha256_span: Span::default(),
+            sha512_span: Span::default(),
         }
     }
 

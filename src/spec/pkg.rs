@@ -205,6 +205,14 @@ pub struct Source {
     pub sha512: String,
     #[schemars(skip)]
     pub span: Span,
+    /// Where the `sha256` value is written.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub sha256_span: Span,
+    /// Where the `sha512` value is written.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub sha512_span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
@@ -542,12 +550,15 @@ fn read_source(r: &mut Reader<'_>, node: &Node) -> Option<Source> {
             );
         }
     }
+    let value_span = |r: &Reader<'_>, key: &str| f.get(key).map(|n| r.span(n)).unwrap_or_default();
     Some(Source {
         url: url?,
         destination: destination?,
         sha256: sha256?,
         sha512: sha512?,
         span: r.span(node),
+        sha256_span: value_span(r, "sha256"),
+        sha512_span: value_span(r, "sha512"),
     })
 }
 
@@ -709,6 +720,8 @@ mod tests {
         assert_eq!(step.env["GOPATH"], "/go");
         assert_eq!(step.cache_paths, vec!["/root/.cache"]);
         assert_eq!(step.sources[0].span.line, 12);
+        assert_eq!(step.sources[0].sha256_span.line, 14);
+        assert_eq!(step.sources[0].sha512_span.line, 15);
         assert_eq!(step.build[0].script, "make");
         assert_eq!(step.build[0].span.line, 21);
         assert_eq!(step.build[1].script, "make install\necho done\n");

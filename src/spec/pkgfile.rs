@@ -24,6 +24,10 @@ pub struct Pkgfile {
     /// OCI image labels put on every output image.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Where each of `vars` is written.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub var_spans: BTreeMap<String, Span>,
 }
 
 impl Pkgfile {
@@ -72,7 +76,10 @@ impl Pkgfile {
             ),
         }
         if let Some(n) = f.get("vars") {
-            out.vars = r.string_map(n, "vars");
+            for (name, (value, span)) in r.spanned_string_map(n, "vars") {
+                out.vars.insert(name.clone(), value);
+                out.var_spans.insert(name, span);
+            }
         }
         if let Some(n) = f.get("labels") {
             out.labels = r.string_map(n, "labels");
@@ -95,6 +102,7 @@ mod tests {
         );
         assert!(d.is_empty(), "{d}");
         assert_eq!(p.vars["A"], "1.10");
+        assert_eq!(p.var_spans["A"].line, 5);
         assert_eq!(p.labels["org.opencontainers.image.source"], "https://x");
     }
 

@@ -205,12 +205,24 @@ impl<'a> Reader<'a> {
 
     /// A mapping of string keys to string values.
     pub fn string_map(&mut self, node: &Node, what: &str) -> BTreeMap<String, String> {
+        self.spanned_string_map(node, what)
+            .into_iter()
+            .map(|(k, (v, _))| (k, v))
+            .collect()
+    }
+
+    /// A mapping of string keys to string values, each with the span of its value.
+    pub fn spanned_string_map(
+        &mut self,
+        node: &Node,
+        what: &str,
+    ) -> BTreeMap<String, (String, Span)> {
         let mut out = BTreeMap::new();
         if let Some(entries) = self.mapping(node, what) {
             for (k, v) in entries {
                 if let Some(key) = self.string(k, &format!("a key of {what}")) {
                     if let Some(value) = self.string(v, &format!("{what}.{key}")) {
-                        out.insert(key, value);
+                        out.insert(key, (value, self.span(v)));
                     }
                 }
             }

@@ -54,12 +54,28 @@ pub struct Package {
     pub templated: Vec<TemplatedFile>,
 }
 
+/// Where a variable's value is written: a `vars:` entry of the Pkgfile or an entry of a vars.yaml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VarDefinition {
+    /// Path relative to the root.
+    pub file: String,
+    /// The value's position, as written.
+    pub span: Span,
+}
+
+/// The variable definitions in effect in one directory: the deepest definition of each name wins.
+/// Built-ins and build args have none.
+pub type Definitions = BTreeMap<String, VarDefinition>;
+
 /// A tree loaded for one platform.
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub platform: Platform,
     pub pkgfile: Pkgfile,
     pub packages: BTreeMap<String, Package>,
+    /// Per directory (`""` for the root), where its variables are defined. A vars.yaml is rendered
+    /// with its parent directory's variables, so a template inside it refers to the parent's.
+    pub definitions: BTreeMap<String, Definitions>,
     /// Warnings found while loading (unknown keys and the like).
     pub warnings: Diagnostics,
 }
@@ -149,6 +165,15 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
 
     let root_vars = vars::root_context(&opts.platform, &opts.build_args, &pkgfile.vars);
     let mut context: BTreeMap<String, Vars> = BTreeMap::new();
+    let root_definitions: Definitions = pkgfile
+        .var_spans
+        .iter()
+        .map(|(name, span)| {
+            let file = opts.pkgfile.clone();
+            (name.clone(), VarDefinition { file, span: *span })
+        })
+        .collect();
+    let mut definitions: BTreeMap<String, Definitions> = BTreeMap::new();
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     // pkg.yaml directory -> package name, for attaching templates.
     let mut package_dirs: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -162,6 +187,14 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
                 .cloned()
                 .unwrap_or_else(|| root_vars.clone())
         };
+        let mut defined = if dir.is_empty() {
+            root_definitions.clone()
+        } else {
+            definitions
+                .get(parent_dir(dir))
+                .cloned()
+                .unwrap_or_else(|| root_definitions.clone())
+        };
         let vars_file = join(dir, VARS_YAML);
         if let Some(data) = files.get(&vars_file) {
             if let Some(source) = text(&vars_file, data, &mut diags) {
@@ -174,7 +207,11 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
                                 lines: &rendered,
                                 diags: &mut diags,
                             };
-                            vars.extend(r.string_map(&node, "vars.yaml"));
+                            for (name, (value, span)) in r.spanned_string_map(&node, "vars.yaml") {
+                                let file = vars_file.clone();
+                                defined.insert(name.clone(), VarDefinition { file, span });
+                                vars.insert(name, value);
+                            }
                         }
                         Ok(None) => {}
                         Err((line, col, msg)) => {
@@ -223,6 +260,7 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
             package_dirs.insert(dir.clone(), name);
         }
         context.insert(dir.clone(), vars);
+        definitions.insert(dir.clone(), defined);
     }
 
     for (path, data) in &files.files {
@@ -269,6 +307,7 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
         platform: opts.platform.clone(),
         pkgfile,
         packages,
+        definitions,
         warnings: Diagnostics::default(),
     };
     super::graph::check(&tree, &mut diags);

@@ -8,7 +8,7 @@ pub mod outline;
 
 pub use files::FileSet;
 pub use graph::{Plan, ResolvedDep};
-pub use load::{load, LoadOptions, Package, TemplatedFile, Tree};
+pub use load::{load, Definitions, LoadOptions, Package, TemplatedFile, Tree, VarDefinition};
 
 #[cfg(test)]
 mod tests;

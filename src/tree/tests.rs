@@ -58,6 +58,26 @@ fn vars_yaml_scopes_and_precedence() {
 }
 
 #[test]
+fn each_directory_knows_where_its_variables_are_defined() {
+    let set = files(&[
+        ("Pkgfile", PKGFILE),
+        ("vars.yaml", "# root\nSHADOWED: root\n"),
+        ("a/vars.yaml", "\nVERSION: \"{{ .GLOBAL }}\"\n"),
+        ("a/pkg.yaml", "name: a\nvariant: scratch\n"),
+    ]);
+    let tree = load(&set, &opts(Platform::LinuxAmd64)).unwrap();
+    let at = |dir: &str, name: &str| {
+        let d = &tree.definitions[dir][name];
+        (d.file.as_str(), d.span.line)
+    };
+    assert_eq!(at("", "GLOBAL"), ("Pkgfile", 4));
+    assert_eq!(at("", "SHADOWED"), ("vars.yaml", 2), "vars.yaml overrides the Pkgfile");
+    assert_eq!(at("a", "VERSION"), ("a/vars.yaml", 2));
+    assert_eq!(at("a", "GLOBAL"), ("Pkgfile", 4), "inherited from the root");
+    assert!(!tree.definitions["a"].contains_key("ARCH"), "built-ins have no definition");
+}
+
+#[test]
 fn templates_attach_to_the_closest_package() {
     let set = files(&[
         ("Pkgfile", PKGFILE),
