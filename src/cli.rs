@@ -46,6 +46,9 @@ pub enum Command {
     /// Run the lint rules over the tree (as `docker buildx build --call check` does); exits 1
     /// when a finding is an error.
     Check(CheckArgs),
+    /// Download sources and rewrite their sha256/sha512 where they are written (vars.yaml, Pkgfile
+    /// or pkg.yaml); exit 0 when done, 1 when --check finds stale checksums, 2 on errors.
+    Update(UpdateArgs),
     /// Run as a BuildKit gateway frontend (the image's entrypoint).
     Frontend,
     /// Check a file's sha512 and copy it (used inside builds).
@@ -87,6 +90,45 @@ pub struct ValidateArgs {
     /// which gives the stage a result that a registry cache can hold).
     #[arg(long, hide = true, value_name = "FILE")]
     pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Root of the tree (the directory holding the Pkgfile).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// The Pkgfile's name relative to the root.
+    #[arg(long = "file", short = 'f', default_value = tree::files::PKGFILE)]
+    pub pkgfile: String,
+    /// Platforms whose sources are downloaded, comma-separated or repeated.
+    #[arg(long, value_delimiter = ',', default_values = ["linux/amd64", "linux/arm64"])]
+    pub platform: Vec<Platform>,
+    /// Build argument KEY=VALUE, as for a build (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
+    pub build_args: Vec<(String, String)>,
+    /// Only this package's sources (repeatable; default: every package).
+    #[arg(long = "target", short = 't', value_name = "PKG")]
+    pub targets: Vec<String>,
+    /// Change a variable first, in the Pkgfile or vars.yaml that defines it (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub sets: Vec<(String, String)>,
+    /// Download and compare only: print each stale checksum with its file:line, write nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// Accept a different file behind a URL that this run did not change (e.g. a version edited
+    /// by hand); without it, that is an error.
+    #[arg(long)]
+    pub allow_changed: bool,
+    /// Downloads at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} must look like NAME=VALUE")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +260,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Llb(a) => llb(&a),
         Command::Validate(a) => return validate(&a),
         Command::Check(a) => return check(&a),
+        Command::Update(a) => return update(&a),
         Command::Frontend => return crate::frontend::main(),
         Command::VerifySha512(a) => verify_sha512(&a),
     };
@@ -509,6 +552,81 @@ fn validate(args: &ValidateArgs) -> i32 {
         }
     }
     code
+}
+
+fn update(args: &UpdateArgs) -> i32 {
+    let options = crate::update::UpdateOptions {
+        platforms: args.platform.clone(),
+        build_args: args.build_args.iter().cloned().collect(),
+        pkgfile: args.pkgfile.clone(),
+        targets: args.targets.clone(),
+        sets: args.sets.clone(),
+        check: args.check,
+        allow_changed: args.allow_changed,
+        fetch: crate::update::fetch::FetchOptions {
+            jobs: args.jobs.into(),
+            ..Default::default()
+        },
+    };
+    let outcome = match crate::update::run(&args.root, &options) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if let Some(crate::update::UpdateError(problems)) = e.downcast_ref() {
+                for p in problems {
+                    eprintln!("{p}");
+                }
+                eprintln!("kiln update: nothing was written");
+            } else {
+                report(&e);
+            }
+            return 2;
+        }
+    };
+    let short = crate::update::abbreviate;
+    for c in &outcome.changes {
+        if args.check {
+            println!(
+                "{}:{}: {} is stale: recorded {}, {} has {}",
+                c.file,
+                c.line,
+                c.name,
+                short(&c.old),
+                c.reason,
+                short(&c.new)
+            );
+        } else {
+            println!(
+                "{}:{}: {} {} -> {} ({})",
+                c.file,
+                c.line,
+                c.name,
+                short(&c.old),
+                short(&c.new),
+                c.reason
+            );
+        }
+    }
+    let stale = outcome.stale().count();
+    let downloads = format!(
+        "{} sources, {} downloads, {} bytes",
+        outcome.sources, outcome.downloads, outcome.bytes
+    );
+    if args.check {
+        if stale > 0 {
+            println!("kiln update --check: {stale} stale checksums ({downloads})");
+            return 1;
+        }
+        println!("kiln update --check: every checksum matches ({downloads})");
+    } else if outcome.written.is_empty() {
+        println!("kiln update: every checksum matches, nothing to write ({downloads})");
+    } else {
+        println!(
+            "kiln update: {} values changed in {} ({downloads})",
+            outcome.changes.len(),
+            outcome.written.join(", ")
+        );
+    }
+    0
 }
 
 fn verify_sha512(args: &VerifyArgs) -> Result<()> {
