@@ -101,7 +101,7 @@ pub struct UpdateArgs {
     #[arg(long = "file", short = 'f', default_value = tree::files::PKGFILE)]
     pub pkgfile: String,
     /// Platforms whose sources are downloaded, comma-separated or repeated.
-    #[arg(long, value_delimiter = ',', default_values = ["linux/amd64", "linux/arm64"])]
+    #[arg(long, value_delimiter = ',', default_values = ["linux/amd64", "linux/arm64"], value_parser = platform::parse)]
     pub platform: Vec<Platform>,
     /// Build argument KEY=VALUE, as for a build (repeatable).
     #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
@@ -608,12 +608,15 @@ fn update(args: &UpdateArgs) -> i32 {
     }
     let stale = outcome.stale().count();
     let downloads = format!(
-        "{} sources, {} downloads, {} bytes",
-        outcome.sources, outcome.downloads, outcome.bytes
+        "{}, {}, {}",
+        count(outcome.sources, "source"),
+        count(outcome.downloads, "download"),
+        count(outcome.bytes as usize, "byte")
     );
     if args.check {
         if stale > 0 {
-            println!("kiln update --check: {stale} stale checksums ({downloads})");
+            let stale = count(stale, "stale checksum");
+            println!("kiln update --check: {stale} ({downloads})");
             return 1;
         }
         println!("kiln update --check: every checksum matches ({downloads})");
@@ -621,12 +624,17 @@ fn update(args: &UpdateArgs) -> i32 {
         println!("kiln update: every checksum matches, nothing to write ({downloads})");
     } else {
         println!(
-            "kiln update: {} values changed in {} ({downloads})",
-            outcome.changes.len(),
+            "kiln update: {} changed in {} ({downloads})",
+            count(outcome.changes.len(), "value"),
             outcome.written.join(", ")
         );
     }
     0
+}
+
+/// `1 source`, `2 sources`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn verify_sha512(args: &VerifyArgs) -> Result<()> {

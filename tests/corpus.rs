@@ -150,3 +150,37 @@ fn check_finds_cache_paths_on_steps_without_scripts() {
     assert_eq!(rule("CachePathsWithoutScript"), 16, "{findings}");
     assert_eq!(rule("UnknownKey"), 0, "{findings}");
 }
+
+/// `kiln update` must find where every checksum of the real corpus is written (no download).
+#[test]
+fn every_corpus_checksum_is_traced_to_the_line_that_holds_it() {
+    let Some(dir) = corpus() else { return };
+    let files = FileSet::from_dir(&dir, "Pkgfile").unwrap();
+    let options = kiln::update::UpdateOptions {
+        platforms: platform::supported().collect(),
+        build_args: corpus_build_args(),
+        pkgfile: "Pkgfile".to_string(),
+        targets: Vec::new(),
+        sets: Vec::new(),
+        check: true,
+        allow_changed: false,
+        fetch: Default::default(),
+    };
+    let prepared = kiln::update::prepare(&files, &options).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut count = 0;
+    for (at, url, sites) in prepared.sources() {
+        for (site, len) in sites.into_iter().zip([64, 128]) {
+            let text = std::str::from_utf8(files.get(&site.file).unwrap()).unwrap();
+            let written = text[site.range.clone()].trim_matches(['"', '\'']);
+            assert!(
+                written.len() == len && written.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{at} ({url}): {} holds {written:?}",
+                site.position()
+            );
+        }
+        count += 1;
+    }
+    // Every pkg.yaml source of the corpus, on both platforms.
+    eprintln!("{count} sources traced");
+    assert!(count > 100, "only {count} sources found");
+}

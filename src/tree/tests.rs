@@ -65,16 +65,23 @@ fn each_directory_knows_where_its_variables_are_defined() {
         ("a/vars.yaml", "\nVERSION: \"{{ .GLOBAL }}\"\n"),
         ("a/pkg.yaml", "name: a\nvariant: scratch\n"),
     ]);
-    let tree = load(&set, &opts(Platform::LinuxAmd64)).unwrap();
+    let tree = load(&set, &opts(Platform::linux("amd64"))).unwrap();
     let at = |dir: &str, name: &str| {
         let d = &tree.definitions[dir][name];
         (d.file.as_str(), d.span.line)
     };
     assert_eq!(at("", "GLOBAL"), ("Pkgfile", 4));
-    assert_eq!(at("", "SHADOWED"), ("vars.yaml", 2), "vars.yaml overrides the Pkgfile");
+    assert_eq!(
+        at("", "SHADOWED"),
+        ("vars.yaml", 2),
+        "vars.yaml overrides the Pkgfile"
+    );
     assert_eq!(at("a", "VERSION"), ("a/vars.yaml", 2));
     assert_eq!(at("a", "GLOBAL"), ("Pkgfile", 4), "inherited from the root");
-    assert!(!tree.definitions["a"].contains_key("ARCH"), "built-ins have no definition");
+    assert!(
+        !tree.definitions["a"].contains_key("ARCH"),
+        "built-ins have no definition"
+    );
 }
 
 #[test]

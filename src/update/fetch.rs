@@ -86,7 +86,8 @@ pub fn fetch_all(urls: &[String], options: &FetchOptions) -> Vec<Result<Digests,
 fn agent(proxy: Option<&str>) -> Result<ureq::Agent, String> {
     let proxy = match proxy {
         Some(p) => Some(
-            ureq::Proxy::new(p).map_err(|e| format!("the proxy {p:?} from the environment: {e}"))?,
+            ureq::Proxy::new(p)
+                .map_err(|e| format!("the proxy {p:?} from the environment: {e}"))?,
         ),
         None => None,
     };
@@ -165,7 +166,9 @@ fn try_once(agent: &ureq::Agent, url: &str, progress: &Progress) -> Result<Diges
     let mut buf = vec![0u8; 64 * 1024];
     let interrupted = |size: u64, why: &str| {
         let of = expected.map(|e| format!(" of {e}")).unwrap_or_default();
-        Failure::Transient(format!("download interrupted after {size}{of} bytes ({why})"))
+        Failure::Transient(format!(
+            "download interrupted after {size}{of} bytes ({why})"
+        ))
     };
     loop {
         let n = match reader.read(&mut buf) {

@@ -109,8 +109,26 @@ pub fn run(root: &Path, options: &UpdateOptions) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// Everything but writing: returns the new file texts and what changed.
-pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(FileSet, Outcome)> {
+/// The tree after `--set`, and every source of the chosen packages with where its checksums are
+/// written; nothing downloaded yet.
+pub struct Prepared {
+    files: FileSet,
+    changes: Vec<Change>,
+    uses: Vec<SourceUse>,
+}
+
+impl Prepared {
+    /// Each source on each platform: its pkg.yaml position, URL, and the sha256 and sha512 sites.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, &str, [&Site; 2])> {
+        self.uses.iter().map(|u| {
+            let [(a, _), (b, _)] = &u.checksums;
+            (u.at.as_str(), u.url.as_str(), [a, b])
+        })
+    }
+}
+
+/// Loads the tree, applies `--set` in memory and traces every checksum to its site.
+pub fn prepare(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<Prepared> {
     let before = load_all(original, options)?;
     let chosen = chosen_packages(&before, &options.targets)?;
     let mut files = original.clone();
@@ -123,7 +141,22 @@ pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(File
     } else {
         load_all(&files, options)?
     };
+    left_behind(&before, &after, &chosen)?;
     let uses = source_uses(&before, &after, &files, &chosen)?;
+    Ok(Prepared {
+        files,
+        changes,
+        uses,
+    })
+}
+
+/// Everything but writing: returns the new file texts and what changed.
+pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(FileSet, Outcome)> {
+    let Prepared {
+        mut files,
+        mut changes,
+        uses,
+    } = prepare(original, options)?;
 
     let urls: Vec<String> = uses
         .iter()
@@ -143,7 +176,7 @@ pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(File
             Err(e) => {
                 for u in uses.iter().filter(|u| &u.url == url) {
                     let key = (u.at.as_str(), u.package.as_str(), url.as_str(), e.clone());
-                    failures.entry(key).or_default().insert(u.platform);
+                    failures.entry(key).or_default().insert(u.platform.clone());
                 }
             }
         }
@@ -152,7 +185,7 @@ pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(File
         let lines = failures
             .into_iter()
             .map(|((at, package, url, e), platforms)| {
-                let platforms: Vec<&str> = platforms.iter().map(|p| p.id()).collect();
+                let platforms: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
                 let platforms = platforms.join(", ");
                 format!("{at}: package {package} ({platforms}): GET {url}: {e}")
             })
@@ -197,7 +230,7 @@ fn load_all(files: &FileSet, options: &UpdateOptions) -> Result<Vec<Tree>, LoadE
         .iter()
         .map(|platform| {
             let load = LoadOptions {
-                platform: *platform,
+                platform: platform.clone(),
                 build_args: options.build_args.clone(),
                 pkgfile: options.pkgfile.clone(),
             };
@@ -279,6 +312,34 @@ fn set_variable(
     })
 }
 
+/// Refuses a `--set` that changes the sources of packages outside the chosen ones: their
+/// checksums would be left stale.
+fn left_behind(before: &[Tree], after: &[Tree], chosen: &BTreeSet<String>) -> anyhow::Result<()> {
+    let mut problems = BTreeSet::new();
+    for (old_tree, tree) in before.iter().zip(after) {
+        for (name, package) in &tree.packages {
+            if chosen.contains(name) {
+                continue;
+            }
+            let urls = |p: &tree::Package| -> Vec<String> {
+                let sources = p.pkg.steps.iter().flat_map(|s| &s.sources);
+                sources.map(|s| s.url.clone()).collect()
+            };
+            if old_tree.packages.get(name).map(urls) != Some(urls(package)) {
+                problems.insert(format!(
+                    "{}: the --set values change the sources of package {name} too; add `-t {name}` (or leave out -t) so its checksums follow",
+                    package.file
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(UpdateError(problems.into_iter().collect()).into())
+    }
+}
+
 fn source_uses(
     before: &[Tree],
     after: &[Tree],
@@ -308,7 +369,7 @@ fn source_uses(
                         site("sha512", source.sha512_span, &source.sha512),
                     ) {
                         (Ok(a), Ok(b)) => uses.push(SourceUse {
-                            platform: tree.platform,
+                            platform: tree.platform.clone(),
                             package: name.to_string(),
                             at: format!("{}:{}", package.file, source.span.line),
                             slot: (name.to_string(), s, i),
@@ -350,7 +411,7 @@ fn decide(
         current: &'a str,
         new: String,
         /// (URL, package, platform) of each use.
-        users: Vec<(&'a str, &'a str, Platform)>,
+        users: Vec<(&'a str, &'a str, &'a Platform)>,
     }
     let mut wanted: BTreeMap<(String, usize), Wanted<'_>> = BTreeMap::new();
     let mut problems = BTreeSet::new();
@@ -368,7 +429,7 @@ fn decide(
                 users: Vec::new(),
             });
             if w.new != *new {
-                let (url, package, platform) = w.users[0];
+                let (url, package, platform) = &w.users[0];
                 problems.insert(format!(
                     "{}: {} is used for two different files: {url} (package {package}, {platform}) and {} (package {}, {}); give each its own variable",
                     site.position(),
@@ -378,7 +439,7 @@ fn decide(
                     u.platform
                 ));
             }
-            w.users.push((&u.url, &u.package, u.platform));
+            w.users.push((&u.url, &u.package, &u.platform));
             if !options.check
                 && !options.allow_changed
                 && u.same_url
@@ -503,8 +564,159 @@ fn write(root: &Path, original: &FileSet, files: &FileSet) -> anyhow::Result<Vec
         return Err(e.context("nothing was changed"));
     }
     for (temp, target) in &staged {
-        std::fs::rename(temp, target)
-            .with_context(|| format!("replacing {}", target.display()))?;
+        std::fs::rename(temp, target).with_context(|| format!("replacing {}", target.display()))?;
     }
     Ok(changed.into_iter().map(|(p, _)| p.clone()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Z64: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn files(entries: &[(&str, &str)]) -> FileSet {
+        let mut set = FileSet::default();
+        for (path, text) in entries {
+            set.insert(
+                *path,
+                text.replace("Z128", &Z64.repeat(2)).replace("Z64", Z64),
+            );
+        }
+        set
+    }
+
+    fn options(targets: &[&str], sets: &[(&str, &str)]) -> UpdateOptions {
+        UpdateOptions {
+            platforms: crate::spec::platform::supported().collect(),
+            build_args: BTreeMap::new(),
+            pkgfile: "Pkgfile".into(),
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            sets: sets
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            check: false,
+            allow_changed: false,
+            fetch: FetchOptions::default(),
+        }
+    }
+
+    fn pkg(name: &str, url: &str, sha256: &str, sha512: &str) -> String {
+        format!("name: {name}\nvariant: scratch\nsteps:\n  - sources:\n      - url: {url}\n        destination: f\n        sha256: {sha256}\n        sha512: {sha512}\nfinalize: [{{from: /, to: /}}]\n")
+    }
+
+    fn problems(result: anyhow::Result<Prepared>) -> String {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn set_follows_a_reference_to_the_file_that_holds_the_value() {
+        let set = files(&[
+            (
+                "Pkgfile",
+                "format: v1alpha2\nvars:\n  A_VERSION: 1.0 # upstream\n",
+            ),
+            ("a/vars.yaml", "VERSION: \"{{ .A_VERSION }}\"\n"),
+            (
+                "a/pkg.yaml",
+                &pkg("a", "https://x/a-{{ .VERSION }}", "Z64", "Z128"),
+            ),
+        ]);
+        let prepared = prepare(&set, &options(&["a"], &[("VERSION", "1.1")])).unwrap();
+        let pkgfile = std::str::from_utf8(prepared.files.get("Pkgfile").unwrap()).unwrap();
+        assert_eq!(
+            pkgfile,
+            "format: v1alpha2\nvars:\n  A_VERSION: 1.1 # upstream\n"
+        );
+        assert_eq!(prepared.files.get("a/vars.yaml"), set.get("a/vars.yaml"));
+        let urls: BTreeSet<&str> = prepared.sources().map(|(_, url, _)| url).collect();
+        assert_eq!(urls, BTreeSet::from(["https://x/a-1.1"]));
+        assert!(!prepared.uses[0].same_url);
+    }
+
+    #[test]
+    fn set_needs_one_place_and_leaves_no_package_behind() {
+        let set = files(&[
+            ("Pkgfile", "format: v1alpha2\nvars:\n  SHARED: 1\n"),
+            ("a/vars.yaml", "VERSION: 1\n"),
+            (
+                "a/pkg.yaml",
+                &pkg(
+                    "a",
+                    "https://x/a-{{ .VERSION }}-{{ .SHARED }}",
+                    "Z64",
+                    "Z128",
+                ),
+            ),
+            ("b/vars.yaml", "VERSION: 2\n"),
+            (
+                "b/pkg.yaml",
+                &pkg(
+                    "b",
+                    "https://x/b-{{ .VERSION }}-{{ .SHARED }}",
+                    "Z64",
+                    "Z128",
+                ),
+            ),
+        ]);
+        let e = problems(prepare(&set, &options(&[], &[("VERSION", "3")])));
+        assert!(
+            e.contains("a/vars.yaml:1 and b/vars.yaml:1; choose one package with -t"),
+            "{e}"
+        );
+        let prepared = prepare(&set, &options(&["b"], &[("VERSION", "3")])).unwrap();
+        assert_eq!(
+            prepared.files.get("b/vars.yaml"),
+            Some(&b"VERSION: 3\n"[..])
+        );
+        let e = problems(prepare(&set, &options(&["a"], &[("SHARED", "2")])));
+        assert!(
+            e.contains("b/pkg.yaml: the --set values change the sources of package b too"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn one_variable_for_two_different_files_is_refused() {
+        let set = files(&[
+            ("Pkgfile", "format: v1alpha2\n"),
+            ("a/vars.yaml", "SHA256: Z64\nSHA512: Z128\n"),
+            (
+                "a/pkg.yaml",
+                &pkg(
+                    "a",
+                    "https://x/a-{{ .ARCH }}",
+                    "{{ .SHA256 }}",
+                    "{{ .SHA512 }}",
+                ),
+            ),
+        ]);
+        let opts = options(&[], &[]);
+        let prepared = prepare(&set, &opts).unwrap();
+        let digests = |n: &str| Digests {
+            sha256: n.repeat(64),
+            sha512: n.repeat(128),
+            size: 1,
+        };
+        let map = BTreeMap::from([
+            ("https://x/a-x86_64", digests("1")),
+            ("https://x/a-aarch64", digests("2")),
+        ]);
+        let e = format!("{:#}", decide(&prepared.uses, &map, &opts).unwrap_err());
+        assert!(
+            e.contains("a/vars.yaml:1: SHA256 is used for two different files: https://x/a-x86_64 (package a, linux/amd64) and https://x/a-aarch64 (package a, linux/arm64); give each its own variable"),
+            "{e}"
+        );
+        // The same file for both: one value, written once.
+        let map = BTreeMap::from([
+            ("https://x/a-x86_64", digests("1")),
+            ("https://x/a-aarch64", digests("1")),
+        ]);
+        let stale = decide(&prepared.uses, &map, &opts).unwrap();
+        assert_eq!(stale.len(), 2, "sha256 and sha512, once each");
+    }
 }

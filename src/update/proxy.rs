@@ -102,7 +102,10 @@ mod tests {
         ]);
         assert_eq!(p.for_url("http://a.org/x"), Some("http://plain:3128"));
         assert_eq!(p.for_url("https://a.org/x"), Some("http://secure:3128"));
-        let p = proxies(&[("http_proxy", "http://lower"), ("HTTP_PROXY", "http://upper")]);
+        let p = proxies(&[
+            ("http_proxy", "http://lower"),
+            ("HTTP_PROXY", "http://upper"),
+        ]);
         assert_eq!(p.for_url("http://a.org/"), Some("http://lower"));
         assert_eq!(proxies(&[]).for_url("https://a.org/"), None);
     }
@@ -118,7 +121,10 @@ mod tests {
     fn no_proxy_matches_hosts_and_their_subdomains() {
         let p = proxies(&[
             ("https_proxy", "http://p"),
-            ("NO_PROXY", "localhost, .internal.example,10.0.0.1:8080,*.corp"),
+            (
+                "NO_PROXY",
+                "localhost, .internal.example,10.0.0.1:8080,*.corp",
+            ),
         ]);
         assert_eq!(p.for_url("https://localhost:8443/x"), None);
         assert_eq!(p.for_url("https://a.internal.example/x"), None);

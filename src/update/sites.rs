@@ -91,7 +91,9 @@ pub fn variable(
     depth: usize,
 ) -> Result<Site, String> {
     if depth > MAX_REFERENCES {
-        return Err(format!("{name}: more than {MAX_REFERENCES} references deep"));
+        return Err(format!(
+            "{name}: more than {MAX_REFERENCES} references deep"
+        ));
     }
     let Some(definition) = tree.definitions.get(dir).and_then(|d| d.get(name)) else {
         return Err(format!(
@@ -150,22 +152,29 @@ mod tests {
         for (path, text) in entries {
             files.insert(*path, text.as_bytes().to_vec());
         }
-        let tree = load(&files, &LoadOptions::new(Platform::LinuxArm64)).unwrap();
+        let tree = load(&files, &LoadOptions::new(Platform::linux("arm64"))).unwrap();
         (files, tree)
     }
 
-    fn sites(files: &FileSet, tree: &Tree, pkg: &str) -> Vec<Result<(String, usize, String), String>> {
+    fn sites(
+        files: &FileSet,
+        tree: &Tree,
+        pkg: &str,
+    ) -> Vec<Result<(String, usize, String), String>> {
         let package = &tree.packages[pkg];
         let source = &package.pkg.steps[0].sources[0];
-        [("sha256", source.sha256_span, &source.sha256), ("sha512", source.sha512_span, &source.sha512)]
-            .into_iter()
-            .map(|(key, span, value)| {
-                checksum(tree, files, package, key, span, value).map(|s| {
-                    let text = std::str::from_utf8(files.get(&s.file).unwrap()).unwrap();
-                    (s.file, s.line, text[s.range].to_string())
-                })
+        [
+            ("sha256", source.sha256_span, &source.sha256),
+            ("sha512", source.sha512_span, &source.sha512),
+        ]
+        .into_iter()
+        .map(|(key, span, value)| {
+            checksum(tree, files, package, key, span, value).map(|s| {
+                let text = std::str::from_utf8(files.get(&s.file).unwrap()).unwrap();
+                (s.file, s.line, text[s.range].to_string())
             })
-            .collect()
+        })
+        .collect()
     }
 
     fn pkg(sha256: &str, sha512: &str) -> String {
@@ -186,7 +195,10 @@ mod tests {
     #[test]
     fn references_are_followed_to_the_file_holding_the_literal() {
         let (files, tree) = tree(&[
-            ("Pkgfile", format!("format: v1alpha2\nvars:\n  ROOT_512: {B} # pinned\n")),
+            (
+                "Pkgfile",
+                format!("format: v1alpha2\nvars:\n  ROOT_512: {B} # pinned\n"),
+            ),
             ("vars.yaml", format!("# comment\nP_SHA256: '{A}'\n")),
             ("p/vars.yaml", "P_SHA512: \"{{ .ROOT_512 }}\"\n".into()),
             ("p/pkg.yaml", pkg("{{ .P_SHA256 }}", "\"{{ .P_SHA512 }}\"")),
@@ -204,8 +216,19 @@ mod tests {
         ]);
         let package = &tree.packages["p"];
         let source = &package.pkg.steps[0].sources[0];
-        let e = checksum(&tree, &files, package, "sha256", source.sha256_span, &source.sha256).unwrap_err();
-        assert!(e.starts_with("p/pkg.yaml:7: the sha256 is written as `{{ .H | lower }}`"), "{e}");
+        let e = checksum(
+            &tree,
+            &files,
+            package,
+            "sha256",
+            source.sha256_span,
+            &source.sha256,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("p/pkg.yaml:7: the sha256 is written as `{{ .H | lower }}`"),
+            "{e}"
+        );
         let e = variable(&tree, &files, "p", "ARCH", "aarch64", 0).unwrap_err();
         assert!(e.contains("built-ins and build args"), "{e}");
     }

@@ -60,8 +60,7 @@ pub fn value_of(text: &str, line: usize, key: &str) -> Result<Token, String> {
     let rest = &content[value_start..];
     let skipped = rest.len() - rest.trim_start_matches([' ', '\t']).len();
     let start = value_start + skipped;
-    let token = read_token(&content[start..], flow)
-        .map_err(|e| format!("line {line}: {e}"))?;
+    let token = read_token(&content[start..], flow).map_err(|e| format!("line {line}: {e}"))?;
     Ok(match token {
         Read::Literal(len, style, value) => Token::Literal {
             range: bounds.start + start..bounds.start + start + len,
@@ -121,9 +120,7 @@ fn read_token(s: &str, flow: bool) -> Result<Read, String> {
         _ => (None, s),
     };
     if inner.starts_with("{{") {
-        let end = inner
-            .find("}}")
-            .ok_or("a template action without `}}`")?;
+        let end = inner.find("}}").ok_or("a template action without `}}`")?;
         let action = &inner[2..end];
         let tail = &inner[end + 2..];
         let tail = match quote {
@@ -310,7 +307,11 @@ mod tests {
     #[test]
     fn finds_the_key_not_a_longer_name_or_a_value() {
         let text = "  TOOL_SHA256: aa # SHA256: bb\n";
-        assert_ne!(literal(text, 1, "SHA256").2, "bb", "the comment is not a key");
+        assert_ne!(
+            literal(text, 1, "SHA256").2,
+            "bb",
+            "the comment is not a key"
+        );
         assert_eq!(literal(text, 1, "TOOL_SHA256").2, "aa");
     }
 
@@ -332,8 +333,13 @@ mod tests {
             value_of(text, 2, "sha512").unwrap(),
             Token::Reference("X".into())
         );
-        assert!(matches!(value_of(text, 3, "url").unwrap(), Token::Expression(e) if e == "{{ .A }}/{{ .B }}"));
-        assert!(matches!(value_of(text, 4, "v").unwrap(), Token::Expression(_)));
+        assert!(
+            matches!(value_of(text, 3, "url").unwrap(), Token::Expression(e) if e == "{{ .A }}/{{ .B }}")
+        );
+        assert!(matches!(
+            value_of(text, 4, "v").unwrap(),
+            Token::Expression(_)
+        ));
     }
 
     #[test]

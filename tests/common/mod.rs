@@ -29,6 +29,8 @@ use serde_json::Value;
 pub mod fixture;
 /// Plain progress output parsed into vertices.
 pub mod progress;
+/// The `kiln update` fixture tree, its versioned sources and a runner for the kiln binary.
+pub mod update;
 
 /// Local tag of the multi-arch busybox base image built by `hack/env-up.sh`.
 pub const BUSYBOX_IMAGE: &str = "kiln-test/busybox:latest";
@@ -432,13 +434,23 @@ pub fn docker(args: &[&str]) -> CommandOutput {
 /// A small threaded HTTP/1.1 server on 127.0.0.1 that serves files from a directory (GET and HEAD),
 /// counting requests per path so tests can tell whether BuildKit downloaded a source again. BuildKit
 /// downloads HTTP sources from the daemon's network namespace, which is the host's, so loopback works.
-/// Stops when dropped.
+/// It can also cut chosen responses short, and act as a CONNECT proxy to itself. Stops when dropped.
 pub struct FileServer {
     addr: std::net::SocketAddr,
     root: PathBuf,
-    hits: Arc<Mutex<BTreeMap<String, u64>>>,
+    state: Arc<ServerState>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the server's connections share.
+#[derive(Default)]
+struct ServerState {
+    hits: Mutex<BTreeMap<String, u64>>,
+    /// Paths whose body stops halfway (the full Content-Length is announced).
+    cut_short: Mutex<Vec<String>>,
+    /// Targets of CONNECT requests, in arrival order.
+    connects: Mutex<Vec<String>>,
 }
 
 impl FileServer {
@@ -448,28 +460,44 @@ impl FileServer {
         let listener =
             TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for the file server");
         let addr = listener.local_addr().expect("file server address");
-        let hits = Arc::new(Mutex::new(BTreeMap::new()));
+        let state = Arc::new(ServerState::default());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (root, hits, stop) = (root.clone(), hits.clone(), stop.clone());
+            let (root, state, stop) = (root.clone(), state.clone(), stop.clone());
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (root, hits) = (root.clone(), hits.clone());
-                    std::thread::spawn(move || serve_connection(stream, &root, &hits));
+                    let (root, state) = (root.clone(), state.clone());
+                    std::thread::spawn(move || serve_connection(stream, &root, &state));
                 }
             })
         };
         FileServer {
             addr,
             root,
-            hits,
+            state,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// From now on, GET `path` announces the file's full length but sends half and closes.
+    pub fn cut_short(&self, path: &str) {
+        let key = format!("/{}", path.trim_start_matches('/'));
+        self.state.cut_short.lock().unwrap().push(key);
+    }
+
+    /// The `host:port` of every CONNECT request so far (the server tunnels them to itself).
+    pub fn connects(&self) -> Vec<String> {
+        self.state.connects.lock().unwrap().clone()
     }
 
     /// `http://127.0.0.1:PORT/<path>` for a file under the served directory.
@@ -485,7 +513,8 @@ impl FileServer {
     /// How many requests (any method) asked for `path` so far.
     pub fn hits(&self, path: &str) -> u64 {
         let key = format!("/{}", path.trim_start_matches('/'));
-        self.hits
+        self.state
+            .hits
             .lock()
             .map(|h| h.get(&key).copied().unwrap_or(0))
             .unwrap_or(0)
@@ -503,7 +532,7 @@ impl Drop for FileServer {
     }
 }
 
-fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String, u64>>) {
+fn serve_connection(stream: TcpStream, root: &Path, state: &ServerState) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(read_half) = stream.try_clone() else {
         return;
@@ -532,8 +561,21 @@ fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String
                 }
             }
         }
+        if method == "CONNECT" {
+            // A proxy tunnel whose far end is this server: the next request arrives on this
+            // connection, whatever host it was meant for.
+            state.connects.lock().unwrap().push(target.to_string());
+            if writer
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         let path = target.split(['?', '#']).next().unwrap_or("/").to_string();
-        if let Ok(mut h) = hits.lock() {
+        let cut_short = state.cut_short.lock().unwrap().contains(&path);
+        if let Ok(mut h) = state.hits.lock() {
             *h.entry(path.clone()).or_insert(0) += 1;
         }
         // Only plain relative paths: no "..", so nothing outside root is served.
@@ -553,7 +595,12 @@ fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String
                 )
                 .into_bytes();
                 if !head_only {
-                    r.extend_from_slice(&body);
+                    let sent = if cut_short {
+                        body.len() / 2
+                    } else {
+                        body.len()
+                    };
+                    r.extend_from_slice(&body[..sent]);
                 }
                 r
             }
@@ -567,6 +614,7 @@ fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String
             }
         };
         if writer.write_all(&response).is_err()
+            || cut_short
             || !keep_alive
             || !(method == "GET" || method == "HEAD")
         {
