@@ -73,8 +73,12 @@ local-%: cli
 clean:
 	rm -rf $(OUT)/bin $(OUT)/logs $(OUT)/metadata $(OUT)/image-digests
 
+# make print-VAR shows a variable's value, e.g. print-KILN_REBUILD.
+print-%:
+	@echo '$($*)'
+
 # Any other goal names an extension (checked against `kiln targets --json` when it runs).
-EXTENSION_GOALS := $(filter-out $(FIXED_GOALS) local-%,$(MAKECMDGOALS))
+EXTENSION_GOALS := $(filter-out $(FIXED_GOALS) local-% print-%,$(MAKECMDGOALS))
 .PHONY: $(EXTENSION_GOALS)
 $(EXTENSION_GOALS): cli
 	@$(COLLECTION) image $@
