@@ -346,6 +346,20 @@ fn make_local_builds_every_extension_file_by_file() {
             KERNEL_RELEASE,
         ])
         .assert_success();
+
+        // Installed together, as Talos would: no two extensions ship the same path.
+        let together: Vec<String> = [
+            "ath9k-htc-firmware",
+            "android-udev-rules",
+            "gvisor",
+            "dummy-netdev",
+        ]
+        .iter()
+        .map(|name| built.join(name).join(platform).display().to_string())
+        .collect();
+        let mut args = vec!["validate"];
+        args.extend(together.iter().map(String::as_str));
+        kiln(&args).assert_success();
     }
 }
 
