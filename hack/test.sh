@@ -14,6 +14,9 @@ hack/env-up.sh
 image=${KILN_IMAGE:-kiln:dev}
 hack/frontend-image.sh "$image"
 
+# A real Debian-signed kernel module for the module-signature tests (downloaded once, cached).
+KILN_DEBIAN_MODULE=$(hack/debian-module.sh)
+export KILN_DEBIAN_MODULE
 export KILN_E2E=1
 export KILN_IMAGE=$image
 cargo test --workspace --no-fail-fast "$@"

@@ -505,10 +505,7 @@ fn llb(args: &LlbArgs) -> Result<()> {
     opts.source_date_epoch =
         crate::spec::vars::source_date_epoch(&build_args).map_err(anyhow::Error::msg)?;
     if !args.no_validate {
-        opts.validate = Some(ValidateOptions {
-            talos_version: build_args.get("TALOS_VERSION").cloned(),
-            kernel_release: build_args.get("KERNEL_RELEASE").cloned(),
-        });
+        opts.validate = Some(ValidateOptions::from_build_args(&build_args));
     }
     let platform = args.tree.platform();
     print_diagnostics(&trees.get(&platform)?.warnings);

@@ -4,8 +4,9 @@
 //! `kiln validate` checks images from the registry and OCI tarballs built without kiln.
 //!
 //! The fixture tree is tests/fixtures/validation: one package per case (`good`, `outside-paths`,
-//! `hardlink`, `bad-manifest`, `firmware`, `legacy-firmware`) on a busybox build root, plus
-//! `plain-image/`, a Dockerfile that builds a bad extension image with no validation at all.
+//! `hardlink`, `bad-manifest`, `firmware`, `legacy-firmware`, `signed-modules`, `unsigned-module`)
+//! on a busybox build root, plus `plain-image/`, a Dockerfile that builds a bad extension image with
+//! no validation at all, and `set/`, two Dockerfile images that clash when installed together.
 
 mod common;
 
@@ -215,6 +216,69 @@ fn a_hard_link_in_rootfs_fails_the_push() {
         "the first name of the hard-linked file was reported too:\n{}",
         out.output
     );
+}
+
+#[test]
+fn an_unsigned_kernel_module_fails_the_push() {
+    let Some(env) = common::require_kiln() else {
+        return;
+    };
+    let out = assert_push_refused(
+        &env,
+        "unsigned-module",
+        &[
+            "error: rootfs/usr/lib/modules/6.18.1-talos/extra/unsigned.ko: module-signature: kernel module \"/usr/lib/modules/6.18.1-talos/extra/unsigned.ko\" is not signed; Talos kernels enforce module signatures",
+        ],
+    );
+    assert!(
+        !out.output.contains("extra/hello.ko: module-signature"),
+        "the signed module next to it was reported:\n{}",
+        out.output
+    );
+}
+
+#[test]
+fn kernel_modules_signed_by_another_key_fail_the_build() {
+    let Some(_env) = common::require_kiln() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("temporary directory");
+    let tar = work.path().join("signed-modules.tar");
+    let wrong = kiln_build(&fixture_dir(), "signed-modules")
+        .build_arg("KERNEL_MODULE_SIGNER", "Talos kernel build key")
+        .output_oci(&tar)
+        .run();
+    wrong.assert_failure();
+    for module in ["hello.ko", "hello-xz.ko.xz"] {
+        assert!(
+            failed_with(
+                &wrong,
+                "signed-modules",
+                &format!("error: rootfs/usr/lib/modules/6.18.1-talos/extra/{module}: module-signer: kernel module \"/usr/lib/modules/6.18.1-talos/extra/{module}\" is signed by \"kiln test module key A\" (key 4B:49:4C:4E:01, sha256), not by signer \"Talos kernel build key\" (--module-signer / build arg KERNEL_MODULE_SIGNER)")
+            ),
+            "{module} was not refused for its signer:\n{}",
+            wrong.output
+        );
+    }
+
+    let right = kiln_build(&fixture_dir(), "signed-modules")
+        .build_arg("KERNEL_MODULE_SIGNER", "kiln test module key A")
+        .build_arg("KERNEL_MODULE_KEY_ID", "4b494c4e01")
+        .output_oci(&tar)
+        .run();
+    right.assert_success();
+    // kiln validate agrees on the exported image, and names the signer it expects.
+    let tar_arg = tar.to_str().expect("UTF-8 temporary path");
+    let ok = kiln(&[
+        "validate",
+        tar_arg,
+        "--module-signer",
+        "kiln test module key A",
+    ]);
+    assert_eq!(exit_code(&ok), Some(0), "{}", ok.output);
+    let other = kiln(&["validate", tar_arg, "--module-key-id", "01:02:03"]);
+    assert_eq!(exit_code(&other), Some(1), "{}", other.output);
+    other.assert_contains("not by key 01:02:03 (--module-key-id / build arg KERNEL_MODULE_KEY_ID)");
 }
 
 #[test]

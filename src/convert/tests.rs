@@ -392,6 +392,8 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
     opts.validate = Some(ValidateOptions {
         talos_version: Some("v1.12.0".into()),
         kernel_release: None,
+        module_signer: Some("Talos module signer".into()),
+        module_key_id: Some("4B:49".into()),
     });
     let (_, validation) = convert(&full_tree(), "hello", Platform::linux("arm64"), opts);
     let v = validation.expect("validation stage");
@@ -410,6 +412,10 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
     assert_eq!(&args[..3], &["/kiln", "validate", "/image"]);
     assert!(args.windows(2).any(|w| w == ["--pkg-name", "hello"]));
     assert!(args.windows(2).any(|w| w == ["--talos-version", "v1.12.0"]));
+    assert!(args
+        .windows(2)
+        .any(|w| w == ["--module-signer", "Talos module signer"]));
+    assert!(args.windows(2).any(|w| w == ["--module-key-id", "4B:49"]));
     let image = exec.mounts.iter().find(|m| m.dest == "/image").unwrap();
     assert!(image.readonly);
     let env = &exec.meta.as_ref().unwrap().env;

@@ -6,11 +6,26 @@ use kiln_llb::{Exec, Mount, NetworkMode, OpBuilder, Output};
 use super::{ConvertError, Converter, HELPER_BINARY};
 use crate::spec::Platform;
 
-/// Options of the validation stage (from build args `TALOS_VERSION`, `KERNEL_RELEASE`).
+/// Options of the validation stage (from build args `TALOS_VERSION`, `KERNEL_RELEASE`,
+/// `KERNEL_MODULE_SIGNER`, `KERNEL_MODULE_KEY_ID`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidateOptions {
     pub talos_version: Option<String>,
     pub kernel_release: Option<String>,
+    pub module_signer: Option<String>,
+    pub module_key_id: Option<String>,
+}
+
+impl ValidateOptions {
+    /// The options as the build args give them; `talos_version` is checked by the caller.
+    pub fn from_build_args(build_args: &std::collections::BTreeMap<String, String>) -> Self {
+        ValidateOptions {
+            talos_version: build_args.get("TALOS_VERSION").cloned(),
+            kernel_release: build_args.get("KERNEL_RELEASE").cloned(),
+            module_signer: build_args.get("KERNEL_MODULE_SIGNER").cloned(),
+            module_key_id: build_args.get("KERNEL_MODULE_KEY_ID").cloned(),
+        }
+    }
 }
 
 /// Where the image under test is mounted inside the validation exec.
@@ -41,6 +56,12 @@ pub(super) fn stage(
     }
     if let Some(k) = &opts.kernel_release {
         args.extend(["--kernel-release".to_string(), k.clone()]);
+    }
+    if let Some(s) = &opts.module_signer {
+        args.extend(["--module-signer".to_string(), s.clone()]);
+    }
+    if let Some(k) = &opts.module_key_id {
+        args.extend(["--module-key-id".to_string(), k.clone()]);
     }
     let exec = Exec::new(&conv.opts.helper)
         .readonly_root()

@@ -338,16 +338,13 @@ fn convert_options(
     convert.native_platform = native;
     convert.image_override = image_override(opts);
     convert.proxy = crate::convert::proxy_from_build_args(&opts.build_args);
-    let talos_version = opts.build_args.get("TALOS_VERSION").cloned();
-    if let Some(v) = &talos_version {
+    let validate = ValidateOptions::from_build_args(&opts.build_args);
+    if let Some(v) = &validate.talos_version {
         // Refused here, before any work, rather than by every validation stage.
         kiln_validate::TalosVersion::parse(v)
             .map_err(|e| plain_error(format!("build arg TALOS_VERSION={v:?}: {e}")))?;
     }
-    convert.validate = Some(ValidateOptions {
-        talos_version,
-        kernel_release: opts.build_args.get("KERNEL_RELEASE").cloned(),
-    });
+    convert.validate = Some(validate);
     Ok(convert)
 }
 

@@ -33,6 +33,14 @@ pub struct Args {
     /// Kernel release directory the modules directory must hold
     #[arg(long, value_name = "R")]
     pub kernel_release: Option<String>,
+    /// Common name of the certificate issuer every kernel module must be signed by (as modinfo
+    /// prints `signer:`)
+    #[arg(long, value_name = "NAME")]
+    pub module_signer: Option<String>,
+    /// Serial number or subject key id of the key every kernel module must be signed with (as
+    /// modinfo prints `sig_key:`; colons and case ignored)
+    #[arg(long, value_name = "HEX")]
+    pub module_key_id: Option<String>,
     /// Validate only this platform of a multi-platform image (e.g. linux/arm64); default: all
     #[arg(long, value_name = "P")]
     pub platform: Option<String>,
@@ -54,6 +62,8 @@ impl Args {
             },
             pkg_name: self.pkg_name.clone(),
             kernel_release: self.kernel_release.clone(),
+            module_signer: self.module_signer.clone(),
+            module_key_id: self.module_key_id.clone(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod compression;
+pub mod modsig;
 pub mod releases;
 pub mod rule;
 pub mod rules;
@@ -136,6 +137,12 @@ pub struct Options {
     /// The exact kernel release directory expected under the modules directory (build arg
     /// `KERNEL_RELEASE`).
     pub kernel_release: Option<String>,
+    /// The common name of the certificate issuer every module must be signed by (as `modinfo`
+    /// prints `signer:`; build arg `KERNEL_MODULE_SIGNER`).
+    pub module_signer: Option<String>,
+    /// The serial number or subject key id every module's signing key must have (`modinfo`'s
+    /// `sig_key:`, colons and case ignored; build arg `KERNEL_MODULE_KEY_ID`).
+    pub module_key_id: Option<String>,
 }
 
 impl Options {

@@ -180,6 +180,19 @@ pub static COMPATIBILITY_DISJOINT: Rule = set(
 /// Every rule checked across a set of images.
 pub static SET_RULES: &[&Rule] = &[&OVERLAY_COLLISION, &DUPLICATE_NAME, &COMPATIBILITY_DISJOINT];
 
+pub static MODULE_SIGNATURE: Rule = Rule {
+    id: "module-signature",
+    summary: "every kernel module (.ko, .ko.xz, .ko.zst) carries a PKCS#7 signature, as Talos kernels enforce",
+    talos: Releases::since((1, 2)),
+    scope: Scope::Image,
+};
+pub static MODULE_SIGNER: Rule = Rule {
+    id: "module-signer",
+    summary: "kernel modules are signed by the expected signer / key id (--module-signer, --module-key-id)",
+    talos: Releases::since((1, 2)),
+    scope: Scope::Image,
+};
+
 /// Every rule checked on one image, in the order they are documented.
 pub static IMAGE_RULES: &[&Rule] = &[
     &IMAGE_ROOT,
@@ -206,6 +219,8 @@ pub static IMAGE_RULES: &[&Rule] = &[
     &SERVICE_UNKNOWN_KEY,
     &SERVICE_YML,
     &KERNEL_MODULES,
+    &MODULE_SIGNATURE,
+    &MODULE_SIGNER,
 ];
 
 /// Every rule, image rules first, then the rules across a set of images.

@@ -52,6 +52,9 @@ pub struct Entry {
     pub inode: Option<(u64, u64)>,
     /// Contents of the small files the rules read (see [`wants_content`]); `None` elsewhere.
     pub data: Option<Vec<u8>>,
+    /// For a kernel module under a modules directory ([`crate::modsig::is_module`]), what its end
+    /// says about its signature, read by the source; `None` elsewhere.
+    pub module_signature: Option<crate::modsig::ModuleSignature>,
 }
 
 impl Entry {
@@ -64,6 +67,7 @@ impl Entry {
             nlink: 1,
             inode: None,
             data: None,
+            module_signature: None,
         }
     }
 

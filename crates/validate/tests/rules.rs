@@ -23,10 +23,9 @@ fn good() -> Fixture {
         "# rules\n",
         0o644,
     );
-    f.write(
+    f.module(
         "rootfs/usr/lib/modules/6.18.1-talos/extras/hello.ko",
-        "ko",
-        0o644,
+        "hello.ko",
     );
     f.write(
         "rootfs/usr/lib/modules/6.18.1-talos/modules.order",

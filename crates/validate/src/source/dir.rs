@@ -57,6 +57,8 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), LoadError> {
         } else {
             None
         };
+        let module_signature = (kind == EntryKind::File && crate::modsig::is_module(&path))
+            .then(|| crate::modsig::read_file(&item.path()));
         let is_dir = kind == EntryKind::Dir;
         out.push(Entry {
             path,
@@ -65,6 +67,7 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), LoadError> {
             nlink: md.nlink(),
             inode: Some((md.dev(), md.ino())),
             data,
+            module_signature,
         });
         if is_dir {
             let child_rel = out.last().map(|e| e.path.clone()).unwrap_or_default();

@@ -72,8 +72,11 @@ pub(crate) fn read_entries(reader: impl Read) -> Result<Vec<Entry>, String> {
         } else {
             None
         };
+        let module_signature = (kind == EntryKind::File && crate::modsig::is_module(&path))
+            .then(|| crate::modsig::read(&path, &mut item));
         let mut entry = Entry::new(path, kind, mode);
         entry.data = data;
+        entry.module_signature = module_signature;
         out.push(entry);
     }
     Ok(out)

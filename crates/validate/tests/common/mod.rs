@@ -19,6 +19,13 @@ metadata:
       version: \">= v1.0.0\"
 ";
 
+/// The path of a kernel-module fixture from tests/fixtures/modules.
+pub fn module_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/modules")
+        .join(name)
+}
+
 /// An image root in a temporary directory: a good manifest and an empty rootfs to start with.
 pub struct Fixture {
     dir: tempfile::TempDir,
@@ -48,6 +55,23 @@ impl Fixture {
         }
         fs::write(&p, content).expect("write");
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    pub fn write_bytes(&self, rel: &str, content: &[u8]) {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(&p, content).expect("write");
+    }
+
+    /// Copies `tests/fixtures/modules/<module>` (a kernel module made by its make.sh) to `rel`.
+    pub fn module(&self, rel: &str, module: &str) {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::copy(module_fixture(module), &p).expect("copy module fixture");
     }
 
     pub fn mkdir(&self, rel: &str, mode: u32) {
