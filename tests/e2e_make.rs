@@ -22,8 +22,11 @@ use common::{CommandOutput, E2eEnv};
 const PLATFORM_DIRS: [(&str, &str); 2] = [("linux_amd64", "x86_64"), ("linux_arm64", "aarch64")];
 /// The kernel release inside the stand-in kernel image.
 const KERNEL_RELEASE: &str = "6.12.0-talos";
-/// The stand-in module: not a real module, enough for copying, depmod and validation.
-const STANDIN_MODULE: &[u8] = b"\0license=GPL\0name=dummy\0depends=\0vermagic=6.12.0-talos SMP\0";
+/// The stand-in module: not a real module, enough for copying, depmod and validation: modinfo-style
+/// strings, signed with kiln's test key as Linux' sign-file does (the validation stage refuses
+/// unsigned modules; crates/validate/tests/fixtures/modules/make.sh makes it).
+const STANDIN_MODULE: &[u8] =
+    include_bytes!("../crates/validate/tests/fixtures/modules/standin-dummy.ko");
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
