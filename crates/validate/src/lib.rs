@@ -1,8 +1,10 @@
 //! kiln-validate: checks a Talos system-extension image strictly, before it is exported or pushed.
 //!
 //! An image is read from one of several sources ([`source`]) into a [`Tree`] per platform and the
-//! rules ([`rules`]) run over that tree, producing a [`Report`]. The same code runs inside BuildKit
-//! on the real built filesystem (`kiln validate /image`) and on images from disk or a registry.
+//! checks ([`rules`]) of the typed rules in [`rule`] run over that tree, producing a [`Report`]. The
+//! same code runs inside BuildKit on the real built filesystem (`kiln validate /image`) and on images
+//! from disk or a registry. [`set`] checks several images as Talos stacks them, [`releases`] finds
+//! the Talos releases an image is valid for, and [`modsig`] reads kernel module signatures.
 
 pub mod cli;
 pub mod compression;

@@ -51,128 +51,207 @@ impl Serialize for &'static Rule {
     }
 }
 
-const fn image(id: &'static str, summary: &'static str) -> Rule {
-    Rule {
-        id,
-        summary,
-        talos: Releases::ALL,
-        scope: Scope::Image,
-    }
+/// Declares a rule as a static whose documentation is its id and summary.
+macro_rules! rule {
+    ($name:ident, $scope:ident, $talos:expr, $id:literal, $summary:literal $(,)?) => {
+        #[doc = concat!("`", $id, "`: ", $summary, ".")]
+        pub static $name: Rule = Rule {
+            id: $id,
+            summary: $summary,
+            talos: $talos,
+            scope: Scope::$scope,
+        };
+    };
 }
 
-const fn set(id: &'static str, summary: &'static str) -> Rule {
-    Rule {
-        id,
-        summary,
-        talos: Releases::ALL,
-        scope: Scope::Set,
-    }
-}
-
-pub static IMAGE_ROOT: Rule = image(
+rule!(
+    IMAGE_ROOT,
+    Image,
+    Releases::ALL,
     "image-root",
     "the image root holds exactly manifest.yaml (a file) and rootfs/ (a directory)",
 );
-pub static MANIFEST_YAML: Rule = image(
+rule!(
+    MANIFEST_YAML,
+    Image,
+    Releases::ALL,
     "manifest-yaml",
     "manifest.yaml is small UTF-8 YAML with fields of the right shape",
 );
-pub static MANIFEST_API_VERSION: Rule = image(
+rule!(
+    MANIFEST_API_VERSION,
+    Image,
+    Releases::ALL,
     "manifest-api-version",
     "manifest.yaml starts with `version: v1alpha1`",
 );
-pub static MANIFEST_NAME: Rule = image(
+rule!(
+    MANIFEST_NAME,
+    Image,
+    Releases::ALL,
     "manifest-name",
     "metadata.name is set and equals the package name",
 );
-pub static MANIFEST_VERSION: Rule = image(
+rule!(
+    MANIFEST_VERSION,
+    Image,
+    Releases::ALL,
     "manifest-version",
     "metadata.version has a format Talos accepts",
 );
-pub static MANIFEST_FIELD: Rule = image(
+rule!(
+    MANIFEST_FIELD,
+    Image,
+    Releases::ALL,
     "manifest-field",
     "metadata, metadata.author and metadata.description are present and not empty",
 );
-pub static MANIFEST_UNKNOWN_KEY: Rule = image(
+rule!(
+    MANIFEST_UNKNOWN_KEY,
+    Image,
+    Releases::ALL,
     "manifest-unknown-key",
     "manifest.yaml has no keys Talos ignores (warning)",
 );
-pub static COMPATIBILITY_SYNTAX: Rule = image(
+rule!(
+    COMPATIBILITY_SYNTAX,
+    Image,
+    Releases::ALL,
     "compatibility-syntax",
     "metadata.compatibility.talos.version parses with Talos' constraint grammar",
 );
-pub static COMPATIBILITY: Rule = image(
+rule!(
+    COMPATIBILITY,
+    Image,
+    Releases::ALL,
     "compatibility",
     "metadata.compatibility.talos.version admits the target Talos version",
 );
-pub static PATH_NOT_ALLOWED: Rule = image(
+rule!(
+    PATH_NOT_ALLOWED,
+    Image,
+    Releases::ALL,
     "path-not-allowed",
     "every file lies under a hierarchy the target Talos release allows",
 );
-pub static EMPTY_DIR: Rule = image(
+rule!(
+    EMPTY_DIR,
+    Image,
+    Releases::ALL,
     "empty-dir",
     "no empty directories outside the allowed hierarchies (warning)",
 );
-pub static HARDLINK: Rule = image(
+rule!(
+    HARDLINK,
+    Image,
+    Releases::ALL,
     "hardlink",
     "no hard links (Talos unpacks them as empty files)",
 );
-pub static SPECIAL_FILE: Rule = image("special-file", "no FIFOs, sockets or device nodes");
-pub static WORLD_WRITABLE: Rule = image(
+rule!(
+    SPECIAL_FILE,
+    Image,
+    Releases::ALL,
+    "special-file",
+    "no FIFOs, sockets or device nodes"
+);
+rule!(
+    WORLD_WRITABLE,
+    Image,
+    Releases::ALL,
     "world-writable",
     "nothing world-writable, except sticky directories inside a service container rootfs",
 );
-pub static SYMLINK_TARGET: Rule = image(
+rule!(
+    SYMLINK_TARGET,
+    Image,
+    Releases::ALL,
     "symlink-target",
     "symlinks point inside the allowed hierarchies (warning)",
 );
-pub static SERVICE_YAML: Rule = image(
+rule!(
+    SERVICE_YAML,
+    Image,
+    Releases::ALL,
     "service-yaml",
     "each extension service spec is a regular UTF-8 YAML mapping",
 );
-pub static SERVICE_NAME: Rule = image("service-name", "a service name matches [-_a-z0-9]+");
-pub static SERVICE_ENTRYPOINT: Rule = image(
+rule!(
+    SERVICE_NAME,
+    Image,
+    Releases::ALL,
+    "service-name",
+    "a service name matches [-_a-z0-9]+"
+);
+rule!(
+    SERVICE_ENTRYPOINT,
+    Image,
+    Releases::ALL,
     "service-entrypoint",
     "a service entrypoint is set, exists in its container rootfs and is executable",
 );
-pub static SERVICE_RESTART: Rule = image(
+rule!(
+    SERVICE_RESTART,
+    Image,
+    Releases::ALL,
     "service-restart",
     "a service restart kind is always, never or untilSuccess",
 );
-pub static SERVICE_DEPENDS: Rule = image(
+rule!(
+    SERVICE_DEPENDS,
+    Image,
+    Releases::ALL,
     "service-depends",
     "each service dependency sets exactly one valid condition",
 );
-pub static SERVICE_ROOTFS: Rule = image(
+rule!(
+    SERVICE_ROOTFS,
+    Image,
+    Releases::ALL,
     "service-rootfs",
     "each service has its container rootfs /usr/local/lib/containers/<name>/",
 );
-pub static SERVICE_UNKNOWN_KEY: Rule = image(
+rule!(
+    SERVICE_UNKNOWN_KEY,
+    Image,
+    Releases::ALL,
     "service-unknown-key",
     "service specs have no keys Talos ignores (warning)",
 );
-pub static SERVICE_YML: Rule = image(
+rule!(
+    SERVICE_YML,
+    Image,
+    Releases::ALL,
     "service-yml",
     "service specs end in .yaml, as Talos ignores .yml (warning)",
 );
-pub static KERNEL_MODULES: Rule = Rule {
-    id: "kernel-modules",
-    summary:
-        "the modules directory holds exactly one kernel release directory, the target kernel's",
-    // Extensions may ship modules since Talos v1.2 (/lib/modules, /usr/lib/modules from v1.10).
-    talos: Releases::since((1, 2)),
-    scope: Scope::Image,
-};
+// Extensions may ship modules since Talos v1.2 (/lib/modules, /usr/lib/modules from v1.10).
+rule!(
+    KERNEL_MODULES,
+    Image,
+    Releases::since((1, 2)),
+    "kernel-modules",
+    "the modules directory holds exactly one kernel release directory, the target kernel's",
+);
 
-pub static OVERLAY_COLLISION: Rule = set(
+rule!(
+    OVERLAY_COLLISION,
+    Set,
+    Releases::ALL,
     "overlay-collision",
     "no path is shipped by two images, unless it is a directory in both",
 );
-pub static DUPLICATE_NAME: Rule = set(
+rule!(
+    DUPLICATE_NAME,
+    Set,
+    Releases::ALL,
     "duplicate-name",
     "no two images have the same metadata.name",
 );
-pub static COMPATIBILITY_DISJOINT: Rule = set(
+rule!(
+    COMPATIBILITY_DISJOINT,
+    Set,
+    Releases::ALL,
     "compatibility-disjoint",
     "some Talos version satisfies every image's metadata.compatibility.talos.version",
 );
@@ -180,18 +259,20 @@ pub static COMPATIBILITY_DISJOINT: Rule = set(
 /// Every rule checked across a set of images.
 pub static SET_RULES: &[&Rule] = &[&OVERLAY_COLLISION, &DUPLICATE_NAME, &COMPATIBILITY_DISJOINT];
 
-pub static MODULE_SIGNATURE: Rule = Rule {
-    id: "module-signature",
-    summary: "every kernel module (.ko, .ko.xz, .ko.zst) carries a PKCS#7 signature, as Talos kernels enforce",
-    talos: Releases::since((1, 2)),
-    scope: Scope::Image,
-};
-pub static MODULE_SIGNER: Rule = Rule {
-    id: "module-signer",
-    summary: "kernel modules are signed by the expected signer / key id (--module-signer, --module-key-id)",
-    talos: Releases::since((1, 2)),
-    scope: Scope::Image,
-};
+rule!(
+    MODULE_SIGNATURE,
+    Image,
+    Releases::since((1, 2)),
+    "module-signature",
+    "every kernel module (.ko, .ko.xz, .ko.zst) carries a PKCS#7 signature, as Talos kernels enforce",
+);
+rule!(
+    MODULE_SIGNER,
+    Image,
+    Releases::since((1, 2)),
+    "module-signer",
+    "kernel modules are signed by the expected signer / key id (--module-signer, --module-key-id)",
+);
 
 /// Every rule checked on one image, in the order they are documented.
 pub static IMAGE_RULES: &[&Rule] = &[
