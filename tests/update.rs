@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::update::{Run, UpdateFixture as Fixture};
 
 const TOOL_VARS: &str = "tool/vars.yaml";
@@ -243,4 +245,41 @@ fn set_refuses_names_no_file_defines() {
         run.stderr
     );
     assert_eq!(f.files(), before);
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipping: no `script` (util-linux) to give kiln a terminal");
+        return;
+    }
+    let f = Fixture::new();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let line = [
+        env!("CARGO_BIN_EXE_kiln"),
+        "update",
+        "--check",
+        "--root",
+        &f.tree().display().to_string(),
+        "--build-arg",
+        &format!("SOURCES={}", f.sources_url()),
+    ]
+    .map(quote)
+    .join(" ");
+    let mut script = Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]);
+    for var in common::update::PROXY_VARS {
+        script.env_remove(var);
+    }
+    let on_terminal = Run::of(script.output().unwrap());
+    on_terminal.expect(0);
+    // Four distinct URLs: one per architecture for the tool, the shared data, the notice.
+    assert!(
+        on_terminal.stdout.contains("downloading: 4/4 done"),
+        "{:?}",
+        on_terminal.stdout
+    );
+    let piped = f.kiln(&["update", "--check"]);
+    piped.expect(0);
+    assert!(!piped.stderr.contains("downloading"), "{}", piped.stderr);
 }
