@@ -579,6 +579,7 @@ fn update(args: &UpdateArgs) -> i32 {
             return 2;
         }
     };
+    print_diagnostics(&outcome.warnings);
     let short = crate::update::abbreviate;
     for c in &outcome.changes {
         if args.check {

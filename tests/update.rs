@@ -283,3 +283,20 @@ fn progress_shows_on_a_terminal_only() {
     piped.expect(0);
     assert!(!piped.stderr.contains("downloading"), "{}", piped.stderr);
 }
+
+#[test]
+fn tree_warnings_are_shown_once() {
+    let f = Fixture::new();
+    let path = f.tree().join("tool/pkg.yaml");
+    let text = f.read("tool/pkg.yaml");
+    std::fs::write(
+        &path,
+        text.replacen("variant: scratch", "variant: scratch\nvarient: typo", 1),
+    )
+    .unwrap();
+    let run = f.kiln(&["update", "--check"]);
+    run.expect(0);
+    let line = f.line_of("tool/pkg.yaml", "varient");
+    let warning = format!("tool/pkg.yaml:{line}:1: warning: unknown key `varient`");
+    assert_eq!(run.stderr.matches(&warning).count(), 1, "{}", run.stderr);
+}

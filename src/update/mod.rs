@@ -19,7 +19,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::spec::{LoadError, Platform};
+use crate::spec::{Diagnostics, LoadError, Platform};
 use crate::tree::{self, FileSet, LoadOptions, Tree};
 
 use fetch::{Digests, FetchOptions};
@@ -68,6 +68,8 @@ pub struct Outcome {
     pub bytes: u64,
     /// Files replaced on disk (none with `--check`).
     pub written: Vec<String>,
+    /// The tree's warnings (unknown keys and the like), from every platform.
+    pub warnings: Diagnostics,
 }
 
 impl Outcome {
@@ -115,6 +117,7 @@ pub struct Prepared {
     files: FileSet,
     changes: Vec<Change>,
     uses: Vec<SourceUse>,
+    warnings: Diagnostics,
 }
 
 impl Prepared {
@@ -143,10 +146,15 @@ pub fn prepare(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<Pr
     };
     left_behind(&before, &after, &chosen)?;
     let uses = source_uses(&before, &after, &files, &chosen)?;
+    let mut warnings = Diagnostics::default();
+    for tree in &before {
+        warnings.extend(tree.warnings.clone());
+    }
     Ok(Prepared {
         files,
         changes,
         uses,
+        warnings: warnings.sorted(),
     })
 }
 
@@ -156,6 +164,7 @@ pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(File
         mut files,
         mut changes,
         uses,
+        warnings,
     } = prepare(original, options)?;
 
     let urls: Vec<String> = uses
@@ -220,6 +229,7 @@ pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(File
             downloads: digests.len(),
             bytes,
             written: Vec::new(),
+            warnings,
         },
     ))
 }
