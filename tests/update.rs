@@ -300,3 +300,17 @@ fn tree_warnings_are_shown_once() {
     let warning = format!("tool/pkg.yaml:{line}:1: warning: unknown key `varient`");
     assert_eq!(run.stderr.matches(&warning).count(), 1, "{}", run.stderr);
 }
+
+#[test]
+fn a_symlinked_vars_yaml_is_rewritten_where_it_points() {
+    let f = Fixture::new();
+    let shared = f.dir.path().join("shared-tool-vars.yaml");
+    std::fs::rename(f.tree().join("tool/vars.yaml"), &shared).unwrap();
+    std::os::unix::fs::symlink(&shared, f.tree().join("tool/vars.yaml")).unwrap();
+    f.kiln(&["update", "--set", "TOOL_VERSION=1.1.0"]).expect(0);
+    let link = std::fs::symlink_metadata(f.tree().join("tool/vars.yaml")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link stays a link");
+    let text = std::fs::read_to_string(&shared).unwrap();
+    assert!(text.contains("TOOL_VERSION: 1.1.0\n"), "{text}");
+    f.kiln(&["update", "--check"]).expect(0);
+}

@@ -545,7 +545,8 @@ fn write(root: &Path, original: &FileSet, files: &FileSet) -> anyhow::Result<Vec
     let mut staged = Vec::new();
     let result = (|| -> anyhow::Result<()> {
         for (path, data) in &changed {
-            let target = root.join(path);
+            // A symlinked file is rewritten where it points, keeping the link.
+            let target = std::fs::canonicalize(root.join(path)).unwrap_or_else(|_| root.join(path));
             let temp = target.with_file_name(format!(
                 ".{}.kiln-update-{}",
                 target
