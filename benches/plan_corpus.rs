@@ -1,5 +1,6 @@
 //! Times loading and planning every target of the siderolabs/extensions corpus for both
-//! platforms, and reports peak memory. Run with `cargo bench --bench plan_corpus`.
+//! platforms, then converting every target to marshaled LLB, and reports peak memory. Run with
+//! `cargo bench --bench plan_corpus`.
 
 use std::time::Instant;
 
@@ -42,13 +43,63 @@ fn main() {
         }
         times.push(start.elapsed());
     }
-    times.sort();
-    let median = times[times.len() / 2];
     println!(
-        "plan_corpus: {targets} target plans (2 platforms) per run; {iterations} runs: min {:.1} ms, median {:.1} ms, max {:.1} ms; peak RSS {} KiB",
-        times[0].as_secs_f64() * 1e3,
-        median.as_secs_f64() * 1e3,
-        times[times.len() - 1].as_secs_f64() * 1e3,
+        "plan_corpus: {targets} target plans (2 platforms) per run; {iterations} runs: {}",
+        summary(&mut times)
+    );
+
+    let mut times = Vec::new();
+    let mut converted = 0;
+    for _ in 0..iterations {
+        let start = Instant::now();
+        converted = convert_all(&dir, &args);
+        times.push(start.elapsed());
+    }
+    println!(
+        "convert_corpus: {converted} targets converted and marshaled (2 platforms) per run; {iterations} runs: {}; peak RSS {} KiB",
+        summary(&mut times),
         peak_rss_kib().map(|k| k.to_string()).unwrap_or_else(|| "?".into()),
     );
+}
+
+fn summary(times: &mut [std::time::Duration]) -> String {
+    times.sort();
+    format!(
+        "min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        times[0].as_secs_f64() * 1e3,
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3,
+    )
+}
+
+/// Loads the corpus and converts every target for both platforms, validation stage included,
+/// marshaling each result as the frontend does.
+fn convert_all(dir: &std::path::Path, args: &std::collections::BTreeMap<String, String>) -> usize {
+    use kiln::convert::{ConvertOptions, Converter, Trees, ValidateOptions};
+    let files = FileSet::from_dir(dir, "Pkgfile").expect("reading the corpus");
+    let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+    opts.build_args = args.clone();
+    let trees = Trees::new(files, opts);
+    let helper = kiln_llb::Image::new("ghcr.io/kiln-build/kiln:bench")
+        .expect("helper reference")
+        .output();
+    let mut convert = ConvertOptions::new(helper);
+    convert.validate = Some(ValidateOptions::default());
+    let mut converted = 0;
+    for platform in Platform::ALL {
+        let names: Vec<String> = trees
+            .get(platform)
+            .expect("corpus loads")
+            .packages
+            .keys()
+            .cloned()
+            .collect();
+        let mut converter = Converter::new(&trees, convert.clone());
+        for name in &names {
+            let target = converter.target(name, platform).expect("converts");
+            std::hint::black_box(kiln_llb::marshal(&target.result()).to_bytes());
+            converted += 1;
+        }
+    }
+    converted
 }

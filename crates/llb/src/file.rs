@@ -111,6 +111,14 @@ impl FileSpec {
         out
     }
 
+    /// Every input, mutably (for taking the graph apart without recursion).
+    pub(crate) fn inputs_mut(&mut self) -> impl Iterator<Item = &mut Output> {
+        std::iter::once(&mut self.base).chain(self.actions.iter_mut().filter_map(|a| match a {
+            Action::Copy { source, .. } => Some(source),
+            _ => None,
+        }))
+    }
+
     pub(crate) fn caps(&self) -> BTreeSet<String> {
         let mut caps = BTreeSet::from([cap::FILE_BASE.to_string()]);
         for a in &self.actions {

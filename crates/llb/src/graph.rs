@@ -92,6 +92,39 @@ impl Node {
         };
         all.into_iter().filter(|o| !o.is_scratch()).collect()
     }
+
+    /// Detaches every input node, leaving scratch in its place.
+    fn take_input_nodes(&mut self, into: &mut Vec<Arc<Node>>) {
+        let mut take = |o: &mut Output| into.extend(o.node.take());
+        match &mut self.kind {
+            Kind::Source { .. } | Kind::Embedded(_) => {}
+            Kind::Exec(spec) => spec
+                .mounts
+                .iter_mut()
+                .filter_map(|m| m.source.as_mut())
+                .for_each(take),
+            Kind::File(spec) => spec.inputs_mut().for_each(take),
+            Kind::Merge(inputs) => inputs.iter_mut().for_each(take),
+            Kind::Diff { lower, upper } => {
+                take(lower);
+                take(upper);
+            }
+        }
+    }
+}
+
+/// Dropping the last handle to a long chain of ops must not recurse once per op: inputs that
+/// only this node holds are taken apart on an explicit stack instead.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.take_input_nodes(&mut pending);
+        while let Some(node) = pending.pop() {
+            if let Some(mut node) = Arc::into_inner(node) {
+                node.take_input_nodes(&mut pending);
+            }
+        }
+    }
 }
 
 /// A file that ops can point back to (e.g. a `pkg.yaml`), shown by BuildKit when an op fails.

@@ -18,11 +18,13 @@ use crate::{LlbError, Platform};
 
 /// `sha256:<hex>` of `bytes`, BuildKit's vertex digest.
 pub fn digest_of(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hash = Sha256::digest(bytes);
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
     for b in hash {
-        out.push_str(&format!("{b:02x}"));
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
     }
     out
 }
@@ -213,16 +215,32 @@ struct Marshaler {
 }
 
 impl Marshaler {
-    fn visit(&mut self, node: &Arc<Node>) {
-        let key = Arc::as_ptr(node);
-        if self.resolved.contains_key(&key) {
-            return;
-        }
-        for input in node.inputs() {
-            if let Some(child) = &input.node {
-                self.visit(child);
+    /// Emits `root` and everything below it, inputs before their users. Depth first in input
+    /// order like the Go client, but on an explicit stack so a chain of any length fits.
+    fn visit(&mut self, root: &Arc<Node>) {
+        let mut stack: Vec<(&Arc<Node>, bool)> = vec![(root, false)];
+        while let Some((node, inputs_done)) = stack.pop() {
+            if self.resolved.contains_key(&Arc::as_ptr(node)) {
+                continue;
+            }
+            if inputs_done {
+                self.emit(node);
+                continue;
+            }
+            stack.push((node, true));
+            for input in node.inputs().into_iter().rev() {
+                if let Some(child) = &input.node {
+                    if !self.resolved.contains_key(&Arc::as_ptr(child)) {
+                        stack.push((child, false));
+                    }
+                }
             }
         }
+    }
+
+    /// Emits one node whose inputs are all emitted.
+    fn emit(&mut self, node: &Arc<Node>) {
+        let key = Arc::as_ptr(node);
         let digest = match &node.kind {
             Kind::Embedded(e) => {
                 for (digest, bytes) in &e.ops {
@@ -345,7 +363,13 @@ impl Marshaler {
         }
         let entry = self.locations.entry(digest.to_string()).or_default();
         for loc in &constraints.locations {
-            let index = match self.sources.iter().position(|s| **s == *loc.source) {
+            // Ops of one file share its Arc; comparing contents is only the fallback.
+            let index = match self
+                .sources
+                .iter()
+                .position(|s| Arc::ptr_eq(s, &loc.source))
+                .or_else(|| self.sources.iter().position(|s| **s == *loc.source))
+            {
                 Some(i) => i,
                 None => {
                     self.sources.push(Arc::clone(&loc.source));

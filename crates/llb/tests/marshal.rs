@@ -657,3 +657,48 @@ fn proxy_env_goes_into_meta_with_its_cap() {
         .caps
         .contains_key("exec.meta.proxyenv"));
 }
+
+/// 100,000 ops in one chain (each on the previous one's result, with a source location):
+/// marshaling, digests, caps and dropping the graph work without recursing once per op, and the
+/// order is still inputs first.
+#[test]
+fn a_chain_of_100000_ops_marshals_and_drops() {
+    const LENGTH: usize = 100_000;
+    let source = SourceMap::new("pkg.yaml", "yaml", "build:\n  - x\n".repeat(10));
+    let mut root = alpine();
+    for i in 0..LENGTH {
+        root = FileOp::new(&root)
+            .mkdir(&format!("/{i}"), 0o755, MkdirOptions::default())
+            .location(&source, vec![Range::lines(2, 2)])
+            .output()
+            .unwrap();
+    }
+    let def = marshal(&root);
+    // The image, every file op, the terminal op.
+    assert_eq!(def.ops().len(), LENGTH + 2);
+    let decoded = ops(&def);
+    let position: std::collections::HashMap<&str, usize> = decoded
+        .iter()
+        .enumerate()
+        .map(|(i, (d, _))| (d.as_str(), i))
+        .collect();
+    for (i, (_, op)) in decoded.iter().enumerate() {
+        for input in &op.inputs {
+            assert!(
+                position[input.digest.as_str()] < i,
+                "op {i} comes after its input"
+            );
+        }
+    }
+    let mkdir_path = |op: &pb::Op| match &file_of(op).actions[0].action {
+        Some(pb::file_action::Action::Mkdir(m)) => m.path.clone(),
+        other => panic!("not a mkdir: {other:?}"),
+    };
+    assert_eq!(mkdir_path(&decoded[1].1), "/0");
+    assert_eq!(mkdir_path(&decoded[LENGTH].1), format!("/{}", LENGTH - 1));
+    let source_info = def.as_pb().source.as_ref().unwrap();
+    assert_eq!(source_info.infos.len(), 1, "one source map for every op");
+    assert_eq!(source_info.locations.len(), LENGTH);
+    assert!(def.required_caps().contains(cap::FILE_BASE));
+    drop(root);
+}
