@@ -77,7 +77,7 @@ fn summary(times: &mut [std::time::Duration]) -> String {
 fn convert_all(dir: &std::path::Path, args: &std::collections::BTreeMap<String, String>) -> usize {
     use kiln::convert::{ConvertOptions, Converter, Trees, ValidateOptions};
     let files = FileSet::from_dir(dir, "Pkgfile").expect("reading the corpus");
-    let mut opts = LoadOptions::new(Platform::LinuxAmd64);
+    let mut opts = LoadOptions::new(kiln::spec::Platform::linux("amd64"));
     opts.build_args = args.clone();
     let trees = Trees::new(files, opts);
     let helper = kiln_llb::Image::new("ghcr.io/kiln-build/kiln:bench")
@@ -86,9 +86,9 @@ fn convert_all(dir: &std::path::Path, args: &std::collections::BTreeMap<String, 
     let mut convert = ConvertOptions::new(helper);
     convert.validate = Some(ValidateOptions::default());
     let mut converted = 0;
-    for platform in Platform::ALL {
+    for platform in platform::supported() {
         let names: Vec<String> = trees
-            .get(platform)
+            .get(&platform)
             .expect("corpus loads")
             .packages
             .keys()
@@ -96,7 +96,7 @@ fn convert_all(dir: &std::path::Path, args: &std::collections::BTreeMap<String, 
             .collect();
         let mut converter = Converter::new(&trees, convert.clone());
         for name in &names {
-            let target = converter.target(name, platform).expect("converts");
+            let target = converter.target(name, &platform).expect("converts");
             std::hint::black_box(kiln_llb::marshal(&target.result()).to_bytes());
             converted += 1;
         }

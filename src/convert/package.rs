@@ -101,8 +101,76 @@ impl Converter<'_> {
         if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());
         }
+        // Everything below is converted first, deepest first, so converting a package only
+        // looks up its dependencies and a chain of any depth needs no recursion.
+        for (name, target, build) in self.unconverted_below(key.clone())? {
+            let output = self.convert_package(&name, &target, &build)?;
+            self.done.insert((name, target, build), output);
+        }
+        Ok(self.done[&key].clone())
+    }
+
+    /// `key` and the (package, target, build platform) keys it depends on that are not converted
+    /// yet, dependencies before dependents.
+    fn unconverted_below(
+        &self,
+        key: (String, Platform, Platform),
+    ) -> Result<Vec<(String, Platform, Platform)>, ConvertError> {
+        type Key = (String, Platform, Platform);
+        let mut order = Vec::new();
+        let mut seen: std::collections::BTreeSet<Key> = std::collections::BTreeSet::new();
+        // (key, its dependencies' keys, how many were followed)
+        let mut frames: Vec<(Key, Vec<Key>, usize)> = Vec::new();
+        let below = |key: &Key| -> Result<Vec<Key>, ConvertError> {
+            let (name, target, build) = key;
+            let tree = self.trees.get(target)?;
+            if !tree.packages.contains_key(name) {
+                tree.resolve(name)?;
+            }
+            Ok(tree
+                .effective_deps(name)
+                .iter()
+                .filter_map(|d| match d.dep.target() {
+                    DepRef::Stage(stage) => {
+                        // Stages build natively at their own platform (`platform:` or this build's).
+                        let at = d.dep.platform.as_ref().unwrap_or(build);
+                        Some((stage.to_string(), at.clone(), at.clone()))
+                    }
+                    DepRef::Image(_) => None,
+                })
+                .filter(|k| !self.done.contains_key(k))
+                .collect())
+        };
+        seen.insert(key.clone());
+        frames.push((key.clone(), below(&key)?, 0));
+        while let Some((key, deps, followed)) = frames.last_mut() {
+            match deps.get(*followed) {
+                Some(dep) => {
+                    *followed += 1;
+                    if seen.insert(dep.clone()) {
+                        let dep = dep.clone();
+                        let deps = below(&dep)?;
+                        frames.push((dep, deps, 0));
+                    }
+                }
+                None => {
+                    order.push(key.clone());
+                    frames.pop();
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// Converts one package whose stage dependencies are all converted.
+    fn convert_package(
+        &mut self,
+        name: &str,
+        target: &Platform,
+        build: &Platform,
+    ) -> Result<Output, ConvertError> {
         let tree = self.trees.get(target)?;
-        let plan = tree.resolve(name)?;
+        let deps = tree.effective_deps(name);
         let package = &tree.packages[name];
         let source = self.source_map(package);
         let p = Pkg {
@@ -113,15 +181,13 @@ impl Converter<'_> {
         };
 
         let mut state = self.base(&p)?;
-        state = self.dependencies(&p, state, &plan.deps[name])?;
+        state = self.dependencies(&p, state, &deps)?;
         state = self.install(&p, state)?;
         state = self.context(&p, state)?;
         for i in 0..package.pkg.steps.len() {
             state = self.step(&p, state, i)?;
         }
-        let output = self.finalize(&p, &state)?;
-        self.done.insert(key, output.clone());
-        Ok(output)
+        self.finalize(&p, &state)
     }
 
     fn base(&mut self, p: &Pkg<'_>) -> Result<BuildState, ConvertError> {

@@ -675,3 +675,81 @@ fn proxy_build_args_reach_scripts_and_apk_only() {
     let verify = d.exec("[linux/amd64] hello: verify sha512 of hello.tar");
     assert!(verify.meta.as_ref().unwrap().proxy_env.is_none());
 }
+
+/// A step listing 100,000 scripts loads, plans and converts (one exec per script, in order),
+/// and its definition marshals; nothing on the way recurses per script or rescans the file.
+#[test]
+fn a_step_with_100000_scripts_converts() {
+    const SCRIPTS: usize = 100_000;
+    let mut text = String::from("name: big\nvariant: scratch\nsteps:\n  - build:\n");
+    for i in 0..SCRIPTS {
+        text.push_str(&format!("      - echo {i}\n"));
+    }
+    text.push_str("finalize:\n  - from: /\n    to: /\n");
+    let trees = tree(&[("big/pkg.yaml", text)]);
+    let tree = trees.get(&Platform::linux("amd64")).unwrap();
+    let step = &tree.packages["big"].pkg.steps[0];
+    assert_eq!(step.build.len(), SCRIPTS);
+    assert_eq!(step.build[SCRIPTS - 1].span.line, 4 + SCRIPTS);
+    let converted = Converter::new(&trees, options())
+        .target("big", &Platform::linux("amd64"))
+        .unwrap();
+    let def = kiln_llb::marshal(&converted.image);
+    // mkdir /pkg, the context (local + copy), mkdir /tmp/build, the scripts, finalize, terminal.
+    assert_eq!(def.ops().len(), SCRIPTS + 6);
+    let last_script = kiln_proto::prost::Message::decode(def.ops()[SCRIPTS + 3].as_slice())
+        .map(|op: pb::Op| op)
+        .unwrap();
+    match last_script.op {
+        Some(OpKind::Exec(e)) => assert!(
+            e.meta.unwrap().args[2].ends_with(&format!("echo {}", SCRIPTS - 1)),
+            "the last script runs last"
+        ),
+        other => panic!("not an exec: {other:?}"),
+    }
+}
+
+/// A chain of 10,000 packages, each depending on the previous one, loads, plans and converts.
+#[test]
+fn a_dependency_chain_10000_packages_deep_converts() {
+    const DEPTH: usize = 10_000;
+    let finalize = "finalize:\n  - from: /\n    to: /\n";
+    let mut entries = vec![(
+        "p0/pkg.yaml".to_string(),
+        format!("name: p0\nvariant: scratch\n{finalize}"),
+    )];
+    for i in 1..DEPTH {
+        entries.push((
+            format!("p{i}/pkg.yaml"),
+            format!(
+                "name: p{i}\nvariant: scratch\ndependencies:\n  - stage: p{}\n{finalize}",
+                i - 1
+            ),
+        ));
+    }
+    let borrowed: Vec<(&str, String)> = entries
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.clone()))
+        .collect();
+    let trees = tree(&borrowed);
+    let last = format!("p{}", DEPTH - 1);
+    let plan = trees
+        .get(&Platform::linux("amd64"))
+        .unwrap()
+        .resolve(&last)
+        .unwrap();
+    assert_eq!(plan.order.len(), DEPTH);
+    assert_eq!(plan.order[0], "p0", "the deepest dependency comes first");
+    let converted = Converter::new(&trees, options())
+        .target(&last, &Platform::linux("amd64"))
+        .unwrap();
+    let def = kiln_llb::marshal(&converted.image);
+    // Every package's own context directory is one source of the result.
+    let contexts = def
+        .decode_ops()
+        .unwrap()
+        .into_iter()
+        .filter(|(_, op)| matches!(op.op, Some(OpKind::Source(_))))
+        .count();
+    assert_eq!(contexts, DEPTH);
+}

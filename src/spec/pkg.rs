@@ -296,12 +296,7 @@ impl Pkg {
             }
         };
         let errors_before = diags.errors().count();
-        let mut r = Reader {
-            file,
-            text: rendered,
-            lines,
-            diags,
-        };
+        let mut r = Reader::new(file, rendered, lines, diags);
         let pkg = read_pkg(&mut r, &node);
         let clean = r.diags.errors().count() == errors_before;
         pkg.filter(|_| clean)

@@ -49,12 +49,7 @@ impl Pkgfile {
                 return out;
             }
         };
-        let mut r = Reader {
-            file,
-            text,
-            lines: &Identity,
-            diags,
-        };
+        let mut r = Reader::new(file, text, &Identity, diags);
         let f = r.fields(&node, "the Pkgfile", &["format", "vars", "labels"]);
         match f.get("format") {
             Some(n) => {

@@ -64,10 +64,64 @@ pub fn parse(text: &str) -> Result<Option<Node>, (usize, usize, String)> {
 /// Walks nodes of one file, recording diagnostics against it.
 pub struct Reader<'a> {
     pub file: &'a str,
-    /// The text that was parsed (rendered), to place the ends of spans.
-    pub text: &'a str,
     pub lines: &'a dyn LineMap,
     pub diags: &'a mut Diagnostics,
+    /// Where the parsed (rendered) text has content, to place the ends of spans.
+    content: ContentLines,
+}
+
+/// Per line of a text: where it starts and where its first non-blank character is (as character
+/// indexes, like saphyr's markers), so a span's end is found in logarithmic time.
+struct ContentLines {
+    starts: Vec<usize>,
+    first_content: Vec<Option<usize>>,
+    /// For each line, the last line at or before it that has content (1-based; 1 if none).
+    last_with_content: Vec<usize>,
+}
+
+impl ContentLines {
+    fn new(text: &str) -> ContentLines {
+        let mut starts = vec![0];
+        let mut first_content = vec![None];
+        for (i, c) in text.chars().enumerate() {
+            if c == '\n' {
+                starts.push(i + 1);
+                first_content.push(None);
+            } else if !c.is_whitespace() {
+                let slot = first_content.last_mut().expect("one entry per line");
+                slot.get_or_insert(i);
+            }
+        }
+        let mut last = 1;
+        let last_with_content = first_content
+            .iter()
+            .enumerate()
+            .map(|(k, first)| {
+                if first.is_some() {
+                    last = k + 1;
+                }
+                last
+            })
+            .collect();
+        ContentLines {
+            starts,
+            first_content,
+            last_with_content,
+        }
+    }
+
+    /// The line of the last non-blank character before `char_index` (1 if there is none).
+    fn last_content_line(&self, char_index: usize) -> usize {
+        let Some(before) = char_index.checked_sub(1) else {
+            return 1;
+        };
+        let line = self.starts.partition_point(|&s| s <= before) - 1;
+        match self.first_content[line] {
+            Some(first) if first <= before => line + 1,
+            _ if line == 0 => 1,
+            _ => self.last_with_content[line - 1],
+        }
+    }
 }
 
 /// The scalar forms kiln accepts.
@@ -77,6 +131,21 @@ pub enum Scalar<'n> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader of `text`, the text that was parsed (rendered), reporting against `file`.
+    pub fn new(
+        file: &'a str,
+        text: &str,
+        lines: &'a dyn LineMap,
+        diags: &'a mut Diagnostics,
+    ) -> Reader<'a> {
+        Reader {
+            file,
+            lines,
+            diags,
+            content: ContentLines::new(text),
+        }
+    }
+
     pub fn span(&self, node: &Node) -> Span {
         let start = node.span.start;
         let end = node.span.end;
@@ -99,19 +168,7 @@ impl<'a> Reader<'a> {
     /// The line of the last non-blank character before `char_index`: a node's end marker sits on
     /// the next token, often lines later.
     fn last_content_line(&self, char_index: usize) -> usize {
-        let mut line = 1;
-        let mut last = 1;
-        for (i, c) in self.text.chars().enumerate() {
-            if i >= char_index {
-                break;
-            }
-            if c == '\n' {
-                line += 1;
-            } else if !c.is_whitespace() {
-                last = line;
-            }
-        }
-        last
+        self.content.last_content_line(char_index)
     }
 
     pub fn error(&mut self, node: &Node, message: impl Into<String>) {
@@ -313,12 +370,7 @@ mod tests {
     fn read<T>(text: &str, f: impl FnOnce(&mut Reader<'_>, &Node) -> T) -> (T, Diagnostics) {
         let node = parse(text).unwrap().unwrap();
         let mut diags = Diagnostics::default();
-        let mut r = Reader {
-            file: "pkg.yaml",
-            text,
-            lines: &Identity,
-            diags: &mut diags,
-        };
+        let mut r = Reader::new("pkg.yaml", text, &Identity, &mut diags);
         let out = f(&mut r, &node);
         (out, diags)
     }
@@ -333,6 +385,19 @@ mod tests {
         assert_eq!(map["c"], "x");
         assert_eq!(map["d"], "");
         assert!(diags.is_empty());
+    }
+
+    #[test]
+    fn span_ends_skip_trailing_blank_lines() {
+        let text = "a:\n  - x\n\n  \nb: y\n";
+        let lines = ContentLines::new(text);
+        // Before `b` (char 13) the last content is `x` on line 2.
+        let b = text.chars().position(|c| c == 'b').unwrap();
+        assert_eq!(lines.last_content_line(b), 2);
+        assert_eq!(lines.last_content_line(0), 1);
+        assert_eq!(lines.last_content_line(text.chars().count()), 5);
+        // Right after the `-` on line 2.
+        assert_eq!(lines.last_content_line(6), 2);
     }
 
     #[test]

@@ -43,74 +43,91 @@ pub(super) fn check(tree: &Tree, diags: &mut Diagnostics) {
             }
         }
     }
-    // Colour-marking DFS; each cycle is reported once, at the package that closes it.
-    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+    // Colour-marking DFS on an explicit stack (any depth); each cycle is reported once, at the
+    // package that closes it.
+    let mut state: BTreeMap<&str, Colour> = BTreeMap::new();
     let mut reported = BTreeSet::new();
-    for name in tree.packages.keys() {
-        let mut path = Vec::new();
-        visit(tree, name, &mut state, &mut path, &mut reported, diags);
+    for start in tree.packages.keys() {
+        if state.contains_key(start.as_str()) {
+            continue;
+        }
+        state.insert(start, Colour::OnPath);
+        // The path from `start`, each package with how many of its dependencies were followed.
+        let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+        while let Some(&mut (name, ref mut followed)) = path.last_mut() {
+            let next = tree.packages[name]
+                .pkg
+                .dependencies
+                .iter()
+                .filter_map(|d| match d.target() {
+                    DepRef::Stage(stage) => tree.packages.get_key_value(stage),
+                    DepRef::Image(_) => None,
+                })
+                .nth(*followed);
+            let Some((stage, _)) = next else {
+                state.insert(name, Colour::Done);
+                path.pop();
+                continue;
+            };
+            *followed += 1;
+            match state.get(stage.as_str()) {
+                Some(Colour::Done) => {}
+                Some(Colour::OnPath) => report_cycle(tree, stage, &path, &mut reported, diags),
+                None => {
+                    state.insert(stage, Colour::OnPath);
+                    path.push((stage, 0));
+                }
+            }
+        }
     }
 }
 
-fn visit<'t>(
-    tree: &'t Tree,
-    name: &'t str,
-    state: &mut BTreeMap<&'t str, u8>,
-    path: &mut Vec<&'t str>,
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Colour {
+    OnPath,
+    Done,
+}
+
+/// Reports the cycle that `path` closes by reaching `name` again.
+fn report_cycle(
+    tree: &Tree,
+    name: &str,
+    path: &[(&str, usize)],
     reported: &mut BTreeSet<Vec<String>>,
     diags: &mut Diagnostics,
 ) {
-    match state.get(name) {
-        Some(2) => return,
-        Some(1) => {
-            let start = path.iter().position(|p| *p == name).unwrap_or(0);
-            let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
-            let mut key = cycle.clone();
-            key.sort();
-            if reported.insert(key) {
-                cycle.push(name.to_string());
-                let files: Vec<String> = path[start..]
-                    .iter()
-                    .filter_map(|p| tree.packages.get(*p).map(|pk| pk.file.clone()))
-                    .collect();
-                let closing = path.last().and_then(|p| tree.packages.get(*p));
-                if let Some(closing) = closing {
-                    let span = closing
-                        .pkg
-                        .dependencies
-                        .iter()
-                        .find(|d| d.target() == DepRef::Stage(name))
-                        .map(|d| d.span)
-                        .unwrap_or(closing.pkg.span);
-                    diags.error(
-                        &closing.file,
-                        span,
-                        format!(
-                            "circular dependency: {} (in {}); remove one of these dependencies",
-                            cycle.join(" -> "),
-                            files.join(", ")
-                        ),
-                    );
-                }
-            }
-            return;
-        }
-        _ => {}
+    let start = path.iter().position(|(p, _)| *p == name).unwrap_or(0);
+    let members = &path[start..];
+    let mut cycle: Vec<String> = members.iter().map(|(s, _)| s.to_string()).collect();
+    let mut key = cycle.clone();
+    key.sort();
+    if !reported.insert(key) {
+        return;
     }
-    let Some(package) = tree.packages.get(name) else {
+    cycle.push(name.to_string());
+    let files: Vec<String> = members
+        .iter()
+        .filter_map(|(p, _)| tree.packages.get(*p).map(|pk| pk.file.clone()))
+        .collect();
+    let Some(closing) = path.last().and_then(|(p, _)| tree.packages.get(*p)) else {
         return;
     };
-    state.insert(name, 1);
-    path.push(name);
-    for dep in &package.pkg.dependencies {
-        if let DepRef::Stage(stage) = dep.target() {
-            if let Some((key, _)) = tree.packages.get_key_value(stage) {
-                visit(tree, key, state, path, reported, diags);
-            }
-        }
-    }
-    path.pop();
-    state.insert(name, 2);
+    let span = closing
+        .pkg
+        .dependencies
+        .iter()
+        .find(|d| d.target() == DepRef::Stage(name))
+        .map(|d| d.span)
+        .unwrap_or(closing.pkg.span);
+    diags.error(
+        &closing.file,
+        span,
+        format!(
+            "circular dependency: {} (in {}); remove one of these dependencies",
+            cycle.join(" -> "),
+            files.join(", ")
+        ),
+    );
 }
 
 /// The key under which bldr de-duplicates a package's dependency list.
@@ -123,21 +140,32 @@ fn dedup_key(dep: &Dependency) -> (String, String, String) {
 }
 
 impl Tree {
-    /// The runtime dependencies a dependent of `name` inherits, transitively.
-    fn runtime_closure(&self, name: &str, seen: &mut BTreeSet<String>, out: &mut Vec<ResolvedDep>) {
-        if !seen.insert(name.to_string()) {
-            return;
-        }
-        let Some(package) = self.packages.get(name) else {
-            return;
+    /// The runtime dependencies a dependent of `name` inherits, transitively: each one followed
+    /// by those it brings, depth first (on an explicit stack, so chains of any length work).
+    fn runtime_closure(&self, name: &str, out: &mut Vec<ResolvedDep>) {
+        let mut seen = BTreeSet::new();
+        let mut frames = Vec::new();
+        let mut enter = |name: &str, frames: &mut Vec<_>| {
+            if !seen.insert(name.to_string()) {
+                return;
+            }
+            if let Some((name, package)) = self.packages.get_key_value(name) {
+                let runtime = package.pkg.dependencies.iter().filter(|d| d.runtime);
+                frames.push((name, runtime));
+            }
         };
-        for dep in package.pkg.dependencies.iter().filter(|d| d.runtime) {
+        enter(name, &mut frames);
+        while let Some((declared_by, runtime)) = frames.last_mut() {
+            let Some(dep) = runtime.next() else {
+                frames.pop();
+                continue;
+            };
             out.push(ResolvedDep {
                 dep: dep.clone(),
-                declared_by: name.to_string(),
+                declared_by: declared_by.to_string(),
             });
             if let DepRef::Stage(stage) = dep.target() {
-                self.runtime_closure(stage, seen, out);
+                enter(stage, &mut frames);
             }
         }
     }
@@ -156,7 +184,7 @@ impl Tree {
                 declared_by: name.to_string(),
             }];
             if let DepRef::Stage(stage) = dep.target() {
-                self.runtime_closure(stage, &mut BTreeSet::new(), &mut group);
+                self.runtime_closure(stage, &mut group);
             }
             for d in group {
                 if keys.insert(dedup_key(&d.dep)) {
@@ -192,19 +220,41 @@ impl Tree {
         Ok(plan)
     }
 
+    /// Adds `name` and everything below it to the plan, dependencies first, in the order a
+    /// recursive depth-first walk would, but on an explicit stack.
     fn post_order(&self, name: &str, plan: &mut Plan) {
-        if plan.deps.contains_key(name) {
-            return;
-        }
-        let deps = self.effective_deps(name);
-        // Mark before recursing; `load` already rejected cycles.
-        plan.deps.insert(name.to_string(), deps.clone());
-        for d in &deps {
-            if let DepRef::Stage(stage) = d.dep.target() {
-                self.post_order(stage, plan);
+        // (package, its stage dependencies, how many were followed)
+        let mut frames: Vec<(String, Vec<String>, usize)> = Vec::new();
+        let enter = |name: &str, plan: &mut Plan, frames: &mut Vec<_>| {
+            if plan.deps.contains_key(name) {
+                return;
+            }
+            let deps = self.effective_deps(name);
+            let stages = deps
+                .iter()
+                .filter_map(|d| match d.dep.target() {
+                    DepRef::Stage(stage) => Some(stage.to_string()),
+                    DepRef::Image(_) => None,
+                })
+                .collect();
+            // Marked before its dependencies are walked; `load` already rejected cycles.
+            plan.deps.insert(name.to_string(), deps);
+            frames.push((name.to_string(), stages, 0));
+        };
+        enter(name, plan, &mut frames);
+        while let Some((name, stages, followed)) = frames.last_mut() {
+            match stages.get(*followed) {
+                Some(stage) => {
+                    *followed += 1;
+                    let stage = stage.clone();
+                    enter(&stage, plan, &mut frames);
+                }
+                None => {
+                    plan.order.push(std::mem::take(name));
+                    frames.pop();
+                }
             }
         }
-        plan.order.push(name.to_string());
     }
 
     fn pkgfile_name(&self) -> String {

@@ -201,12 +201,8 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
                 if let Some(rendered) = render(&vars_file, source, &vars, &mut diags) {
                     match yaml::parse(&rendered.text) {
                         Ok(Some(node)) => {
-                            let mut r = Reader {
-                                file: &vars_file,
-                                text: &rendered.text,
-                                lines: &rendered,
-                                diags: &mut diags,
-                            };
+                            let mut r =
+                                Reader::new(&vars_file, &rendered.text, &rendered, &mut diags);
                             for (name, (value, span)) in r.spanned_string_map(&node, "vars.yaml") {
                                 let file = vars_file.clone();
                                 defined.insert(name.clone(), VarDefinition { file, span });

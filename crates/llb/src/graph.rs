@@ -128,7 +128,7 @@ impl Drop for Node {
 }
 
 /// A file that ops can point back to (e.g. a `pkg.yaml`), shown by BuildKit when an op fails.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SourceMap {
     pub filename: String,
     pub language: String,

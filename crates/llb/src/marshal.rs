@@ -211,6 +211,9 @@ struct Marshaler {
     def: Vec<Vec<u8>>,
     metadata: BTreeMap<String, pb::OpMetadata>,
     sources: Vec<Arc<SourceMap>>,
+    /// Index in `sources` of each source map seen, by handle and by contents.
+    source_by_ptr: HashMap<*const SourceMap, usize>,
+    source_by_contents: HashMap<Arc<SourceMap>, usize>,
     locations: BTreeMap<String, pb::Locations>,
 }
 
@@ -357,30 +360,40 @@ impl Marshaler {
         (op, caps)
     }
 
+    /// The index of `source` in the definition's source infos, adding it when new. Ops of one
+    /// file share one handle, so its contents are hashed once, not once per op.
+    fn source_index(&mut self, source: &Arc<SourceMap>) -> usize {
+        if let Some(&index) = self.source_by_ptr.get(&Arc::as_ptr(source)) {
+            return index;
+        }
+        let index = *self
+            .source_by_contents
+            .entry(Arc::clone(source))
+            .or_insert_with(|| {
+                self.sources.push(Arc::clone(source));
+                self.sources.len() - 1
+            });
+        self.source_by_ptr.insert(Arc::as_ptr(source), index);
+        index
+    }
+
     fn add_locations(&mut self, digest: &str, constraints: &Constraints) {
         if constraints.locations.is_empty() {
             return;
         }
-        let entry = self.locations.entry(digest.to_string()).or_default();
-        for loc in &constraints.locations {
-            // Ops of one file share its Arc; comparing contents is only the fallback.
-            let index = match self
-                .sources
-                .iter()
-                .position(|s| Arc::ptr_eq(s, &loc.source))
-                .or_else(|| self.sources.iter().position(|s| **s == *loc.source))
-            {
-                Some(i) => i,
-                None => {
-                    self.sources.push(Arc::clone(&loc.source));
-                    self.sources.len() - 1
-                }
-            };
-            entry.locations.push(pb::Location {
-                source_index: index as i32,
+        let locations: Vec<pb::Location> = constraints
+            .locations
+            .iter()
+            .map(|loc| pb::Location {
+                source_index: self.source_index(&loc.source) as i32,
                 ranges: loc.ranges.iter().map(|r| r.to_pb()).collect(),
-            });
-        }
+            })
+            .collect();
+        self.locations
+            .entry(digest.to_string())
+            .or_default()
+            .locations
+            .extend(locations);
     }
 }
 
