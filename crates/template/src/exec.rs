@@ -9,8 +9,9 @@ use crate::parse::{Arg, Cmd, Control, Node, Pipe};
 use crate::value::Value;
 use crate::Template;
 
-/// `{{template}}` nesting limit, so a self-recursive define fails cleanly instead of overflowing the stack.
-const MAX_TEMPLATE_DEPTH: usize = 200;
+/// `{{template}}` calls plus the blocks open inside them, so a self-recursive define fails cleanly
+/// instead of overflowing the stack.
+const MAX_TEMPLATE_DEPTH: usize = 2 * crate::MAX_NESTING;
 
 /// Output text plus the source line of the first byte of every output line.
 #[derive(Default)]
@@ -32,7 +33,22 @@ impl Out {
 
     /// Appends `s`. Template text advances its source line at each newline; action output keeps
     /// the action's line throughout.
-    fn emit(&mut self, s: &str, mut line: usize, text_advances: bool) {
+    fn emit(
+        &mut self,
+        s: &str,
+        mut line: usize,
+        text_advances: bool,
+        pos: usize,
+    ) -> Result<(), RawError> {
+        if self.text.len().saturating_add(s.len()) > crate::MAX_RENDERED_BYTES {
+            return Err(RawError::new(
+                pos,
+                format!(
+                    "the rendered file would exceed {} MiB (a fixed limit); generate less text",
+                    crate::MAX_RENDERED_BYTES >> 20
+                ),
+            ));
+        }
         let mut rest = s;
         while !rest.is_empty() {
             if self.fresh_line {
@@ -54,6 +70,7 @@ impl Out {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -72,6 +89,8 @@ pub(crate) struct State<'t> {
     vars: Vec<(&'t str, Value)>,
     pub out: Out,
     depth: usize,
+    /// Execution steps taken, bounded by [`crate::MAX_STEPS`].
+    steps: u64,
     /// (key, byte offset) of every `.KEY` lookup that found no entry.
     pub missing: BTreeSet<(usize, String)>,
 }
@@ -85,6 +104,7 @@ impl<'t> State<'t> {
             vars: vec![("$", Value::Root)],
             out: Out::new(),
             depth: 0,
+            steps: 0,
             missing: BTreeSet::new(),
         }
     }
@@ -117,18 +137,35 @@ impl<'t> State<'t> {
         self.walk(&Value::Root, &self.tmpl.root).map(|_| ())
     }
 
+    /// Counts `cost` execution steps at `pos`, failing past [`crate::MAX_STEPS`].
+    fn charge(&mut self, pos: usize, cost: u64) -> Result<(), RawError> {
+        self.steps = self.steps.saturating_add(cost);
+        if self.steps > crate::MAX_STEPS {
+            return Err(RawError::new(
+                pos,
+                format!(
+                    "the template takes more than {} execution steps (a fixed limit); loop over less",
+                    crate::MAX_STEPS
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn walk(&mut self, dot: &Value, nodes: &'t [Node]) -> Result<Flow, RawError> {
         for node in nodes {
+            self.charge(node_pos(node), 1)?;
             let flow = match node {
                 Node::Text { start, end, line } => {
-                    self.out.emit(&self.tmpl.source[*start..*end], *line, true);
+                    self.out
+                        .emit(&self.tmpl.source[*start..*end], *line, true, *start)?;
                     Flow::Normal
                 }
                 Node::Action { line, pipe } => {
                     let v = self.pipeline(dot, pipe)?;
                     if pipe.decl.is_empty() {
                         let v = self.resolve(v);
-                        self.out.emit(&v.to_output(), *line, false);
+                        self.out.emit(&v.to_output(), *line, false, pipe.pos)?;
                     }
                     Flow::Normal
                 }
@@ -150,6 +187,30 @@ impl<'t> State<'t> {
     }
 
     fn if_or_with(&mut self, dot: &Value, c: &'t Control, is_with: bool) -> Result<Flow, RawError> {
+        self.enter(c.pipe.pos)?;
+        let flow = self.if_or_with_body(dot, c, is_with);
+        self.depth -= 1;
+        flow
+    }
+
+    /// One level deeper for a block's body; templates calling themselves hit this bound.
+    fn enter(&mut self, pos: usize) -> Result<(), RawError> {
+        if self.depth >= MAX_TEMPLATE_DEPTH {
+            return Err(RawError::new(
+                pos,
+                format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"),
+            ));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn if_or_with_body(
+        &mut self,
+        dot: &Value,
+        c: &'t Control,
+        is_with: bool,
+    ) -> Result<Flow, RawError> {
         let mark = self.vars.len();
         let v = self.pipeline(dot, &c.pipe)?;
         let flow = if self.truth(&v) {
@@ -165,6 +226,13 @@ impl<'t> State<'t> {
     }
 
     fn range(&mut self, dot: &Value, c: &'t Control) -> Result<Flow, RawError> {
+        self.enter(c.pipe.pos)?;
+        let flow = self.range_body(dot, c);
+        self.depth -= 1;
+        flow
+    }
+
+    fn range_body(&mut self, dot: &Value, c: &'t Control) -> Result<Flow, RawError> {
         let outer = self.vars.len();
         let v = self.pipeline(dot, &c.pipe)?;
         let v = self.resolve(v);
@@ -187,6 +255,15 @@ impl<'t> State<'t> {
                         format!("can't use {n} to iterate over more than one variable"),
                     ));
                 }
+                if *n > crate::MAX_LIST_LENGTH as i64 {
+                    return Err(RawError::new(
+                        c.pipe.pos,
+                        format!(
+                            "range over {n}: at most {} iterations (a fixed limit)",
+                            crate::MAX_LIST_LENGTH
+                        ),
+                    ));
+                }
                 (0..*n).map(|k| (Value::Int(k), Value::Int(k))).collect()
             }
             Value::Missing => Vec::new(),
@@ -198,6 +275,7 @@ impl<'t> State<'t> {
             }
         };
         for (index, elem) in &items {
+            self.charge(c.pipe.pos, 1)?;
             // With one variable it gets the element; with two, the first gets the index/key.
             match decl.len() {
                 1 => self.set_decl(&decl[0], elem.clone(), c.pipe.assign, mark, 1),
@@ -253,13 +331,7 @@ impl<'t> State<'t> {
             Some(p) => self.pipeline(dot, p)?,
             None => Value::Missing,
         };
-        if self.depth >= MAX_TEMPLATE_DEPTH {
-            return Err(RawError::new(
-                pos,
-                format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"),
-            ));
-        }
-        self.depth += 1;
+        self.enter(pos)?;
         let saved = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
         let result = self.walk(&new_dot, body);
         self.vars = saved;
@@ -405,6 +477,7 @@ impl<'t> State<'t> {
         args: &'t [Arg],
         last: Option<Value>,
     ) -> Result<Value, RawError> {
+        self.charge(pos, 1)?;
         let given = args.len() + usize::from(last.is_some());
         let fixed = func.params.len();
         if func.variadic.is_some() && given < fixed {
@@ -454,6 +527,7 @@ impl<'t> State<'t> {
                     let v = self.resolve(v);
                     values.push(validate(v, param(args.len()), pos)?);
                 }
+                self.charge(pos, call_cost(func, &values))?;
                 imp(&values)
                     .map_err(|e| RawError::new(pos, format!("error calling {}: {e}", func.name)))
             }
@@ -522,6 +596,34 @@ impl<'t> State<'t> {
                 _ => found(n.text.clone(), *pos),
             },
         }
+    }
+}
+
+/// Steps a function call costs beyond the call itself: the work over long lists and strings
+/// (quadratic for `uniq`, which compares every pair).
+fn call_cost(func: &Func, values: &[Value]) -> u64 {
+    values
+        .iter()
+        .map(|v| match v {
+            Value::List(items) if func.name == "uniq" => {
+                (items.len() as u64).saturating_pow(2) / 64
+            }
+            Value::List(items) => items.len() as u64,
+            Value::Map(map) => map.len() as u64,
+            Value::Str(s) => s.len() as u64 / 1024,
+            _ => 0,
+        })
+        .fold(0, u64::saturating_add)
+}
+
+/// Where a node starts, for errors about it.
+fn node_pos(node: &Node) -> usize {
+    match node {
+        Node::Text { start, .. } => *start,
+        Node::Action { pipe, .. } => pipe.pos,
+        Node::If(c) | Node::With(c) | Node::Range(c) => c.pipe.pos,
+        Node::Template { pos, .. } => *pos,
+        Node::Break | Node::Continue => 0,
     }
 }
 

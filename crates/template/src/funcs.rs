@@ -132,9 +132,17 @@ static FUNCS: &[Func] = &[
         })
     }),
     // Sprig: strings.
-    f!("replace", [Str, Str, Str], None, |a| Ok(Value::Str(
-        s(&a[2]).replace(s(&a[0]), s(&a[1]))
-    ))),
+    f!("replace", [Str, Str, Str], None, |a| {
+        let (old, new, src) = (s(&a[0]), s(&a[1]), s(&a[2]));
+        // An empty `old` matches between every character.
+        let matches = if old.is_empty() {
+            src.chars().count() + 1
+        } else {
+            src.len() / old.len()
+        };
+        check_size(src.len().saturating_add(matches.saturating_mul(new.len())))?;
+        Ok(Value::Str(src.replace(old, new)))
+    }),
     f!("substr", [Int, Int, Str], None, |a| substr(
         i(&a[0]),
         i(&a[1]),
@@ -177,6 +185,7 @@ static FUNCS: &[Func] = &[
     f!("repeat", [Int, Str], None, |a| {
         let count =
             usize::try_from(i(&a[0])).map_err(|_| "strings: negative Repeat count".to_string())?;
+        check_size(s(&a[1]).len().saturating_mul(count))?;
         Ok(Value::Str(s(&a[1]).repeat(count)))
     }),
     f!("contains", [Str, Str], None, |a| Ok(Value::Bool(
@@ -204,9 +213,16 @@ static FUNCS: &[Func] = &[
                 .collect(),
         ))
     }),
-    f!("join", [Str, Any], None, |a| Ok(Value::Str(
-        strslice(&a[1]).join(s(&a[0]))
-    ))),
+    f!("join", [Str, Any], None, |a| {
+        let items = strslice(&a[1]);
+        check_size(
+            items
+                .iter()
+                .map(|item| item.len().saturating_add(s(&a[0]).len()))
+                .fold(0usize, usize::saturating_add),
+        )?;
+        Ok(Value::Str(items.join(s(&a[0]))))
+    }),
     f!("sortAlpha", [Any], None, |a| {
         let mut items = match &a[0] {
             Value::List(_) => strslice(&a[0]),
@@ -365,6 +381,12 @@ static FUNCS: &[Func] = &[
     }),
     f!("until", [Int], None, |a| {
         let n = i(&a[0]);
+        if n.unsigned_abs() > crate::MAX_LIST_LENGTH as u64 {
+            return Err(format!(
+                "until {n}: lists are limited to {} items",
+                crate::MAX_LIST_LENGTH
+            ));
+        }
         let items: Vec<Value> = if n >= 0 {
             (0..n).map(Value::Int).collect()
         } else {
@@ -766,8 +788,22 @@ fn untitle(s: &str) -> String {
         .collect()
 }
 
+/// Refuses to build a string of `bytes` when that exceeds the rendered-size limit.
+fn check_size(bytes: usize) -> Result<(), String> {
+    if bytes > crate::MAX_RENDERED_BYTES {
+        Err(format!(
+            "the result would be {bytes} bytes, over the {} MiB limit of a rendered file",
+            crate::MAX_RENDERED_BYTES >> 20
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 fn indent(spaces: i64, text: &str) -> Result<String, String> {
     let n = usize::try_from(spaces).map_err(|_| "strings: negative Repeat count".to_string())?;
+    let lines = text.bytes().filter(|b| *b == b'\n').count() + 1;
+    check_size(text.len().saturating_add(n.saturating_mul(lines)))?;
     let pad = " ".repeat(n);
     Ok(format!("{pad}{}", text.replace('\n', &format!("\n{pad}"))))
 }

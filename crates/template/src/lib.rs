@@ -29,6 +29,20 @@ use std::collections::{BTreeMap, HashMap};
 use error::LineIndex;
 pub use error::TemplateError;
 
+/// Largest rendered output of one template (and largest string a function may build), so a
+/// template cannot exhaust memory.
+pub const MAX_RENDERED_BYTES: usize = 16 << 20;
+
+/// Most execution steps one render may take (each text or action node, range iteration and
+/// function call is one step, more for functions over long lists), so a template cannot hang.
+pub const MAX_STEPS: u64 = 1_000_000;
+
+/// Longest list a function may build (`until`).
+pub const MAX_LIST_LENGTH: usize = 1_000_000;
+
+/// Deepest nesting of `{{if}}`/`{{range}}`/`{{with}}`/`( )` blocks and `{{template}}` calls.
+pub const MAX_NESTING: usize = 100;
+
 /// The flat variable map; `.NAME` reads it.
 pub type Data = BTreeMap<String, String>;
 

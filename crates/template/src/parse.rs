@@ -125,6 +125,8 @@ struct Parser<'a> {
     lines: &'a crate::error::LineIndex,
     vars: Vec<String>,
     range_depth: usize,
+    /// Open blocks and parentheses, bounded by [`crate::MAX_NESTING`].
+    nesting: usize,
     defines: HashMap<String, Vec<Node>>,
 }
 
@@ -140,6 +142,7 @@ pub(crate) fn parse(
         lines,
         vars: vec!["$".to_string()],
         range_depth: 0,
+        nesting: 0,
         defines: HashMap::new(),
     };
     let (root, stop) = p.list(true)?;
@@ -246,7 +249,7 @@ impl<'a> Parser<'a> {
                         }
                         Tok::Keyword(k @ (Keyword::If | Keyword::Range | Keyword::With)) => {
                             self.i += 1;
-                            nodes.push(self.control(k, open)?);
+                            nodes.push(self.nested(open, |p| p.control(k, open))?);
                         }
                         Tok::Keyword(Keyword::Break | Keyword::Continue) => {
                             self.i += 1;
@@ -345,7 +348,7 @@ impl<'a> Parser<'a> {
     fn define_body(&mut self, open: usize, what: &str) -> Result<Vec<Node>, RawError> {
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
         let saved_depth = std::mem::replace(&mut self.range_depth, 0);
-        let (body, stop) = self.list(false)?;
+        let (body, stop) = self.nested(open, |p| p.list(false))?;
         self.vars = saved_vars;
         self.range_depth = saved_depth;
         match stop {
@@ -359,6 +362,27 @@ impl<'a> Parser<'a> {
                 format!("missing {{{{end}}}} for this {{{{{what}}}}}"),
             )),
         }
+    }
+
+    /// Runs `f` one nesting level deeper, refusing to go past [`crate::MAX_NESTING`].
+    fn nested<T>(
+        &mut self,
+        pos: usize,
+        f: impl FnOnce(&mut Self) -> Result<T, RawError>,
+    ) -> Result<T, RawError> {
+        if self.nesting >= crate::MAX_NESTING {
+            return Err(RawError::new(
+                pos,
+                format!(
+                    "blocks and parentheses are nested more than {} deep (a fixed limit); flatten the template",
+                    crate::MAX_NESTING
+                ),
+            ));
+        }
+        self.nesting += 1;
+        let result = f(self);
+        self.nesting -= 1;
+        result
     }
 
     /// `if` / `range` / `with` after its keyword; `open` is the `{{` position.
@@ -386,7 +410,9 @@ impl<'a> Parser<'a> {
             // `{{else if ...}}` is an `{{else}}` holding a nested `{{if}}` that shares this `{{end}}`.
             Stop::Else(else_pos, Some(chained)) => {
                 self.i += 1; // the `if`/`with` keyword after `else`
-                Some(vec![self.control(chained, else_pos)?])
+                Some(vec![
+                    self.nested(else_pos, |p| p.control(chained, else_pos))?
+                ])
             }
             Stop::Else(else_pos, None) => {
                 let (else_body, stop) = self.list(false)?;
@@ -559,7 +585,9 @@ impl<'a> Parser<'a> {
                 None => return Err(RawError::new(pos, format!("function {name:?} not defined"))),
             },
             Tok::LParen => {
-                let pipe = self.pipeline("parenthesized pipeline", false, &Tok::RParen)?;
+                let pipe = self.nested(pos, |p| {
+                    p.pipeline("parenthesized pipeline", false, &Tok::RParen)
+                })?;
                 Arg::Pipe {
                     pos,
                     pipe: Box::new(pipe),

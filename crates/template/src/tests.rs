@@ -855,3 +855,73 @@ fn variable_uses_list_top_level_reads_with_positions() {
     assert_eq!(uses[0].column, 7);
     assert!(crate::variable_uses("{{ .A ").is_err());
 }
+
+// ---- limits: no template hangs, overflows the stack or exhausts memory ----
+
+#[test]
+fn a_huge_until_is_refused_at_its_position() {
+    let e = err("a\n{{ range $i := until 100000000 }}x{{ end }}", &[]);
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("limited to 1000000 items"), "{e}");
+}
+
+#[test]
+fn execution_steps_are_bounded() {
+    // A million iterations of a body with an action: over the step limit, refused quickly.
+    let e = err("{{ range $i := until 1000000 }}{{ $i }}{{ end }}", &[]);
+    assert!(e.message.contains("1000000 execution steps"), "{e}");
+    assert_eq!(e.line, 1);
+    // A range over an integer counts too.
+    let e = err("\n{{ range 100000000 }}x{{ end }}", &[]);
+    assert!(e.message.contains("at most 1000000 iterations"), "{e}");
+    assert_eq!(e.line, 2);
+}
+
+#[test]
+fn rendered_size_is_bounded() {
+    let e = err(
+        "ok\n{{ range until 20 }}{{ repeat 1000000 \"x\" }}{{ end }}",
+        &[],
+    );
+    assert!(e.message.contains("exceed 16 MiB"), "{e}");
+    assert_eq!(e.line, 2);
+    // Functions refuse to build strings past the limit before allocating them.
+    for src in [
+        r#"{{ repeat 100000000 "xyz" }}"#,
+        r#"{{ indent 100000000 "a" }}"#,
+        r#"{{ $s := repeat 1000000 "ab" }}{{ replace "" $s $s }}"#,
+    ] {
+        let e = err(src, &[]);
+        assert!(e.message.contains("MiB limit"), "{src}: {e}");
+    }
+}
+
+#[test]
+fn printf_ignores_widths_go_calls_too_large() {
+    // Go's fmt treats a width above 10^6 as absent and such a precision as `.0`.
+    assert_eq!(
+        r(r#"{{ printf "%2000000000d|%.3000000s" 7 "ab" }}"#, &[]),
+        "7|"
+    );
+    assert_eq!(r(r#"{{ printf "%5d" 7 }}"#, &[]), "    7");
+}
+
+#[test]
+fn nesting_is_bounded() {
+    let deep_ifs = format!("{}x{}", "{{ if 1 }}".repeat(101), "{{ end }}".repeat(101));
+    let e = err(&deep_ifs, &[]);
+    assert!(e.message.contains("nested more than 100 deep"), "{e}");
+    let ok_ifs = format!("{}x{}", "{{ if 1 }}".repeat(100), "{{ end }}".repeat(100));
+    assert_eq!(r(&ok_ifs, &[]), "x");
+    let deep_parens = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+    assert!(err(&deep_parens, &[]).message.contains("nested more than"));
+    // A define that nests blocks and calls itself stops at the depth limit, not the stack's.
+    let recursive = format!(
+        r#"{{{{ define "d" }}}}{}{{{{ template "d" }}}}{}{{{{ end }}}}{{{{ template "d" }}}}"#,
+        "{{ if 1 }}".repeat(99),
+        "{{ end }}".repeat(99)
+    );
+    assert!(err(&recursive, &[])
+        .message
+        .contains("maximum template depth"));
+}

@@ -467,7 +467,8 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                     None => break,
                 }
             }
-            n
+            // Go's fmt treats a width or precision above 10^6 as absent (`tooLarge`).
+            n.filter(|&n| n <= 1_000_000)
         };
         spec.width = number(&mut chars);
         if let Some(&(_, '.')) = chars.peek() {
