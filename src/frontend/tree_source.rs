@@ -54,6 +54,11 @@ pub async fn read(
                     dirs.push(path);
                 }
             } else if is_definition_file(&path, pkgfile) {
+                let size = u64::try_from(entry.size).unwrap_or(0);
+                if size > crate::tree::files::MAX_FILE_BYTES {
+                    files.insert_too_large(path, size);
+                    continue;
+                }
                 let data = client.read_file(&ref_id, &path).await?;
                 files.insert(path, data);
             }

@@ -407,16 +407,16 @@ fn read_pkg(r: &mut Reader<'_>, node: &Node) -> Option<Pkg> {
                 .collect()
         })
         .unwrap_or_default();
-    let finalize: Vec<Finalize> = f
+    let finalize_nodes = f
         .get("finalize")
-        .map(|n| {
-            r.sequence(n, "finalize")
-                .into_iter()
-                .filter_map(|s| read_finalize(r, s))
-                .collect()
-        })
+        .map(|n| r.sequence(n, "finalize"))
         .unwrap_or_default();
-    if !steps.is_empty() && finalize.is_empty() {
+    let finalize: Vec<Finalize> = finalize_nodes
+        .iter()
+        .filter_map(|s| read_finalize(r, s))
+        .collect();
+    // Entries with errors are reported themselves; only a missing `finalize:` is this error.
+    if !steps.is_empty() && finalize_nodes.is_empty() {
         let at = f.get("steps").unwrap_or(node);
         r.error(at, "a package with steps needs `finalize:` to say what its output holds (e.g. `- from: /rootfs` `to: /rootfs`)");
     }
@@ -458,14 +458,25 @@ fn read_dependency(r: &mut Reader<'_>, node: &Node) -> Option<Dependency> {
         }
         _ => {}
     }
-    let path = |r: &mut Reader<'_>, key: &str| {
-        f.get(key)
-            .and_then(|n| r.string(n, key))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(root_path)
+    let path = |r: &mut Reader<'_>, key: &str, inside: &str| {
+        let Some(node) = f.get(key) else {
+            return Some(root_path());
+        };
+        match r.string(node, key).filter(|s| !s.is_empty()) {
+            Some(p) => check_path(
+                r,
+                node,
+                &p,
+                &format!("dependency {key}"),
+                inside,
+                PathKind::Either,
+            )
+            .then_some(p),
+            None => Some(root_path()),
+        }
     };
-    let from = path(r, "from");
-    let to = path(r, "to");
+    let from = path(r, "from", "the dependency's filesystem")?;
+    let to = path(r, "to", "the build root")?;
     let platform = f.get("platform").and_then(|n| platform(r, n, "platform"));
     let runtime = f
         .get("runtime")
@@ -480,6 +491,44 @@ fn read_dependency(r: &mut Reader<'_>, node: &Node) -> Option<Dependency> {
         runtime,
         span: r.span(node),
     })
+}
+
+/// Where a path-valued field points, which decides whether it must be absolute.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PathKind {
+    /// Absolute only (`cachePaths`).
+    Absolute,
+    /// Absolute or relative to the field's base directory (everything else).
+    Either,
+}
+
+/// The one rule for every path-valued field: not empty, no NUL byte, absolute where `kind` says
+/// so, and no `..` component, so no path can climb out of the directory it is meant for.
+/// Violations are reported at `node`, naming the field and the directory it must stay in.
+fn check_path(
+    r: &mut Reader<'_>,
+    node: &Node,
+    path: &str,
+    what: &str,
+    inside: &str,
+    kind: PathKind,
+) -> bool {
+    let problem = if path.contains('\0') {
+        Some("must not contain a NUL byte".to_string())
+    } else if kind == PathKind::Absolute && !path.starts_with('/') {
+        Some("must be an absolute path".to_string())
+    } else if path.split('/').any(|c| c == "..") {
+        Some(format!("must stay inside {inside} (no `..`)"))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => {
+            r.error(node, format!("{what} {path:?} {problem}"));
+            false
+        }
+        None => true,
+    }
 }
 
 fn is_hex(s: &str) -> bool {
@@ -538,12 +587,14 @@ fn read_source(r: &mut Reader<'_>, node: &Node) -> Option<Source> {
         }
     }
     if let (Some(d), Some(n)) = (&destination, f.get("destination")) {
-        if d.split('/').any(|c| c == "..") {
-            r.error(
-                n,
-                format!("source.destination {d:?} must stay inside /tmp/build (no `..`)"),
-            );
-        }
+        check_path(
+            r,
+            n,
+            d,
+            "source.destination",
+            "/tmp/build",
+            PathKind::Either,
+        );
     }
     let value_span = |r: &Reader<'_>, key: &str| f.get(key).map(|n| r.span(n)).unwrap_or_default();
     Some(Source {
@@ -584,16 +635,19 @@ fn read_step(r: &mut Reader<'_>, node: &Node) -> Option<Step> {
         .unwrap_or_default();
     let mut cache_paths = Vec::new();
     if let Some(n) = f.get("cachePaths") {
-        for (p, span) in r.string_list(n, "cachePaths") {
-            if p.starts_with('/') {
+        for item in r.sequence(n, "cachePaths") {
+            let Some(p) = r.string(item, "each item of cachePaths") else {
+                continue;
+            };
+            if check_path(
+                r,
+                item,
+                &p,
+                "cachePaths entry",
+                "the build root",
+                PathKind::Absolute,
+            ) {
                 cache_paths.push(p);
-            } else {
-                let file = r.file;
-                r.diags.error(
-                    file,
-                    span,
-                    format!("cachePaths entry {p:?} must be an absolute path"),
-                );
             }
         }
     }
@@ -643,6 +697,18 @@ fn read_sbom(r: &mut Reader<'_>, node: &Node) -> Sbom {
             .map(|n| r.string_list(n, key).into_iter().map(|(s, _)| s).collect())
             .unwrap_or_default()
     };
+    let output_path = match (output_path, f.get("outputPath")) {
+        (Some(p), Some(n)) => check_path(
+            r,
+            n,
+            &p,
+            "sbom.outputPath",
+            "the build root",
+            PathKind::Either,
+        )
+        .then_some(p),
+        (other, _) => other,
+    };
     let cpes = list(r, "cpes");
     let licenses = list(r, "licenses");
     Sbom {
@@ -671,6 +737,26 @@ fn read_finalize(r: &mut Reader<'_>, node: &Node) -> Option<Finalize> {
         "finalize.to",
         "name where it goes in the output (e.g. `/`)",
     );
+    let from = from.filter(|p| {
+        check_path(
+            r,
+            f.get("from").unwrap_or(node),
+            p,
+            "finalize.from",
+            "the build root",
+            PathKind::Either,
+        )
+    });
+    let to = to.filter(|p| {
+        check_path(
+            r,
+            f.get("to").unwrap_or(node),
+            p,
+            "finalize.to",
+            "the package's output",
+            PathKind::Either,
+        )
+    });
     Some(Finalize {
         from: from?,
         to: to?,
@@ -809,6 +895,59 @@ mod tests {
                 "{needle}: {msgs:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_path_field_refuses_to_escape_at_its_line() {
+        let text = "name: x\nvariant: scratch\ndependencies:\n  - stage: a\n    from: ../../etc\n  - stage: b\n    to: /usr/../../x\nsteps:\n  - sources:\n      - url: https://x/y\n        destination: ../y\n        sha256: {SHA256}\n        sha512: {SHA512}\n    cachePaths:\n      - /root/../../cache\n      - relative\n    sbom:\n      outputPath: ../../sbom.json\nfinalize:\n  - from: /\n    to: ../../../etc\n  - from: /a/../../..\n    to: /\n";
+        let text = text.replace("{SHA256}", SHA256).replace("{SHA512}", SHA512);
+        let (p, d) = parse(&text);
+        assert!(p.is_none());
+        let errors: Vec<(usize, String)> = d
+            .errors()
+            .map(|e| (e.span.line, e.message.clone()))
+            .collect();
+        for (line, needle) in [
+            (
+                5,
+                "dependency from \"../../etc\" must stay inside the dependency's filesystem",
+            ),
+            (
+                7,
+                "dependency to \"/usr/../../x\" must stay inside the build root",
+            ),
+            (
+                11,
+                "source.destination \"../y\" must stay inside /tmp/build",
+            ),
+            (
+                15,
+                "cachePaths entry \"/root/../../cache\" must stay inside the build root",
+            ),
+            (16, "cachePaths entry \"relative\" must be an absolute path"),
+            (
+                18,
+                "sbom.outputPath \"../../sbom.json\" must stay inside the build root",
+            ),
+            (
+                21,
+                "finalize.to \"../../../etc\" must stay inside the package's output",
+            ),
+            (
+                22,
+                "finalize.from \"/a/../../..\" must stay inside the build root",
+            ),
+        ] {
+            assert!(
+                errors.iter().any(|(l, m)| *l == line && m.contains(needle)),
+                "line {line}: {needle}\n{errors:?}"
+            );
+        }
+        assert_eq!(errors.len(), 8, "{errors:?}");
+        // Relative and absolute paths that stay inside are fine.
+        let (p, d) = parse("name: x\nvariant: scratch\ndependencies:\n  - stage: a\n    from: usr/bin\n    to: /tools\nsteps:\n  - build: [make]\nfinalize:\n  - {from: rootfs, to: /}\n  - {from: /a..b/c, to: x/./y}\n");
+        assert!(d.is_empty(), "{d}");
+        assert_eq!(p.unwrap().finalize[1].from, "/a..b/c");
     }
 
     #[test]

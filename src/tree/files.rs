@@ -36,13 +36,24 @@ pub fn is_definition_file(path: &str, pkgfile: &str) -> bool {
         || (name.ends_with(TEMPLATE_SUFFIX) && name.len() > TEMPLATE_SUFFIX.len())
 }
 
+/// Largest definition file kiln reads (a fixed limit): bigger ones are not read at all and
+/// fail the load, naming the file.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
 /// Files keyed by their path relative to the tree root, `/`-separated, without a leading `/`.
 #[derive(Debug, Clone, Default)]
 pub struct FileSet {
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Definition files left unread because they exceed [`MAX_FILE_BYTES`], with their sizes.
+    pub too_large: BTreeMap<String, u64>,
 }
 
 impl FileSet {
+    /// Records a definition file of `size` bytes that was not read because it is too large.
+    pub fn insert_too_large(&mut self, path: impl Into<String>, size: u64) {
+        self.too_large.insert(path.into(), size);
+    }
+
     pub fn insert(&mut self, path: impl Into<String>, data: impl Into<Vec<u8>>) {
         self.files.insert(path.into(), data.into());
     }
@@ -74,6 +85,11 @@ impl FileSet {
                         stack.push((entry.path(), path));
                     }
                 } else if is_definition_file(&path, pkgfile) {
+                    let size = entry.metadata()?.len();
+                    if size > MAX_FILE_BYTES {
+                        set.insert_too_large(path, size);
+                        continue;
+                    }
                     let data = std::fs::read(entry.path()).map_err(|e| {
                         io::Error::new(e.kind(), format!("{}: {e}", entry.path().display()))
                     })?;

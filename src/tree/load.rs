@@ -125,9 +125,36 @@ fn render(
     }
 }
 
+/// Most packages one tree may define (a fixed limit).
+pub const MAX_PACKAGES: usize = 20_000;
+
+/// Most build operations one package may ask for: dependencies, downloads, scripts and finalize
+/// copies (a fixed limit; each becomes at least one LLB op).
+pub const MAX_PACKAGE_OPS: usize = 200_000;
+
+/// The build operations `pkg` asks for, as counted against [`MAX_PACKAGE_OPS`].
+fn package_ops(pkg: &Pkg) -> usize {
+    let steps: usize = pkg
+        .steps
+        .iter()
+        .map(|s| s.sources.len() + s.prepare.len() + s.build.len() + s.install.len() + s.test.len())
+        .sum();
+    pkg.dependencies.len() + steps + pkg.finalize.len()
+}
+
 /// Loads every package of the tree for `opts.platform`. Fails with every error found.
 pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
     let mut diags = Diagnostics::default();
+    for (path, size) in &files.too_large {
+        diags.error(
+            path,
+            Span::at(1, 1),
+            format!(
+                "the file is {size} bytes; definition files are limited to {} MiB (a fixed limit): split it or generate less",
+                super::files::MAX_FILE_BYTES >> 20
+            ),
+        );
+    }
     if let Err(e) = platform::check_supported(&opts.platform) {
         diags.error(&opts.pkgfile, Span::default(), e.to_string());
         return Err(LoadError(diags));
@@ -230,7 +257,22 @@ pub fn load(files: &FileSet, opts: &LoadOptions) -> Result<Tree, LoadError> {
                     if let Some(pkg) = Pkg::parse(&pkg_file, &rendered.text, &rendered, &mut diags)
                     {
                         name = Some(pkg.name.clone());
-                        if let Some(existing) = packages.get(&pkg.name) {
+                        let ops = package_ops(&pkg);
+                        if ops > MAX_PACKAGE_OPS {
+                            diags.error(
+                                &pkg_file,
+                                pkg.span,
+                                format!("package {:?} asks for {ops} build operations (dependencies, downloads, scripts, finalize copies); a package is limited to {MAX_PACKAGE_OPS} (a fixed limit): split it into several packages", pkg.name),
+                            );
+                        } else if packages.len() >= MAX_PACKAGES
+                            && !packages.contains_key(&pkg.name)
+                        {
+                            diags.error(
+                                &pkg_file,
+                                pkg.span,
+                                format!("the tree defines more than {MAX_PACKAGES} packages (a fixed limit); build a smaller tree"),
+                            );
+                        } else if let Some(existing) = packages.get(&pkg.name) {
                             let message = format!(
                                 "package {:?} is defined twice, in {} and {}; rename one of them",
                                 pkg.name, existing.file, pkg_file

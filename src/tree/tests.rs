@@ -547,3 +547,56 @@ fn outline_lists_what_a_target_reads_with_descriptions_and_lines() {
     assert_eq!(row("ARCH").value, "aarch64");
     assert_eq!(row("ARCH").kind, VariableKind::BuiltIn);
 }
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_by_name() {
+    let mut set = files(&[
+        ("Pkgfile", PKGFILE),
+        ("a/pkg.yaml", "name: a\nvariant: scratch\n"),
+    ]);
+    set.insert_too_large("b/pkg.yaml", 20 << 20);
+    let errors = errors(&set);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("b/pkg.yaml:1:1"), "{errors:?}");
+    assert!(errors[0].contains("limited to 16 MiB"), "{errors:?}");
+    // Reading a directory leaves such a file unread and records it.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Pkgfile"), PKGFILE).unwrap();
+    let big = std::fs::File::create(dir.path().join("vars.yaml")).unwrap();
+    big.set_len(files::MAX_FILE_BYTES + 1).unwrap();
+    let set = FileSet::from_dir(dir.path(), "Pkgfile").unwrap();
+    assert!(set.get("vars.yaml").is_none());
+    assert_eq!(set.too_large["vars.yaml"], files::MAX_FILE_BYTES + 1);
+}
+
+#[test]
+fn a_package_over_the_op_limit_is_refused_at_its_line() {
+    let mut text = String::from("# a big one\nname: big\nvariant: scratch\nsteps:\n  - build:\n");
+    for _ in 0..=load::MAX_PACKAGE_OPS {
+        text.push_str("      - x\n");
+    }
+    text.push_str("finalize: [{from: /, to: /}]\n");
+    let set = files(&[("Pkgfile", PKGFILE), ("big/pkg.yaml", &text)]);
+    let errors = errors(&set);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("big/pkg.yaml:2:"), "{errors:?}");
+    assert!(
+        errors[0].contains("200002 build operations") && errors[0].contains("limited to 200000"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_template_over_its_limits_is_refused_at_its_line() {
+    let set = files(&[
+        ("Pkgfile", PKGFILE),
+        (
+            "a/pkg.yaml",
+            "name: a\nvariant: scratch\n# {{ range until 1000000 }}{{ . }}{{ end }}\n",
+        ),
+    ]);
+    let errors = errors(&set);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("a/pkg.yaml:3:"), "{errors:?}");
+    assert!(errors[0].contains("1000000 execution steps"), "{errors:?}");
+}
