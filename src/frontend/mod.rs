@@ -75,6 +75,24 @@ fn plain_error(message: impl Into<String>) -> Status {
     build_error(message, &[])
 }
 
+/// Runs `work`, turning a panic inside it into a build error that says what kiln was `doing`,
+/// so BuildKit shows the user a message instead of a frontend that died.
+fn guarded<T>(doing: &str, work: impl FnOnce() -> Result<T, Status>) -> Result<T, Status> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let cause = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".to_string());
+            Err(plain_error(format!(
+                "kiln failed internally while {doing}: {cause}. This is a bug in kiln; please report it with the tree that triggers it"
+            )))
+        }
+    }
+}
+
 /// An error status whose details point at every file and line in `diags`.
 fn diagnostics_status(summary: &str, diags: &Diagnostics, files: &FileSet) -> Status {
     let mut by_file: BTreeMap<&str, Vec<LineRange>> = BTreeMap::new();
@@ -175,12 +193,18 @@ async fn build(
     load.pkgfile = pkgfile.clone();
     let trees = Trees::new(files, load);
 
-    if let Ok(tree) = trees.get(&platforms[0]) {
+    let loaded = guarded(
+        &format!("loading the package tree for {}", platforms[0]),
+        || Ok(trees.get(&platforms[0])),
+    )?;
+    if let Ok(tree) = loaded {
         warn_all(client, &load_vertex, &tree.warnings, trees.files()).await;
     }
 
     if let Some(request) = &opts.request_id {
-        return subrequest(request, &trees, &platforms[0]);
+        return guarded(&format!("answering the {request} request"), || {
+            subrequest(request, &trees, &platforms[0])
+        });
     }
     let target = opts.target.clone().ok_or_else(|| {
         plain_error(
@@ -194,13 +218,17 @@ async fn build(
     let mut converter = Converter::new(&trees, convert);
     let mut plans = Vec::new();
     for platform in &platforms {
-        let converted = converter
-            .target(&target, platform)
-            .map_err(|e| convert_status(&e, trees.files()))?;
-        let def = kiln_llb::marshal(&converted.result());
-        check_caps(&def, &llb_caps)?;
-        let validation = converted.validation.as_ref().map(kiln_llb::marshal);
-        plans.push((platform.clone(), def, validation));
+        let doing = format!("converting package {target:?} for {platform}");
+        let plan = guarded(&doing, || {
+            let converted = converter
+                .target(&target, platform)
+                .map_err(|e| convert_status(&e, trees.files()))?;
+            let def = kiln_llb::marshal(&converted.result());
+            check_caps(&def, &llb_caps)?;
+            let validation = converted.validation.as_ref().map(kiln_llb::marshal);
+            Ok((platform.clone(), def, validation))
+        })?;
+        plans.push(plan);
     }
 
     let labels = {
@@ -522,6 +550,29 @@ mod tests {
             set.insert(*path, text.as_bytes().to_vec());
         }
         set
+    }
+
+    #[test]
+    fn a_panic_becomes_a_build_error_saying_what_kiln_was_doing() {
+        let status = guarded::<()>("converting package \"hello\" for linux/arm64", || {
+            panic!("index out of bounds: the len is 0 but the index is 0")
+        })
+        .unwrap_err();
+        assert!(
+            status.message.contains(
+                "kiln failed internally while converting package \"hello\" for linux/arm64: index out of bounds"
+            ),
+            "{}",
+            status.message
+        );
+        let formatted = guarded::<()>("loading the package tree for linux/amd64", || {
+            panic!("{} went wrong", "something")
+        })
+        .unwrap_err();
+        assert!(formatted
+            .message
+            .contains("linux/amd64: something went wrong"));
+        assert!(guarded("anything", || Ok(7)).is_ok_and(|v| v == 7));
     }
 
     #[test]
