@@ -25,6 +25,8 @@ use crate::transport::{channel_over, MAX_MESSAGE_SIZE};
 
 /// Regular-file mode bits reported for served files.
 const FILE_MODE: u32 = 0o100_644;
+/// Go's `os.ModeDir | 0755`, reported for the directories that hold served files.
+const DIR_MODE: u32 = (1 << 31) | 0o755;
 
 /// The fake's configuration and everything it recorded.
 #[derive(Debug, Clone, Default)]
@@ -255,15 +257,29 @@ impl LlbBridge for Bridge {
         let dir = clean(&req.dir_path).trim_end_matches('/');
         let dir = if dir == "." { "" } else { dir };
         let state = self.state();
-        let entries = state
-            .files
-            .iter()
-            .filter(|(path, _)| match path.rsplit_once('/') {
-                Some((parent, _)) => parent == dir,
-                None => dir.is_empty(),
-            })
-            .map(|(path, data)| file_stat(path, data))
-            .collect();
+        let mut entries: Vec<Stat> = Vec::new();
+        for (path, data) in &state.files {
+            let below = match dir {
+                "" => path.as_str(),
+                _ => match path.strip_prefix(dir).and_then(|p| p.strip_prefix('/')) {
+                    Some(rest) => rest,
+                    None => continue,
+                },
+            };
+            match below.split_once('/') {
+                // Sorted paths under one subdirectory are contiguous: one check suffices.
+                Some((subdir, _)) => {
+                    if entries.last().is_none_or(|e| e.path != subdir) {
+                        entries.push(Stat {
+                            path: subdir.to_string(),
+                            mode: DIR_MODE,
+                            ..Default::default()
+                        });
+                    }
+                }
+                None => entries.push(file_stat(path, data)),
+            }
+        }
         Ok(Response::new(gw::ReadDirResponse { entries }))
     }
 

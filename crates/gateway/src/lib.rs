@@ -2,8 +2,10 @@
 //! definition format: the gRPC client over stdio ([`Client`]), the options
 //! BuildKit passes ([`FrontendEnv`], [`BuildOptions`]), result assembly for
 //! single- and multi-platform builds ([`ResultBuilder`]), errors with source
-//! locations ([`errors`]), subrequest answers ([`subrequests`]), and the
-//! frontend's own image definition ([`frontend_bin`]).
+//! locations ([`errors`]), concurrent solves reporting the most detailed
+//! failure ([`concurrent`]), subrequests and their answers ([`subrequests`]),
+//! named contexts ([`BuildOptions::named_image`]), and the frontend's own
+//! image definition ([`frontend_bin`]).
 //!
 //! With the `testing` feature (always on in this crate's tests), [`fake`]
 //! provides an in-process LLBBridge server to test frontends against.
@@ -11,6 +13,7 @@
 pub mod client;
 #[cfg(test)]
 mod client_tests;
+pub mod concurrent;
 pub mod errors;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;

@@ -410,8 +410,9 @@ impl BuildOptions {
                 }
                 _ => {
                     if let Some(name) = key.strip_prefix(BUILD_ARG_PREFIX) {
-                        if name == "SOURCE_DATE_EPOCH" && !value.is_empty() {
-                            out.source_date_epoch = Some(value.parse::<i64>().map_err(|_| {
+                        let epoch = value.trim();
+                        if name == "SOURCE_DATE_EPOCH" && !epoch.is_empty() {
+                            out.source_date_epoch = Some(epoch.parse::<i64>().map_err(|_| {
                                 OptionsError::new(
                                     key,
                                     value,
@@ -470,21 +471,34 @@ impl BuildOptions {
             .map_or(default, String::as_str)
     }
 
-    /// Looks up a named context the way BuildKit does: the image name is put
-    /// in familiar form (`docker.io/library/alpine:latest` → `alpine`), then
-    /// `NAME::PLATFORM` is tried before `NAME`. Returns the key that matched
-    /// (what follows `context:`) and its value.
+    /// Looks up a named context the way BuildKit does: image names compare in familiar form
+    /// (`docker.io/library/alpine:latest` is `alpine`), on either side, and `NAME::PLATFORM` is
+    /// tried before `NAME`. Returns the key that matched (what follows `context:`) and its value.
     pub fn named_context(&self, name: &str, platform: Option<&Platform>) -> Option<(String, &str)> {
         let familiar = familiar_name(name);
-        if let Some(p) = platform {
-            let key = format!("{familiar}::{}", p.id());
-            if let Some(v) = self.named_contexts.get(&key) {
-                return Some((key, v));
-            }
+        let matching = |want_platform: Option<&Platform>| {
+            self.named_contexts.iter().find(|(key, _)| {
+                let (key_name, key_platform) = match key.split_once("::") {
+                    Some((n, p)) => (n, Platform::parse(p).ok()),
+                    None => (key.as_str(), None),
+                };
+                familiar_name(key_name) == familiar && key_platform.as_ref() == want_platform
+            })
+        };
+        platform
+            .and_then(|p| matching(Some(p)))
+            .or_else(|| matching(None))
+            .map(|(key, value)| (key.clone(), value.as_str()))
+    }
+
+    /// The image that replaces image `name` for `platform`: the reference of a
+    /// `docker-image://` named context; `None` when there is none or it names something else.
+    pub fn named_image(&self, name: &str, platform: &Platform) -> Option<String> {
+        let (_, value) = self.named_context(name, Some(platform))?;
+        match NamedContextValue::parse(value)? {
+            NamedContextValue::Image(reference) => Some(reference),
+            _ => None,
         }
-        self.named_contexts
-            .get(&familiar)
-            .map(|v| (familiar.clone(), v.as_str()))
     }
 
     /// Whether the caller asked for the given frontend capability.
@@ -573,6 +587,25 @@ mod tests {
         assert_eq!(ids, ["linux/amd64", "linux/arm64"]);
         assert!(parse_workers("not json").is_empty());
         assert!(parse_workers("null").is_empty());
+    }
+
+    #[test]
+    fn source_date_epoch_is_whole_seconds() {
+        let epoch = |v: &str| {
+            BuildOptions::parse(&opts(&[("build-arg:SOURCE_DATE_EPOCH", v)]))
+                .map(|o| o.source_date_epoch)
+        };
+        assert_eq!(epoch("1700000000"), Ok(Some(1_700_000_000)));
+        assert_eq!(epoch(" 1700000000\n"), Ok(Some(1_700_000_000)));
+        assert_eq!(epoch(""), Ok(None));
+        assert_eq!(
+            BuildOptions::parse(&opts(&[])).unwrap().source_date_epoch,
+            None
+        );
+        assert!(epoch("yesterday")
+            .unwrap_err()
+            .to_string()
+            .contains("whole seconds"));
     }
 
     #[test]
@@ -749,6 +782,31 @@ mod tests {
             Some("input:y")
         );
         assert_eq!(o.named_context("busybox", None), None);
+    }
+
+    #[test]
+    fn named_images_compare_familiar_names_on_both_sides() {
+        let o = BuildOptions::parse(&opts(&[
+            ("context:busybox:1.37", "docker-image://mirror/busybox:1.37"),
+            (
+                "context:docker.io/library/tools:1::linux/arm64/v8",
+                "docker-image://mirror/tools:arm",
+            ),
+            ("context:tools:1", "docker-image://mirror/tools:any"),
+            ("context:local-one", "local:somedir"),
+        ]))
+        .unwrap();
+        let arm = Platform::linux("arm64");
+        let amd = Platform::linux("amd64");
+        let image = |name, p| o.named_image(name, p);
+        assert_eq!(
+            image("docker.io/library/busybox:1.37", &amd).as_deref(),
+            Some("mirror/busybox:1.37")
+        );
+        assert_eq!(image("tools:1", &arm).as_deref(), Some("mirror/tools:arm"));
+        assert_eq!(image("tools:1", &amd).as_deref(), Some("mirror/tools:any"));
+        assert_eq!(image("local-one", &amd), None, "only images replace images");
+        assert_eq!(image("other:1", &amd), None);
     }
 
     #[test]

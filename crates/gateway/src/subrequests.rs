@@ -229,18 +229,75 @@ pub fn targets_result(list: &TargetList) -> gw::Result {
     ]))
 }
 
-/// Answers the subrequest `request_id`: `describe` lists what is supported
-/// (`targets` only when `targets` is given), `targets` lists them, anything
-/// else is an Unimplemented status to pass to `Return`.
-pub fn answer(request_id: &str, targets: Option<&TargetList>) -> Result<gw::Result, Status> {
-    match (Subrequest::parse(request_id), targets) {
-        (Subrequest::Describe, Some(_)) => Ok(describe_result(&[targets_description()])),
-        (Subrequest::Describe, None) => Ok(describe_result(&[])),
-        (Subrequest::Targets, Some(list)) => Ok(targets_result(list)),
-        (Subrequest::Targets, None) | (Subrequest::Other(_), _) => {
-            Err(unsupported_subrequest(request_id))
+/// What answers one subrequest.
+type Answer<'a> = Box<dyn FnOnce() -> Result<gw::Result, Status> + 'a>;
+
+/// The subrequests a frontend answers, each registered with its description and a function that
+/// computes its answer only when asked. `frontend.subrequests.describe` lists them all;
+/// anything unregistered gets the Unimplemented status buildx expects.
+///
+/// ```
+/// use kiln_gateway::subrequests::{Subrequests, TargetList, REQUEST_TARGETS};
+/// let answer = Subrequests::new()
+///     .targets(|| Ok(TargetList::default()))
+///     .answer(REQUEST_TARGETS);
+/// assert!(answer.is_ok());
+/// ```
+#[derive(Default)]
+pub struct Subrequests<'a> {
+    handlers: Vec<(RequestDescription, Answer<'a>)>,
+}
+
+impl<'a> Subrequests<'a> {
+    /// No subrequests but `describe`.
+    pub fn new() -> Self {
+        Subrequests::default()
+    }
+
+    /// Registers a subrequest: `answer` runs when `description.name` is requested.
+    pub fn with(
+        mut self,
+        description: RequestDescription,
+        answer: impl FnOnce() -> Result<gw::Result, Status> + 'a,
+    ) -> Self {
+        self.handlers.push((description, Box::new(answer)));
+        self
+    }
+
+    /// Registers `frontend.targets`, answered with the list `targets` makes.
+    pub fn targets(self, targets: impl FnOnce() -> Result<TargetList, Status> + 'a) -> Self {
+        self.with(targets_description(), move || {
+            targets().map(|list| targets_result(&list))
+        })
+    }
+
+    /// Answers `request_id`: describe lists every registered subrequest, a registered one runs
+    /// its answer, anything else is an Unimplemented status to pass to `Return`.
+    pub fn answer(self, request_id: &str) -> Result<gw::Result, Status> {
+        if Subrequest::parse(request_id) == Subrequest::Describe {
+            let descriptions: Vec<RequestDescription> =
+                self.handlers.into_iter().map(|(d, _)| d).collect();
+            return Ok(describe_result(&descriptions));
+        }
+        match self
+            .handlers
+            .into_iter()
+            .find(|(d, _)| d.name == request_id)
+        {
+            Some((_, answer)) => answer(),
+            None => Err(unsupported_subrequest(request_id)),
         }
     }
+}
+
+/// Answers the subrequest `request_id` for a frontend whose only subrequest is `frontend.targets`
+/// (when `targets` is given); see [`Subrequests`] for more.
+pub fn answer(request_id: &str, targets: Option<&TargetList>) -> Result<gw::Result, Status> {
+    let requests = match targets {
+        Some(list) => Subrequests::new().targets(|| Ok(list.clone())),
+        None => Subrequests::new(),
+    };
+    requests.answer(request_id)
 }
 
 /// Lays out rows like Go's tabwriter with padding 1: every column but the last
@@ -300,6 +357,42 @@ mod tests {
         let other = answer("frontend.outline", Some(&list)).unwrap_err();
         assert_eq!(other.code, 12);
         assert!(other.message.contains("frontend.outline"));
+    }
+
+    #[test]
+    fn a_registered_subrequest_is_described_and_answered_only_when_asked() {
+        let outline = RequestDescription {
+            name: "frontend.outline".to_string(),
+            description: "List the build's options".to_string(),
+            ..targets_description()
+        };
+        let registered = || {
+            Subrequests::new()
+                .targets(|| Ok(TargetList::default()))
+                .with(outline.clone(), || {
+                    Ok(metadata_only(BTreeMap::from([(
+                        "result.txt".to_string(),
+                        b"outline".to_vec(),
+                    )])))
+                })
+        };
+        let described = registered().answer(REQUEST_DESCRIBE).unwrap();
+        let v: Value = serde_json::from_slice(&meta(&described, "result.json")).unwrap();
+        let names: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [REQUEST_TARGETS, "frontend.outline", REQUEST_DESCRIBE]
+        );
+        let answered = registered().answer("frontend.outline").unwrap();
+        assert_eq!(meta(&answered, "result.txt"), b"outline");
+        let never = Subrequests::new().targets(|| panic!("targets computed for describe"));
+        assert!(never.answer(REQUEST_DESCRIBE).is_ok());
+        assert_eq!(registered().answer("frontend.nope").unwrap_err().code, 12);
     }
 
     #[test]
