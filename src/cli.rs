@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::frontend::request::{self, CommandLine, Host};
 use crate::spec::platform::{self, Platform};
 use crate::spec::vars::parse_build_arg;
 use crate::spec::{Diagnostics, LoadError};
@@ -72,6 +73,33 @@ pub struct LlbArgs {
     /// Leave out the extension validation stage.
     #[arg(long)]
     pub no_validate: bool,
+    #[command(flatten)]
+    pub build: BuildFlags,
+}
+
+/// The options of `docker buildx build` that change the LLB besides build args.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BuildFlags {
+    /// Replace `image: NAME` dependencies: NAME=docker-image://REF, or NAME::PLATFORM=… for one
+    /// platform (repeatable).
+    #[arg(long = "build-context", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub build_contexts: Vec<(String, String)>,
+    /// Run every script without BuildKit's cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run this package's scripts without BuildKit's cache (repeatable).
+    #[arg(long, value_name = "PKG")]
+    pub no_cache_filter: Vec<String>,
+    /// How image references are resolved.
+    #[arg(long, value_parser = ["default", "pull", "local"])]
+    pub image_resolve_mode: Option<String>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} must look like NAME=VALUE")),
+    }
 }
 
 /// kiln's published image of this version.
@@ -161,19 +189,27 @@ impl TreeArgs {
         self.platform.clone().unwrap_or_else(platform::host)
     }
 
-    pub fn options(&self) -> LoadOptions {
-        LoadOptions {
-            platform: self.platform(),
-            build_args: self.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
+    /// The flags as BuildKit would pass them to the frontend.
+    pub fn command_line(&self) -> CommandLine {
+        CommandLine {
+            platform: self.platform.clone(),
             pkgfile: self.pkgfile.clone(),
+            build_args: self.build_args.clone(),
+            ..CommandLine::default()
         }
+    }
+
+    /// How to load the tree, read as the frontend reads its options.
+    pub fn options(&self) -> Result<LoadOptions> {
+        let opts = self.command_line().options()?;
+        Ok(request::load_options(&opts, &self.platform()))
     }
 
     /// Loads the tree, printing warnings; errors come back as [`LoadError`].
     pub fn load(&self) -> Result<Tree> {
         let files = FileSet::from_dir(&self.root, &self.pkgfile)
             .with_context(|| format!("reading the tree at {}", self.root.display()))?;
-        let tree = tree::load(&files, &self.options())?;
+        let tree = tree::load(&files, &self.options()?)?;
         print_diagnostics(&tree.warnings);
         Ok(tree)
     }
@@ -330,7 +366,7 @@ fn check(args: &CheckArgs) -> i32 {
     let run = || -> Result<Diagnostics> {
         let files = FileSet::from_dir(&args.tree.root, &args.tree.pkgfile)
             .with_context(|| format!("reading the tree at {}", args.tree.root.display()))?;
-        let opts = args.tree.options();
+        let opts = args.tree.options()?;
         let tree = tree::load(&files, &opts)?;
         Ok(tree::lint::check(&files, &tree, &opts))
     };
@@ -491,25 +527,37 @@ fn schema(args: &SchemaArgs) -> Result<()> {
 struct VarsFile(BTreeMap<String, String>);
 
 fn llb(args: &LlbArgs) -> Result<()> {
-    use crate::convert::{ConvertOptions, Converter, Trees, ValidateOptions};
+    use crate::convert::{Converter, Trees};
+    let mut line = args.tree.command_line();
+    line.target = Some(args.target.clone());
+    line.build_contexts = args.build.build_contexts.clone();
+    line.no_cache = args.build.no_cache;
+    line.no_cache_filter = args.build.no_cache_filter.clone();
+    line.image_resolve_mode = args.build.image_resolve_mode.clone();
+    let opts = line.options()?;
     let files = FileSet::from_dir(&args.tree.root, &args.tree.pkgfile)
         .with_context(|| format!("reading the tree at {}", args.tree.root.display()))?;
-    let options = args.tree.options();
-    let build_args = options.build_args.clone();
-    let trees = Trees::new(files, options);
+    let native = platform::host();
+    let platform = request::platforms(&opts, &native)?.remove(0);
+    let trees = Trees::new(files, request::load_options(&opts, &platform));
     let helper = kiln_llb::Image::new(&args.helper_image)
         .map_err(|e| anyhow::anyhow!("--helper-image: {e}"))?
         .output();
-    let mut opts = ConvertOptions::new(helper);
-    opts.proxy = crate::convert::proxy_from_build_args(&build_args);
-    opts.source_date_epoch =
-        crate::spec::vars::source_date_epoch(&build_args).map_err(anyhow::Error::msg)?;
-    if !args.no_validate {
-        opts.validate = Some(ValidateOptions::from_build_args(&build_args));
+    let host = Host {
+        helper,
+        native,
+        // `buildctl` supplies its own session.
+        session_id: String::new(),
+        // Unknown: leave out what needs a newer daemon than v0.13.
+        llb_caps: kiln_llb::Caps::default(),
+    };
+    let mut convert = request::convert_options(&opts, &host)?;
+    if args.no_validate {
+        convert.validate = None;
     }
     let platform = args.tree.platform();
     print_diagnostics(&trees.get(&platform)?.warnings);
-    let converted = Converter::new(&trees, opts).target(&args.target, &platform)?;
+    let converted = Converter::new(&trees, convert).target(&args.target, &platform)?;
     // The same graph the frontend solves, validation stage included, so `buildctl` users get the check.
     let def = kiln_llb::marshal(&converted.result());
     let mut out = std::io::stdout().lock();

@@ -24,8 +24,10 @@ use std::sync::Arc;
 
 use kiln_llb::{Output, ResolveMode, SourceMap};
 
-use crate::spec::{LoadError, Platform};
+use crate::spec::{LoadError, Platform, Span};
 
+/// Which scripts ignore BuildKit's cache (`--no-cache`, `--no-cache-filter` naming packages).
+pub use kiln_gateway::NoCache;
 pub use trees::Trees;
 pub use validate::ValidateOptions;
 
@@ -38,25 +40,6 @@ pub const HELPER_BINARY: &str = "/kiln";
 
 /// Looks up a replacement for an `image:` dependency.
 pub type ImageOverride = Arc<dyn Fn(&str, &Platform) -> Option<Output> + Send + Sync>;
-
-/// Which scripts ignore BuildKit's cache (`--no-cache`, `--no-cache-filter`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum NoCache {
-    #[default]
-    Off,
-    All,
-    Packages(Vec<String>),
-}
-
-impl NoCache {
-    fn applies_to(&self, package: &str) -> bool {
-        match self {
-            NoCache::Off => false,
-            NoCache::All => true,
-            NoCache::Packages(names) => names.iter().any(|n| n == package),
-        }
-    }
-}
 
 /// The `context` local that package directories are copied from.
 #[derive(Debug, Clone)]
@@ -105,7 +88,7 @@ impl ConvertOptions {
             helper,
             context: ContextSource::default(),
             image_resolve_mode: None,
-            no_cache: NoCache::Off,
+            no_cache: NoCache::None,
             source_date_epoch: None,
             cache_mount_ns: String::new(),
             http_headers: false,
@@ -173,10 +156,14 @@ impl Converted {
 pub enum ConvertError {
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("{file}:{line}: {message}")]
+    /// A package that cannot be expressed as LLB, at its pkg.yaml span.
+    #[error("{file}:{}:{}: {message}", span.line, span.column)]
     Package {
+        /// The pkg.yaml, relative to the tree root.
         file: String,
-        line: usize,
+        /// Where in it, as the loader reports its own errors.
+        span: Span,
+        /// What is wrong and what to do.
         message: String,
     },
 }

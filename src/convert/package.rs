@@ -45,7 +45,7 @@ fn range(span: Span) -> Vec<Range> {
 fn llb_err(package: &Package, span: Span, e: impl std::fmt::Display) -> ConvertError {
     ConvertError::Package {
         file: package.file.clone(),
-        line: span.line,
+        span,
         message: e.to_string(),
     }
 }

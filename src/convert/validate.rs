@@ -85,12 +85,12 @@ pub(super) fn stage(
         );
     let result = exec.build().map_err(|e| ConvertError::Package {
         file: package.file.clone(),
-        line: package.pkg.span.line,
+        span: package.pkg.span,
         message: e.to_string(),
     })?;
     result.output("/out").ok_or_else(|| ConvertError::Package {
         file: package.file.clone(),
-        line: package.pkg.span.line,
+        span: package.pkg.span,
         message: "the validation exec has no output".to_string(),
     })
 }

@@ -1,34 +1,28 @@
-//! `kiln frontend`: the BuildKit gateway entrypoint that ties the layers together.
+//! `kiln frontend`: the BuildKit gateway entrypoint, kiln's glue over the generic plumbing of
+//! [`kiln_gateway`]: options → tree → convert → solve → result.
 //!
-//! It reads options, loads the tree from the `dockerfile` local, answers subrequests, converts the
-//! target per platform (each result depending on its validation stage), solves them, then returns
-//! one result. Everything a user must see goes through `Return` (errors with pkg.yaml locations)
-//! or vertex names, never only to stderr, which BuildKit sends to the daemon's log.
+//! It reads the options ([`request`]), loads the tree from the `dockerfile` local ([`tree_source`]),
+//! answers subrequests ([`targets`]), converts the target per platform (each result depending on
+//! its validation stage), solves the platforms concurrently, then returns one result. Everything a
+//! user must see goes through `Return` (errors with pkg.yaml locations, [`status`]) or vertex
+//! names, never only to stderr, which BuildKit sends to the daemon's log.
 
+pub mod request;
+pub mod status;
+pub mod targets;
 mod tree_source;
 
-use std::collections::BTreeMap;
-
-use kiln_gateway::errors::build_error;
+use kiln_gateway::concurrent::all_or_most_detailed;
+use kiln_gateway::subrequests::Subrequests;
 use kiln_gateway::{
-    BuildOptions, Client, FrontendEnv, ImageConfig, LineRange, ResultBuilder, SolveRequest,
-    SourceLocation, Status,
+    gateway_pb, BuildOptions, Client, FrontendEnv, ImageConfig, ResultBuilder, SolveRequest, Status,
 };
-use std::sync::Arc;
+use kiln_llb::{Caps, Output};
 
-use kiln_gateway::options::familiar_name;
-use kiln_gateway::NamedContextValue;
-use kiln_llb::{Caps, OpBuilder, Output};
-
-use crate::convert::{
-    ConvertError, ConvertOptions, Converter, ImageOverride, Trees, ValidateOptions,
-};
+use crate::convert::{Converter, Trees};
 use crate::spec::platform::{self, Platform};
-use crate::spec::{Diagnostics, LoadError};
-use crate::tree::{FileSet, LoadOptions};
-
-/// The Pkgfile's name when `-f` is not given.
-const DEFAULT_PKGFILE: &str = "Pkgfile";
+use request::Host;
+use status::{convert_status, guarded, load_status, plain_error, warn_all};
 
 /// Entry point of `kiln frontend`; returns the process exit code.
 pub fn main() -> i32 {
@@ -71,76 +65,6 @@ pub fn main() -> i32 {
     code
 }
 
-fn plain_error(message: impl Into<String>) -> Status {
-    build_error(message, &[])
-}
-
-/// Runs `work`, turning a panic inside it into a build error that says what kiln was `doing`,
-/// so BuildKit shows the user a message instead of a frontend that died.
-fn guarded<T>(doing: &str, work: impl FnOnce() -> Result<T, Status>) -> Result<T, Status> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
-        Ok(result) => result,
-        Err(payload) => {
-            let cause = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown cause".to_string());
-            Err(plain_error(format!(
-                "kiln failed internally while {doing}: {cause}. This is a bug in kiln; please report it with the tree that triggers it"
-            )))
-        }
-    }
-}
-
-/// An error status whose details point at every file and line in `diags`.
-fn diagnostics_status(summary: &str, diags: &Diagnostics, files: &FileSet) -> Status {
-    let mut by_file: BTreeMap<&str, Vec<LineRange>> = BTreeMap::new();
-    for d in diags.errors() {
-        if d.span.line > 0 {
-            by_file.entry(d.file.as_str()).or_default().push(LineRange {
-                start: d.span.line as u32,
-                end: d.span.end_line.max(d.span.line) as u32,
-            });
-        }
-    }
-    let sources: Vec<SourceLocation> = by_file
-        .into_iter()
-        .map(|(file, ranges)| {
-            SourceLocation::yaml(file, files.get(file).unwrap_or_default().to_vec(), ranges)
-        })
-        .collect();
-    // Errors first (they are why the build stopped), then warnings, which may explain them.
-    let lines: Vec<String> = diags
-        .errors()
-        .chain(diags.warnings())
-        .map(|d| d.to_string())
-        .collect();
-    build_error(format!("{summary}:\n{}", lines.join("\n")), &sources)
-}
-
-fn convert_status(e: &ConvertError, files: &FileSet) -> Status {
-    match e {
-        ConvertError::Load(LoadError(diags)) => {
-            diagnostics_status("the package tree has errors", diags, files)
-        }
-        ConvertError::Package {
-            file,
-            line,
-            message,
-        } => {
-            let mut diags = Diagnostics::default();
-            diags.error(file, crate::spec::Span::at(*line, 1), message.clone());
-            diagnostics_status("cannot convert the package", &diags, files)
-        }
-    }
-}
-
-fn supported_platform(p: &Platform) -> Result<Platform, Status> {
-    platform::check_supported(p).map_err(|e| plain_error(format!("--platform: {e}")))?;
-    Ok(p.clone())
-}
-
 /// The platform BuildKit's first worker runs natively, which the helper image runs on.
 fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
     let workers = if client.workers().is_empty() {
@@ -156,43 +80,22 @@ fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
         .unwrap_or_else(platform::host)
 }
 
-async fn build(
-    client: &Client,
-    env: &FrontendEnv,
-) -> Result<kiln_gateway::gateway_pb::Result, Status> {
+/// One build: what the frontend returns, or the error to return instead.
+pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Result, Status> {
     let opts = BuildOptions::parse(&env.opts).map_err(|e| plain_error(e.to_string()))?;
-    let pkgfile = opts
-        .filename
-        .clone()
-        .unwrap_or_else(|| DEFAULT_PKGFILE.to_string());
-    let session = opts
-        .local_session_ids
-        .get(&opts.definition_local)
-        .cloned()
-        .unwrap_or_else(|| env.session_id.clone());
-    let (files, load_vertex) =
-        tree_source::read(client, &opts.definition_local, &session, &pkgfile)
-            .await
-            .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
+    let pkgfile = request::pkgfile(&opts);
+    let session = opts.local_session(&opts.definition_local, &env.session_id);
+    let (files, load_vertex) = tree_source::read(client, &opts.definition_local, session, &pkgfile)
+        .await
+        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
     if files.get(&pkgfile).is_none() {
         return Err(plain_error(format!(
             "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
         )));
     }
     let native = native_platform(client, env);
-    let platforms: Vec<Platform> = if opts.platforms.is_empty() {
-        vec![native.clone()]
-    } else {
-        opts.platforms
-            .iter()
-            .map(supported_platform)
-            .collect::<Result<_, _>>()?
-    };
-    let mut load = LoadOptions::new(platforms[0].clone());
-    load.build_args = opts.build_args.clone();
-    load.pkgfile = pkgfile.clone();
-    let trees = Trees::new(files, load);
-
+    let platforms = request::platforms(&opts, &native).map_err(|e| plain_error(e.0))?;
+    let trees = Trees::new(files, request::load_options(&opts, &platforms[0]));
     let loaded = guarded(
         &format!("loading the package tree for {}", platforms[0]),
         || Ok(trees.get(&platforms[0])),
@@ -201,9 +104,16 @@ async fn build(
         warn_all(client, &load_vertex, &tree.warnings, trees.files()).await;
     }
 
-    if let Some(request) = &opts.request_id {
-        return guarded(&format!("answering the {request} request"), || {
-            subrequest(request, &trees, &platforms[0])
+    if let Some(request_id) = &opts.request_id {
+        return guarded(&format!("answering the {request_id} request"), || {
+            Subrequests::new()
+                .targets(|| {
+                    let tree = trees
+                        .get(&platforms[0])
+                        .map_err(|e| load_status(e, trees.files()))?;
+                    Ok(targets::list(&tree))
+                })
+                .answer(request_id)
         });
     }
     let target = opts.target.clone().ok_or_else(|| {
@@ -213,8 +123,13 @@ async fn build(
     })?;
 
     let llb_caps: Caps = client.caps().llb_caps().collect();
-    let convert = convert_options(&opts, env, native, &llb_caps)?;
-
+    let host = Host {
+        helper: helper_image(&opts)?,
+        native,
+        session_id: env.session_id.clone(),
+        llb_caps: llb_caps.clone(),
+    };
+    let convert = request::convert_options(&opts, &host).map_err(|e| plain_error(e.0))?;
     let mut converter = Converter::new(&trees, convert);
     let mut plans = Vec::new();
     for platform in &platforms {
@@ -234,7 +149,7 @@ async fn build(
     let labels = {
         let tree = trees
             .get(&platforms[0])
-            .map_err(|e| convert_status(&ConvertError::Load(e), trees.files()))?;
+            .map_err(|e| load_status(e, trees.files()))?;
         let mut labels = tree.pkgfile.labels.clone();
         labels.extend(opts.labels.clone());
         labels
@@ -263,7 +178,7 @@ async fn build(
             Ok::<_, Status>((platform.clone(), id))
         }
     });
-    let solved = futures_join_all(solves).await?;
+    let solved = all_or_most_detailed(solves).await?;
 
     let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
     result.source_date_epoch(opts.source_date_epoch);
@@ -279,103 +194,6 @@ async fn build(
         .map_err(|e| plain_error(e.to_string()))
 }
 
-/// Runs futures concurrently. On failure, returns the error that carries the most detail (a
-/// source location beats a bare message), so the user sees the pkg.yaml lines.
-async fn futures_join_all<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, Status>
-where
-    F: std::future::Future<Output = Result<T, Status>>,
-{
-    let results = join_all(futures.into_iter().collect()).await;
-    let mut out = Vec::with_capacity(results.len());
-    let mut worst: Option<Status> = None;
-    for r in results {
-        match r {
-            Ok(v) => out.push(v),
-            Err(e) => {
-                if worst
-                    .as_ref()
-                    .is_none_or(|w| e.details.len() > w.details.len())
-                {
-                    worst = Some(e);
-                }
-            }
-        }
-    }
-    match worst {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
-}
-
-/// A minimal join-all: polls every future to completion concurrently on this task.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    use std::pin::Pin;
-    use std::task::Poll;
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in futures.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => results[i] = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().flatten().collect()
-}
-
-/// How to convert, from the build's options and what the daemon can do.
-fn convert_options(
-    opts: &BuildOptions,
-    env: &FrontendEnv,
-    native: Platform,
-    llb_caps: &Caps,
-) -> Result<ConvertOptions, Status> {
-    let helper = helper_image(opts)?;
-    let mut convert = ConvertOptions::new(helper);
-    convert.context.name = opts.context_local.clone();
-    convert.context.session_id = Some(
-        opts.local_session_ids
-            .get(&opts.context_local)
-            .cloned()
-            .unwrap_or_else(|| env.session_id.clone()),
-    );
-    convert.image_resolve_mode = resolve_mode(opts);
-    convert.no_cache = match &opts.no_cache {
-        kiln_gateway::NoCache::None => crate::convert::NoCache::Off,
-        kiln_gateway::NoCache::All => crate::convert::NoCache::All,
-        kiln_gateway::NoCache::Only(names) => crate::convert::NoCache::Packages(names.clone()),
-    };
-    // Parsed (and refused when malformed) with the other options.
-    convert.source_date_epoch = opts.source_date_epoch;
-    convert.cache_mount_ns = opts
-        .build_args
-        .get("BUILDKIT_CACHE_MOUNT_NS")
-        .cloned()
-        .unwrap_or_default();
-    convert.http_headers = llb_caps.contains("source.http.header");
-    convert.native_platform = native;
-    convert.image_override = image_override(opts);
-    convert.proxy = crate::convert::proxy_from_build_args(&opts.build_args);
-    let validate = ValidateOptions::from_build_args(&opts.build_args);
-    if let Some(v) = &validate.talos_version {
-        // Refused here, before any work, rather than by every validation stage.
-        kiln_validate::TalosVersion::parse(v)
-            .map_err(|e| plain_error(format!("build arg TALOS_VERSION={v:?}: {e}")))?;
-    }
-    convert.validate = Some(validate);
-    Ok(convert)
-}
-
 fn check_caps(def: &kiln_llb::Definition, available: &Caps) -> Result<(), Status> {
     // An empty list means a daemon too old to report caps; let it refuse ops itself.
     if available.is_empty() {
@@ -383,50 +201,6 @@ fn check_caps(def: &kiln_llb::Definition, available: &Caps) -> Result<(), Status
     }
     kiln_llb::check_caps(&Caps::required_by(&def.0), available)
         .map_err(|e| plain_error(e.to_string()))
-}
-
-/// `--build-context NAME=docker-image://REF` (or `NAME::PLATFORM=…`) replaces `image: NAME`
-/// dependencies; names compare in Docker's familiar form, as BuildKit's own frontend does.
-fn resolve_mode(opts: &BuildOptions) -> Option<kiln_llb::ResolveMode> {
-    match opts.image_resolve_mode {
-        kiln_gateway::ImageResolveMode::Pull => Some(kiln_llb::ResolveMode::ForcePull),
-        kiln_gateway::ImageResolveMode::Local => Some(kiln_llb::ResolveMode::PreferLocal),
-        kiln_gateway::ImageResolveMode::Default => None,
-    }
-}
-
-fn image_override(opts: &BuildOptions) -> Option<ImageOverride> {
-    if opts.named_contexts.is_empty() {
-        return None;
-    }
-    let contexts: BTreeMap<String, String> = opts
-        .named_contexts
-        .iter()
-        .map(|(k, v)| {
-            let key = match k.split_once("::") {
-                Some((name, platform)) => format!("{}::{platform}", familiar_name(name)),
-                None => familiar_name(k),
-            };
-            (key, v.clone())
-        })
-        .collect();
-    let mode = resolve_mode(opts);
-    Some(Arc::new(move |reference: &str, platform: &Platform| {
-        let name = familiar_name(reference);
-        let value = contexts
-            .get(&format!("{name}::{}", platform.id()))
-            .or_else(|| contexts.get(&name))?;
-        match NamedContextValue::parse(value)? {
-            NamedContextValue::Image(image) => kiln_llb::Image::new(&image).ok().map(|i| {
-                let i = i.platform(platform.clone());
-                match mode {
-                    Some(m) => i.resolve_mode(m).output(),
-                    None => i.output(),
-                }
-            }),
-            _ => None,
-        }
-    }))
 }
 
 /// kiln's own image: BuildKit (≥ v0.10) hands the frontend its own definition; embedding it
@@ -452,97 +226,15 @@ fn helper_image(opts: &BuildOptions) -> Result<Output, Status> {
     }
 }
 
-fn subrequest(
-    request: &str,
-    trees: &Trees,
-    platform: &Platform,
-) -> Result<kiln_gateway::gateway_pb::Result, Status> {
-    use kiln_gateway::subrequests::{answer, Target, TargetList, TargetLocation};
-    let tree = trees
-        .get(platform)
-        .map_err(|e| convert_status(&ConvertError::Load(e), trees.files()))?;
-    let mut list = TargetList::default();
-    let mut source_index: BTreeMap<&str, i32> = BTreeMap::new();
-    for package in tree.packages.values() {
-        let index = *source_index
-            .entry(package.file.as_str())
-            .or_insert_with(|| {
-                list.sources.push(package.source.as_bytes().to_vec());
-                (list.sources.len() - 1) as i32
-            });
-        list.targets.push(Target {
-            name: package.pkg.name.clone(),
-            default: false,
-            description: describe(package),
-            base: String::new(),
-            platform: String::new(),
-            location: Some(TargetLocation {
-                source_index: index,
-                ranges: vec![LineRange {
-                    start: package.pkg.span.line as u32,
-                    end: package.pkg.span.end_line as u32,
-                }],
-            }),
-        });
-    }
-    answer(request, Some(&list))
-}
-
-/// A package's description: the first line of its manifest's `metadata.description`, else
-/// where it lives.
-pub fn describe(package: &crate::tree::Package) -> String {
-    use saphyr::{LoadableYamlNode, YamlOwned};
-    let from_manifest = package
-        .templated
-        .iter()
-        .find(|t| t.path == "manifest.yaml")
-        .and_then(|m| YamlOwned::load_from_str(&m.contents).ok())
-        .and_then(|docs| docs.into_iter().next())
-        .and_then(|doc| {
-            let text = doc
-                .as_mapping_get("metadata")?
-                .as_mapping_get("description")?
-                .as_str()?
-                .trim()
-                .to_string();
-            text.lines().next().map(str::to_string)
-        });
-    from_manifest.unwrap_or_else(|| {
-        format!(
-            "package in {}",
-            if package.dir.is_empty() {
-                "."
-            } else {
-                &package.dir
-            }
-        )
-    })
-}
-
-/// Shows the tree's warnings (unknown keys and the like) in the build output, at their lines.
-async fn warn_all(client: &Client, vertex: &str, warnings: &Diagnostics, files: &FileSet) {
-    for w in &warnings.0 {
-        let source = (w.span.line > 0).then(|| {
-            SourceLocation::yaml(
-                w.file.as_str(),
-                files.get(&w.file).unwrap_or_default().to_vec(),
-                vec![LineRange {
-                    start: w.span.line as u32,
-                    end: w.span.end_line.max(w.span.line) as u32,
-                }],
-            )
-        });
-        // Warnings are advisory: a daemon that cannot show them must not fail the build.
-        let _ = client
-            .warn(vertex, &w.to_string(), &[], source.as_ref())
-            .await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::{self, LoadOptions};
+    use crate::spec::LoadError;
+    use crate::tree::{self, FileSet, LoadOptions};
+    use kiln_gateway::SourceLocation;
+    use status::diagnostics_status;
+    use std::collections::BTreeMap;
+    use targets::describe;
 
     fn files(entries: &[(&str, &str)]) -> FileSet {
         let mut set = FileSet::default();
@@ -620,6 +312,17 @@ mod tests {
             ("context:local-one".to_string(), "local:somedir".to_string()),
         ]))
         .unwrap();
+        let host = Host {
+            helper: Output::scratch(),
+            native: Platform::linux("amd64"),
+            session_id: String::new(),
+            llb_caps: Caps::default(),
+        };
+        let image_override = |opts: &BuildOptions| {
+            request::convert_options(opts, &host)
+                .unwrap()
+                .image_override
+        };
         let lookup = image_override(&opts).expect("overrides");
         let identifier = |o: Output| {
             let def = kiln_llb::marshal(&o);

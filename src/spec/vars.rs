@@ -136,16 +136,6 @@ pub fn parse_build_arg(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `SOURCE_DATE_EPOCH` from the build args, in seconds since 1970.
-pub fn source_date_epoch(build_args: &BTreeMap<String, String>) -> Result<Option<i64>, String> {
-    match build_args.get("SOURCE_DATE_EPOCH").map(|s| s.trim()) {
-        None | Some("") => Ok(None),
-        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
-            format!("build arg SOURCE_DATE_EPOCH={s:?} must be whole seconds since 1970")
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,49 +176,6 @@ mod tests {
         assert_eq!(v["PATH"], "/bin:/usr/bin:/sbin:/usr/sbin");
         assert_eq!(v["LDFLAGS"], "-s");
         assert_eq!(v["VENDOR"], "talos");
-    }
-
-    #[test]
-    fn source_date_epoch_is_whole_seconds() {
-        let args = |v: &str| BTreeMap::from([("SOURCE_DATE_EPOCH".to_string(), v.to_string())]);
-        assert_eq!(
-            source_date_epoch(&args("1700000000")),
-            Ok(Some(1_700_000_000))
-        );
-        assert_eq!(source_date_epoch(&args("")), Ok(None));
-        assert_eq!(source_date_epoch(&BTreeMap::new()), Ok(None));
-        assert!(source_date_epoch(&args("yesterday"))
-            .unwrap_err()
-            .contains("whole seconds"));
-    }
-
-    #[test]
-    fn declarations_carry_the_comment_above_them() {
-        let vars = "# The release to build.\n# Bump with care.\nVERSION: 1.2.3\n\nSHA: abc # trailing\n{{ if eq .ARCH \"x\" }}\n# Only on x.\nX: 1\n{{ end }}\nnested:\n  inner: 2\n";
-        let d = declarations(vars, None);
-        let got: Vec<(&str, usize, &str)> = d
-            .iter()
-            .map(|d| (d.name.as_str(), d.line, d.description.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("VERSION", 3, "The release to build. Bump with care."),
-                ("SHA", 5, ""),
-                ("X", 8, "Only on x."),
-                ("nested", 10, "")
-            ]
-        );
-        let pkgfile = "# syntax = x\nformat: v1alpha2\nvars:\n  # Tools image tag.\n  TOOLS_REV: v1\n  OTHER: 2\nlabels:\n  a: b\n";
-        let d = declarations(pkgfile, Some("vars"));
-        let got: Vec<(&str, usize, &str)> = d
-            .iter()
-            .map(|d| (d.name.as_str(), d.line, d.description.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            [("TOOLS_REV", 5, "Tools image tag."), ("OTHER", 6, "")]
-        );
     }
 
     #[test]
