@@ -149,3 +149,25 @@ fn a_failing_script_points_at_its_pkg_yaml_line() {
         "text the payload does not hold",
     );
 }
+
+#[test]
+fn a_conversion_error_shows_the_whole_dependency_range() {
+    let Some(env) = common::require_kiln() else {
+        return;
+    };
+    let fx = FrontendFixture::new();
+    // The loader accepts any string; the converter refuses a reference BuildKit would refuse.
+    fx.edit(
+        PKG,
+        "- image: kiln-test/alpine-like:latest",
+        "- image: Kiln-Test/Alpine-Like:latest",
+    );
+    let first = fx.line_of(PKG, "- image: Kiln-Test");
+    let last = fx.line_of(PKG, "to: /deps/alpine-like/");
+    let out = push_expecting_failure(&env, &fx);
+    out.assert_contains("invalid image reference `Kiln-Test/Alpine-Like:latest`")
+        .assert_contains(&format!("{PKG}:{first}:"));
+    // The dependency's whole entry, as the loader reports its own errors: `- image:` to `to:`.
+    assert_points_at(&out, PKG, first, first, "- image: Kiln-Test");
+    assert_points_at(&out, PKG, first, last, "to: /deps/alpine-like/");
+}
