@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::convert::helper;
 use crate::frontend::request::{self, CommandLine, Host};
 use crate::spec::platform::{self, Platform};
 use crate::spec::vars::parse_build_arg;
@@ -43,6 +44,7 @@ pub enum Command {
     /// Write the marshaled LLB Definition of a package to stdout (or a readable dump with --json).
     Llb(LlbArgs),
     /// Check an extension image (directory, tar, OCI layout or registry reference) against Talos' rules.
+    #[command(name = helper::VALIDATE)]
     Validate(ValidateArgs),
     /// Run the lint rules over the tree (as `docker buildx build --call check` does); exits 1
     /// when a finding is an error.
@@ -53,7 +55,7 @@ pub enum Command {
     /// Run as a BuildKit gateway frontend (the image's entrypoint).
     Frontend,
     /// Check a file's sha512 and copy it (used inside builds).
-    #[command(hide = true)]
+    #[command(hide = true, name = helper::VERIFY_SHA512)]
     VerifySha512(VerifyArgs),
 }
 
@@ -112,11 +114,11 @@ pub struct ValidateArgs {
     pub args: kiln_validate::cli::Args,
     /// Pass (saying so) when PATH is a directory holding neither manifest.yaml nor rootfs/: the
     /// build's final stage runs on every target, extensions or not.
-    #[arg(long, hide = true)]
+    #[arg(long = helper::IF_EXTENSION, hide = true)]
     pub if_extension: bool,
     /// Also write the verdict to this file (the build's validation stage keeps it as its output,
     /// which gives the stage a result that a registry cache can hold).
-    #[arg(long, hide = true, value_name = "FILE")]
+    #[arg(long = helper::REPORT, hide = true, value_name = "FILE")]
     pub report: Option<PathBuf>,
 }
 
@@ -709,4 +711,62 @@ fn verify_sha512(args: &VerifyArgs) -> Result<()> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: Vec<String>) -> Command {
+        // The argv's first word is the binary's path, as clap expects.
+        Cli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("the command line refuses the helper argv: {e}"))
+            .command
+    }
+
+    #[test]
+    fn the_command_line_reads_every_helper_argv_the_converter_writes() {
+        let verify = helper::VerifySha512 {
+            file: "/src/a.tar".into(),
+            sha512: "ab".repeat(64),
+            dest: "/out/a.tar".into(),
+        };
+        match parse(verify.argv()) {
+            Command::VerifySha512(a) => {
+                assert_eq!(a.file, PathBuf::from(&verify.file));
+                assert_eq!(a.sha512, verify.sha512);
+                assert_eq!(a.dest, PathBuf::from(&verify.dest));
+            }
+            other => panic!("{other:?}"),
+        }
+        let full = helper::Validate {
+            image: "/image".into(),
+            report: "/out/validation.txt".into(),
+            pkg_name: "ext".into(),
+            talos_version: Some("v1.10.0".into()),
+            kernel_release: Some("6.12.1-talos".into()),
+            module_signer: Some("signer".into()),
+            module_key_id: Some("4B:49".into()),
+        };
+        let bare = helper::Validate {
+            talos_version: None,
+            kernel_release: None,
+            module_signer: None,
+            module_key_id: None,
+            ..full.clone()
+        };
+        for v in [full, bare] {
+            let Command::Validate(a) = parse(v.argv()) else {
+                panic!("not validate: {:?}", v.argv());
+            };
+            assert!(a.if_extension);
+            assert_eq!(a.report, Some(PathBuf::from(&v.report)));
+            assert_eq!(a.args.paths, std::slice::from_ref(&v.image));
+            assert_eq!(a.args.pkg_name, Some(v.pkg_name.clone()));
+            assert_eq!(a.args.talos_version.is_some(), v.talos_version.is_some());
+            assert_eq!(a.args.kernel_release, v.kernel_release);
+            assert_eq!(a.args.module_signer, v.module_signer);
+            assert_eq!(a.args.module_key_id, v.module_key_id);
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! [`names`] makes vertex names, [`sbom`] writes SPDX documents for `sbom:` steps, [`validate`]
 //! adds the extension validation stage.
 
+pub mod helper;
 mod names;
 mod package;
 mod sbom;
@@ -34,9 +35,6 @@ pub use validate::ValidateOptions;
 /// bldr's pinned Alpine image (with the same digest, so caches are shared with bldr builds).
 pub const ALPINE_IMAGE: &str =
     "docker.io/library/alpine:3.21@sha256:a8560b36e8b8210634f77d9f7f9efd7ffa463e380b75e2e74aff4511df3ef88c";
-
-/// Where kiln's own binary sits in its image.
-pub const HELPER_BINARY: &str = "/kiln";
 
 /// Looks up a replacement for an `image:` dependency.
 pub type ImageOverride = Arc<dyn Fn(&str, &Platform) -> Option<Output> + Send + Sync>;

@@ -9,7 +9,7 @@ use kiln_llb::{
 };
 
 use super::names::{script as script_name, vertex};
-use super::{ConvertError, Converter, ALPINE_IMAGE, HELPER_BINARY};
+use super::{helper, ConvertError, Converter, ALPINE_IMAGE};
 use crate::spec::vars::builtin;
 use crate::spec::{DepRef, NetworkMode, Phase, Platform, Span};
 use crate::tree::Package;
@@ -558,13 +558,14 @@ impl Converter<'_> {
             .output();
         let verify = Exec::new(&self.opts.helper)
             .readonly_root()
-            .args([
-                HELPER_BINARY.to_string(),
-                "verify-sha512".to_string(),
-                format!("/src/{name}"),
-                source.sha512.clone(),
-                format!("/out/{name}"),
-            ])
+            .args(
+                helper::VerifySha512 {
+                    file: format!("/src/{name}"),
+                    sha512: source.sha512.clone(),
+                    dest: format!("/out/{name}"),
+                }
+                .argv(),
+            )
             .network(LlbNetwork::None)
             .mount(Mount::bind("/src", &fetched).readonly())
             .mount(Mount::bind("/out", &Output::scratch()))

@@ -3,7 +3,7 @@
 
 use kiln_llb::{Exec, Mount, NetworkMode, OpBuilder, Output};
 
-use super::{ConvertError, Converter, HELPER_BINARY};
+use super::{helper, ConvertError, Converter};
 use crate::spec::Platform;
 
 /// Options of the validation stage (from build args `TALOS_VERSION`, `KERNEL_RELEASE`,
@@ -41,28 +41,16 @@ pub(super) fn stage(
     let tree = conv.trees.get(platform)?;
     let package = &tree.packages[target];
     let source = conv.source_map(package);
-    let mut args = vec![
-        HELPER_BINARY.to_string(),
-        "validate".to_string(),
-        IMAGE_MOUNT.to_string(),
-        "--if-extension".to_string(),
-        "--report".to_string(),
-        "/out/validation.txt".to_string(),
-        "--pkg-name".to_string(),
-        target.to_string(),
-    ];
-    if let Some(v) = &opts.talos_version {
-        args.extend(["--talos-version".to_string(), v.clone()]);
+    let args = helper::Validate {
+        image: IMAGE_MOUNT.to_string(),
+        report: "/out/validation.txt".to_string(),
+        pkg_name: target.to_string(),
+        talos_version: opts.talos_version.clone(),
+        kernel_release: opts.kernel_release.clone(),
+        module_signer: opts.module_signer.clone(),
+        module_key_id: opts.module_key_id.clone(),
     }
-    if let Some(k) = &opts.kernel_release {
-        args.extend(["--kernel-release".to_string(), k.clone()]);
-    }
-    if let Some(s) = &opts.module_signer {
-        args.extend(["--module-signer".to_string(), s.clone()]);
-    }
-    if let Some(k) = &opts.module_key_id {
-        args.extend(["--module-key-id".to_string(), k.clone()]);
-    }
+    .argv();
     let exec = Exec::new(&conv.opts.helper)
         .readonly_root()
         .args(args)

@@ -1,0 +1,90 @@
+//! The contract of kiln's own binary inside builds: the commands the converter writes into LLB
+//! execs, as typed values. [`crate::cli`] parses the same command names and flags (it takes them
+//! from here), and a test parses every argv built here with the real command line.
+
+/// Where kiln's own binary sits in its image.
+pub const BINARY: &str = "/kiln";
+
+/// The command that checks a download's sha512, then copies it.
+pub const VERIFY_SHA512: &str = "verify-sha512";
+
+/// The command that checks an image against Talos' rules.
+pub const VALIDATE: &str = "validate";
+
+/// `validate` flag: pass (saying so) when the directory is not an extension.
+pub const IF_EXTENSION: &str = "if-extension";
+
+/// `validate` flag: also write the verdict to this file.
+pub const REPORT: &str = "report";
+
+/// `kiln verify-sha512 FILE SHA512 DEST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySha512 {
+    /// The downloaded file.
+    pub file: String,
+    /// The checksum pkg.yaml gives, in hex.
+    pub sha512: String,
+    /// Where to copy the file once it matches.
+    pub dest: String,
+}
+
+impl VerifySha512 {
+    /// The exec's argv.
+    pub fn argv(&self) -> Vec<String> {
+        vec![
+            BINARY.into(),
+            VERIFY_SHA512.into(),
+            self.file.clone(),
+            self.sha512.clone(),
+            self.dest.clone(),
+        ]
+    }
+}
+
+/// `kiln validate IMAGE --if-extension --report FILE --pkg-name NAME …` (the other flags belong
+/// to `kiln_validate::cli::Args`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validate {
+    /// The image's root directory.
+    pub image: String,
+    /// The verdict file.
+    pub report: String,
+    /// The package whose output is checked.
+    pub pkg_name: String,
+    /// `--talos-version`.
+    pub talos_version: Option<String>,
+    /// `--kernel-release`.
+    pub kernel_release: Option<String>,
+    /// `--module-signer`.
+    pub module_signer: Option<String>,
+    /// `--module-key-id`.
+    pub module_key_id: Option<String>,
+}
+
+impl Validate {
+    /// The exec's argv.
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv = vec![
+            BINARY.into(),
+            VALIDATE.into(),
+            self.image.clone(),
+            format!("--{IF_EXTENSION}"),
+            format!("--{REPORT}"),
+            self.report.clone(),
+            "--pkg-name".into(),
+            self.pkg_name.clone(),
+        ];
+        let optional = [
+            ("--talos-version", &self.talos_version),
+            ("--kernel-release", &self.kernel_release),
+            ("--module-signer", &self.module_signer),
+            ("--module-key-id", &self.module_key_id),
+        ];
+        for (flag, value) in optional {
+            if let Some(v) = value {
+                argv.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        argv
+    }
+}
