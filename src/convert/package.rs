@@ -72,6 +72,29 @@ impl Pkg<'_> {
     }
 }
 
+/// One step of a package being converted, with the environment its scripts run in.
+struct StepContext<'a, 'p> {
+    p: &'a Pkg<'p>,
+    step: &'a crate::spec::Step,
+    index: usize,
+    env: BTreeMap<String, String>,
+}
+
+impl StepContext<'_, '_> {
+    /// `what`, prefixed with `step N` when the package has several steps.
+    fn label(&self, what: &str) -> String {
+        if self.p.package.pkg.steps.len() > 1 {
+            format!("step {} {what}", self.index + 1)
+        } else {
+            what.to_string()
+        }
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> ConvertError {
+        llb_err(self.p.package, self.step.span, e)
+    }
+}
+
 impl Converter<'_> {
     pub(super) fn source_map(&mut self, package: &Package) -> Arc<SourceMap> {
         self.sources
@@ -396,136 +419,161 @@ impl Converter<'_> {
         state: BuildState,
         index: usize,
     ) -> Result<BuildState, ConvertError> {
-        let pkg = &p.package.pkg;
-        let step = &pkg.steps[index];
-        let err = |e| llb_err(p.package, step.span, e);
-        let steps = pkg.steps.len();
-        let label = |what: &str| {
-            if steps > 1 {
-                format!("step {} {what}", index + 1)
-            } else {
-                what.to_string()
-            }
-        };
-
-        let mut root = FileOp::new(&state.root)
-            .mkdir(BUILD_DIR, 0o755, MKDIR_P)
-            .custom_name(p.name(&label("mkdir /tmp/build")))
-            .output()
-            .map_err(err)?;
-
-        if !step.sources.is_empty() {
-            let mut join = FileOp::new(&root);
-            for source in &step.sources {
-                let verified = self.download(p, source)?;
-                join = join.copy(
-                    &verified,
-                    &format!("/{}", file_name(&source.destination)),
-                    &format!("{BUILD_DIR}/{}", source.destination.trim_start_matches('/')),
-                    CopyOptions {
-                        create_dest_path: true,
-                        ..Default::default()
-                    },
-                );
-            }
-            let span = step
-                .sources
-                .iter()
-                .fold(Span::default(), |acc, s| acc.join(s.span));
-            root = p
-                .at(join.custom_name(p.name(&label("downloads"))), span)
-                .output()
-                .map_err(err)?;
-        }
-
+        let step = &p.package.pkg.steps[index];
         let mut env = state.env.clone();
         env.extend(step.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let s = StepContext {
+            p,
+            step,
+            index,
+            env,
+        };
+        let mut root = FileOp::new(&state.root)
+            .mkdir(BUILD_DIR, 0o755, MKDIR_P)
+            .custom_name(p.name(&s.label("mkdir /tmp/build")))
+            .output()
+            .map_err(|e| s.err(e))?;
+        root = self.step_downloads(&s, root)?;
+        for phase in [Phase::Prepare, Phase::Build, Phase::Install] {
+            for (i, script) in step.scripts(phase).iter().enumerate() {
+                root = self.script(&s, &root, phase, i, script)?;
+            }
+        }
+        root = self.step_tests(&s, root)?;
+        root = self.step_sbom(&s, root)?;
+        Ok(BuildState {
+            root,
+            env: s.env,
+            cwd: BUILD_DIR.to_string(),
+        })
+    }
 
+    /// The step's verified sources, copied into the build directory.
+    fn step_downloads(
+        &mut self,
+        s: &StepContext<'_, '_>,
+        root: Output,
+    ) -> Result<Output, ConvertError> {
+        if s.step.sources.is_empty() {
+            return Ok(root);
+        }
+        let mut join = FileOp::new(&root);
+        for source in &s.step.sources {
+            let verified = self.download(s.p, source)?;
+            join = join.copy(
+                &verified,
+                &format!("/{}", file_name(&source.destination)),
+                &format!("{BUILD_DIR}/{}", source.destination.trim_start_matches('/')),
+                CopyOptions {
+                    create_dest_path: true,
+                    ..Default::default()
+                },
+            );
+        }
+        let span = s
+            .step
+            .sources
+            .iter()
+            .fold(Span::default(), |acc, source| acc.join(source.span));
+        s.p.at(join.custom_name(s.p.name(&s.label("downloads"))), span)
+            .output()
+            .map_err(|e| s.err(e))
+    }
+
+    /// One script as an exec: the step's environment, network and cache mounts, on `on`.
+    fn script(
+        &self,
+        s: &StepContext<'_, '_>,
+        on: &Output,
+        phase: Phase,
+        i: usize,
+        script: &crate::spec::Script,
+    ) -> Result<Output, ConvertError> {
+        let (p, step) = (s.p, s.step);
+        let pkg = &p.package.pkg;
         let network = match step.network {
             NetworkMode::None => LlbNetwork::None,
             NetworkMode::Default => LlbNetwork::Sandbox,
             NetworkMode::Host => LlbNetwork::Host,
         };
-        let no_cache = self.opts.no_cache.applies_to(&pkg.name);
-        let run =
-            |this: &Self, on: &Output, phase: Phase, i: usize, script: &crate::spec::Script| {
-                let count = step.scripts(phase).len();
-                let mut exec = Exec::new(on)
-                    .args([
-                        pkg.shell.clone(),
-                        "-c".to_string(),
-                        format!("set -eou pipefail\n{}", script.script),
-                    ])
-                    .cwd(BUILD_DIR)
-                    .network(network)
-                    .platform(p.build.clone())
-                    .custom_name(p.name(&script_name(phase.name(), index, steps, i, count)));
-                for (k, v) in &env {
-                    exec = exec.env(k, v);
-                }
-                exec = exec.env("PKG_NAME", &pkg.name);
-                for path in &step.cache_paths {
-                    let id = clean_path(&format!("{}/{path}", this.opts.cache_mount_ns));
-                    exec = exec.mount(Mount::cache(path.clone(), id, CacheSharing::Shared));
-                }
-                if no_cache {
-                    exec = exec.ignore_cache();
-                }
-                p.at(this.with_proxy(exec), script.span)
-                    .build()
-                    .map(|r| r.root())
-                    .map_err(|e| llb_err(p.package, script.span, e))
-            };
+        let count = step.scripts(phase).len();
+        let name = script_name(phase.name(), s.index, pkg.steps.len(), i, count);
+        let mut exec = Exec::new(on)
+            .args([
+                pkg.shell.clone(),
+                "-c".to_string(),
+                format!("set -eou pipefail\n{}", script.script),
+            ])
+            .cwd(BUILD_DIR)
+            .network(network)
+            .platform(p.build.clone())
+            .custom_name(p.name(&name));
+        for (k, v) in &s.env {
+            exec = exec.env(k, v);
+        }
+        exec = exec.env("PKG_NAME", &pkg.name);
+        for path in &step.cache_paths {
+            let id = clean_path(&format!("{}/{path}", self.opts.cache_mount_ns));
+            exec = exec.mount(Mount::cache(path.clone(), id, CacheSharing::Shared));
+        }
+        if self.opts.no_cache.applies_to(&pkg.name) {
+            exec = exec.ignore_cache();
+        }
+        p.at(self.with_proxy(exec), script.span)
+            .build()
+            .map(|r| r.root())
+            .map_err(|e| llb_err(p.package, script.span, e))
+    }
 
-        for phase in [Phase::Prepare, Phase::Build, Phase::Install] {
-            for (i, script) in step.scripts(phase).iter().enumerate() {
-                root = run(self, &root, phase, i, script)?;
-            }
+    /// The step's tests, on a branch whose file changes are discarded: only an empty marker
+    /// comes back, so the main chain depends on the tests passing.
+    fn step_tests(&self, s: &StepContext<'_, '_>, root: Output) -> Result<Output, ConvertError> {
+        let tests = &s.step.test;
+        if tests.is_empty() {
+            return Ok(root);
         }
-        if !step.test.is_empty() {
-            let mut branch = root.clone();
-            for (i, script) in step.test.iter().enumerate() {
-                branch = run(self, &branch, Phase::Test, i, script)?;
-            }
-            let span = step
-                .test
-                .iter()
-                .fold(Span::default(), |acc, s| acc.join(s.span));
-            let marker = FileOp::new(&branch)
-                .mkdir(EMPTY_MARKER, 0o755, MKDIR_P)
-                .custom_name(p.name(&label("test passed")))
-                .output()
-                .map_err(err)?;
-            let join = FileOp::new(&root)
-                .copy(
-                    &marker,
-                    EMPTY_MARKER,
-                    "/",
-                    CopyOptions {
-                        dir_copy_contents: true,
-                        ..Default::default()
-                    },
-                )
-                .custom_name(p.name(&label("discard test changes")));
-            root = p.at(join, span).output().map_err(err)?;
+        let mut branch = root.clone();
+        for (i, script) in tests.iter().enumerate() {
+            branch = self.script(s, &branch, Phase::Test, i, script)?;
         }
-        if let Some((path, doc)) =
-            super::sbom::step_document(&pkg.name, step, BUILD_DIR, self.opts.source_date_epoch)
-        {
-            let mut file = FileOp::new(&root);
-            if let Some((parent, _)) = path.rsplit_once('/').filter(|(dir, _)| !dir.is_empty()) {
-                file = file.mkdir(parent, 0o755, MKDIR_P);
-            }
-            let file = file
-                .mkfile(&path, 0o644, doc, MkfileOptions::default())
-                .custom_name(p.name(&label(&format!("sbom {path}"))));
-            root = p.at(file, step.span).output().map_err(err)?;
+        let span = tests
+            .iter()
+            .fold(Span::default(), |acc, t| acc.join(t.span));
+        let marker = FileOp::new(&branch)
+            .mkdir(EMPTY_MARKER, 0o755, MKDIR_P)
+            .custom_name(s.p.name(&s.label("test passed")))
+            .output()
+            .map_err(|e| s.err(e))?;
+        let join = FileOp::new(&root)
+            .copy(
+                &marker,
+                EMPTY_MARKER,
+                "/",
+                CopyOptions {
+                    dir_copy_contents: true,
+                    ..Default::default()
+                },
+            )
+            .custom_name(s.p.name(&s.label("discard test changes")));
+        s.p.at(join, span).output().map_err(|e| s.err(e))
+    }
+
+    /// The step's SPDX document (`sbom:`), written into the build root.
+    fn step_sbom(&self, s: &StepContext<'_, '_>, root: Output) -> Result<Output, ConvertError> {
+        let pkg = &s.p.package.pkg;
+        let Some((path, doc)) =
+            super::sbom::step_document(&pkg.name, s.step, BUILD_DIR, self.opts.source_date_epoch)
+        else {
+            return Ok(root);
+        };
+        let mut file = FileOp::new(&root);
+        if let Some((parent, _)) = path.rsplit_once('/').filter(|(dir, _)| !dir.is_empty()) {
+            file = file.mkdir(parent, 0o755, MKDIR_P);
         }
-        Ok(BuildState {
-            root,
-            env,
-            cwd: BUILD_DIR.to_string(),
-        })
+        let file = file
+            .mkfile(&path, 0o644, doc, MkfileOptions::default())
+            .custom_name(s.p.name(&s.label(&format!("sbom {path}"))));
+        s.p.at(file, s.step.span).output().map_err(|e| s.err(e))
     }
 
     /// A source fetched by BuildKit (pinned by sha256), then checked against its sha512 by kiln's

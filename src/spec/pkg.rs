@@ -240,7 +240,7 @@ pub struct Finalize {
     pub span: Span,
 }
 
-const PKG_KEYS: &[&str] = &[
+pub(super) const PKG_KEYS: &[&str] = &[
     "name",
     "variant",
     "shell",
@@ -250,8 +250,8 @@ const PKG_KEYS: &[&str] = &[
     "steps",
     "finalize",
 ];
-const DEP_KEYS: &[&str] = &["stage", "image", "from", "to", "platform", "runtime"];
-const STEP_KEYS: &[&str] = &[
+pub(super) const DEP_KEYS: &[&str] = &["stage", "image", "from", "to", "platform", "runtime"];
+pub(super) const STEP_KEYS: &[&str] = &[
     "sources",
     "env",
     "cachePaths",
@@ -262,9 +262,10 @@ const STEP_KEYS: &[&str] = &[
     "test",
     "sbom",
 ];
-const SOURCE_KEYS: &[&str] = &["url", "destination", "sha256", "sha512"];
-const SBOM_KEYS: &[&str] = &["outputPath", "name", "version", "cpes", "purl", "licenses"];
-const FINALIZE_KEYS: &[&str] = &["from", "to"];
+pub(super) const SOURCE_KEYS: &[&str] = &["url", "destination", "sha256", "sha512"];
+pub(super) const SBOM_KEYS: &[&str] =
+    &["outputPath", "name", "version", "cpes", "purl", "licenses"];
+pub(super) const FINALIZE_KEYS: &[&str] = &["from", "to"];
 
 impl Pkg {
     /// Reads a rendered pkg.yaml. `lines` maps rendered lines back to the template's lines.

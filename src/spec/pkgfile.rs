@@ -30,6 +30,9 @@ pub struct Pkgfile {
     pub var_spans: BTreeMap<String, Span>,
 }
 
+/// The keys the reader accepts (the schema test checks them against the fields above).
+pub(super) const PKGFILE_KEYS: &[&str] = &["format", "vars", "labels"];
+
 impl Pkgfile {
     /// Parses a Pkgfile, reporting every problem into `diags`.
     pub fn parse(file: &str, text: &str, diags: &mut Diagnostics) -> Pkgfile {
@@ -50,7 +53,7 @@ impl Pkgfile {
             }
         };
         let mut r = Reader::new(file, text, &Identity, diags);
-        let f = r.fields(&node, "the Pkgfile", &["format", "vars", "labels"]);
+        let f = r.fields(&node, "the Pkgfile", PKGFILE_KEYS);
         match f.get("format") {
             Some(n) => {
                 if let Some(format) = r.string(n, "format") {
