@@ -105,10 +105,9 @@ fn registry_cache_survives_a_prune_and_makes_the_build_fully_cached() {
     let ran: Vec<_> = progress::worked(&vertices)
         .into_iter()
         .filter(|v| {
-            let only_fetches = v.lines.iter().all(|l| {
-                let l = l.trim();
-                l.starts_with("sha256:") && l.ends_with("done")
-            });
+            // A blob fetch prints `sha256:… SIZE / TOTAL TIME` while it runs (more such lines on a
+            // loaded machine) and the same line ending in `done`; only those lines are allowed.
+            let only_fetches = v.lines.iter().all(|l| is_blob_fetch_line(l.trim()));
             !(v.name.ends_with(": validated image") && only_fetches && v.error.is_none())
         })
         .collect();
@@ -144,4 +143,34 @@ fn registry_cache_survives_a_prune_and_makes_the_build_fully_cached() {
     let busybox = std::fs::read(root.join("rootfs").join(EXTENSION_DIR).join("bin/busybox"))
         .expect("busybox in the cached arm64 image");
     assert_eq!(common::elf_machine(&busybox), Some("aarch64"));
+}
+
+/// True for BuildKit's progress line of a blob download: `sha256:<hex> <size> / <size> <time>[ done]`.
+fn is_blob_fetch_line(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("sha256:") else {
+        return false;
+    };
+    let mut words = rest.split_whitespace();
+    let digest_ok = words
+        .next()
+        .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_hexdigit()));
+    let rest: Vec<&str> = words.collect();
+    let done = rest.last() == Some(&"done");
+    let sizes = if done {
+        &rest[..rest.len() - 1]
+    } else {
+        &rest[..]
+    };
+    // Either just `done`, or `SIZE / TOTAL TIME` before it.
+    digest_ok && (sizes.is_empty() || (sizes.len() == 4 && sizes[1] == "/"))
+}
+
+#[test]
+fn blob_fetch_lines_are_recognised() {
+    assert!(is_blob_fetch_line("sha256:0af3 1.05MB / 2.10MB 0.2s"));
+    assert!(is_blob_fetch_line("sha256:0af3 2.10MB / 2.10MB 0.5s done"));
+    assert!(is_blob_fetch_line("sha256:0af3 done"));
+    assert!(!is_blob_fetch_line("sha256:0af3 extracting"));
+    assert!(!is_blob_fetch_line("running validation"));
+    assert!(!is_blob_fetch_line("sha256:zz 1MB / 2MB 0.1s"));
 }
