@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kiln_llb::{
-    CacheSharing, ChownOwner, CopyOptions, Exec, FileOp, Http, Image, Local, Merge, MkdirOptions,
-    MkfileOptions, Mount, NetworkMode as LlbNetwork, OpBuilder, Output, Range, SourceMap,
+    clean_path, CacheSharing, ChownOwner, CopyOptions, Exec, FileOp, Http, Image, Local, Merge,
+    MkdirOptions, MkfileOptions, Mount, NetworkMode as LlbNetwork, OpBuilder, Output, Range,
+    SourceMap,
 };
 
 use super::names::{script as script_name, vertex};
@@ -668,21 +669,6 @@ fn file_name(destination: &str) -> String {
         .find(|s| !s.is_empty())
         .unwrap_or("download")
         .to_string()
-}
-
-/// Lexically cleans an absolute path (`//a/./b/../c` → `/a/c`), as Go's path.Clean does.
-fn clean_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 #[cfg(test)]

@@ -96,17 +96,7 @@ pub fn step_document(
     } else {
         format!("{cwd}/{out}")
     };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            name => parts.push(name),
-        }
-    }
-    let path = format!("/{}", parts.join("/"));
+    let path = kiln_llb::clean_path(&joined);
     let document = spdx_document(package_name, sbom, &step.sources, source_date_epoch);
     Some((path, document))
 }

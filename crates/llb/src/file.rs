@@ -186,9 +186,9 @@ pub(crate) fn link_actions(op: &mut pb::FileOp, base: i64, input_count: usize) {
     }
 }
 
-/// Cleans `p` and makes it absolute, keeping a trailing `/` or `/.` on destinations because
-/// BuildKit reads them as "into this directory".
-fn normalize_path(p: &str, keep_slash: bool) -> String {
+/// Lexically cleans a path and makes it absolute (`ns//a/./b/../c` → `/ns/a/c`), as Go's
+/// `path.Clean("/" + p)` does; `..` never climbs above `/`.
+pub fn clean_path(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in p.split('/') {
         match part {
@@ -199,7 +199,13 @@ fn normalize_path(p: &str, keep_slash: bool) -> String {
             other => parts.push(other),
         }
     }
-    let mut out = format!("/{}", parts.join("/"));
+    format!("/{}", parts.join("/"))
+}
+
+/// Cleans `p` and makes it absolute, keeping a trailing `/` or `/.` on destinations because
+/// BuildKit reads them as "into this directory".
+fn normalize_path(p: &str, keep_slash: bool) -> String {
+    let mut out = clean_path(p);
     if keep_slash {
         if p.ends_with('/') && !out.ends_with('/') {
             out.push('/');

@@ -31,7 +31,9 @@ pub use caps::{
 };
 pub use error::LlbError;
 pub use exec::{CacheSharing, Exec, ExecResult, Mount, NetworkMode};
-pub use file::{ChownOwner, CopyOptions, FileOp, MkdirOptions, MkfileOptions, RmOptions};
+pub use file::{
+    clean_path, ChownOwner, CopyOptions, FileOp, MkdirOptions, MkfileOptions, RmOptions,
+};
 pub use graph::{Constraints, OpBuilder, Output, Range, SourceLocation, SourceMap};
 pub use json::definition_to_json;
 pub use marshal::{digest_of, embed_definition, marshal, Definition};
