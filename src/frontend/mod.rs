@@ -155,30 +155,7 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
         labels
     };
 
-    // Each result depends on its validation stage, so a failing check fails the build before the
-    // exporter gets anything: nothing is exported or pushed. Every platform's stage is also
-    // evaluated now, concurrently, so that all of them report their violations (a lazy solve
-    // would stop at the first failure) before we return.
-    let solves = plans.iter().map(|(platform, def, validation)| {
-        let cache = opts.cache_imports.clone();
-        async move {
-            if let Some(validation) = validation {
-                let mut req = SolveRequest::definition(validation.0.clone(), &cache);
-                req.evaluate = true;
-                client.solve(req).await.map_err(|e| e.to_status())?;
-            }
-            let image_ref = client
-                .solve(SolveRequest::definition(def.0.clone(), &cache))
-                .await
-                .map_err(|e| e.to_status())?;
-            let id = image_ref
-                .single_ref()
-                .map_err(|e| e.to_status())?
-                .to_string();
-            Ok::<_, Status>((platform.clone(), id))
-        }
-    });
-    let solved = all_or_most_detailed(solves).await?;
+    let solved = solve(client, &plans, &opts.cache_imports).await?;
 
     let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
     result.source_date_epoch(opts.source_date_epoch);
@@ -192,6 +169,39 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     result
         .build(client.caps())
         .map_err(|e| plain_error(e.to_string()))
+}
+
+/// A platform's result definition, with its validation stage when it has one.
+type Plan = (Platform, kiln_llb::Definition, Option<kiln_llb::Definition>);
+
+/// Solves every platform's plan concurrently; returns each platform's result ref id.
+///
+/// Each result depends on its validation stage, so a failing check fails the build before the
+/// exporter gets anything: nothing is exported or pushed. Every platform's stage is also
+/// evaluated now, concurrently, so that all of them report their violations (a lazy solve
+/// would stop at the first failure) before we return.
+async fn solve(
+    client: &Client,
+    plans: &[Plan],
+    cache: &[kiln_gateway::CacheImport],
+) -> Result<Vec<(Platform, String)>, Status> {
+    let solves = plans.iter().map(|(platform, def, validation)| async move {
+        if let Some(validation) = validation {
+            let mut req = SolveRequest::definition(validation.0.clone(), cache);
+            req.evaluate = true;
+            client.solve(req).await.map_err(|e| e.to_status())?;
+        }
+        let image_ref = client
+            .solve(SolveRequest::definition(def.0.clone(), cache))
+            .await
+            .map_err(|e| e.to_status())?;
+        let id = image_ref
+            .single_ref()
+            .map_err(|e| e.to_status())?
+            .to_string();
+        Ok::<_, Status>((platform.clone(), id))
+    });
+    all_or_most_detailed(solves).await
 }
 
 fn check_caps(def: &kiln_llb::Definition, available: &Caps) -> Result<(), Status> {
