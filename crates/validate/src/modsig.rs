@@ -166,7 +166,18 @@ struct Tlv<'a> {
     rest: &'a [u8],
 }
 
+/// Deepest nesting of BER elements read: CMS needs about ten; a signature nesting thousands of
+/// indefinite-length elements must not exhaust the stack.
+const MAX_BER_DEPTH: usize = 64;
+
 fn tlv(data: &[u8]) -> Result<Tlv<'_>, String> {
+    tlv_at(data, 0)
+}
+
+fn tlv_at(data: &[u8], depth: usize) -> Result<Tlv<'_>, String> {
+    if depth > MAX_BER_DEPTH {
+        return Err(format!("elements nest more than {MAX_BER_DEPTH} deep"));
+    }
     let (&tag, after_tag) = data.split_first().ok_or("truncated")?;
     if tag & 0x1f == 0x1f {
         return Err("multi-byte tags are not used by CMS".into());
@@ -188,7 +199,7 @@ fn tlv(data: &[u8]) -> Result<Tlv<'_>, String> {
                     rest: &cursor[2..],
                 });
             }
-            cursor = tlv(cursor)?.rest;
+            cursor = tlv_at(cursor, depth + 1)?.rest;
         }
     }
     let len = if first < 0x80 {
@@ -230,12 +241,21 @@ fn expect<'a>(element: Option<&Tlv<'a>>, tag: u8, what: &str) -> Result<&'a [u8]
 
 /// The contents of an OCTET STRING, which BER may split into constructed segments.
 fn octets(element: &Tlv<'_>) -> Result<Vec<u8>, String> {
+    octets_at(element, 0)
+}
+
+fn octets_at(element: &Tlv<'_>, depth: usize) -> Result<Vec<u8>, String> {
     if element.tag & 0x20 == 0 {
         return Ok(element.content.to_vec());
     }
+    if depth > MAX_BER_DEPTH {
+        return Err(format!(
+            "OCTET STRING segments nest more than {MAX_BER_DEPTH} deep"
+        ));
+    }
     let mut out = Vec::new();
     for part in children(element.content)? {
-        out.extend(octets(&part)?);
+        out.extend(octets_at(&part, depth + 1)?);
     }
     Ok(out)
 }
@@ -379,5 +399,27 @@ mod tests {
         ));
         assert!(key_id_matches("4D:0A:ff", "4d0aFF"));
         assert!(!key_id_matches("4D:0A", "4D:0B"));
+    }
+
+    #[test]
+    fn deeply_nested_ber_is_an_error_not_a_stack_overflow() {
+        // 100,000 nested indefinite-length SEQUENCEs, then as many end-of-contents markers.
+        let mut data = [0x30u8, 0x80].repeat(100_000);
+        data.extend([0u8, 0].repeat(100_000));
+        let e = tlv(&data).err().expect("refused");
+        assert!(e.contains("nest more than 64 deep"), "{e}");
+        // Constructed OCTET STRING segments nested just as deep.
+        let mut data = Vec::new();
+        for _ in 0..100_000 {
+            data.extend([0x24u8, 0x80]);
+        }
+        data.extend([0u8, 0].repeat(100_000));
+        assert!(tlv(&data).is_err());
+        let nested = Tlv {
+            tag: 0x24,
+            content: &[0x24, 0x02, 0x04, 0x00],
+            rest: &[],
+        };
+        assert_eq!(octets(&nested).unwrap(), Vec::<u8>::new());
     }
 }

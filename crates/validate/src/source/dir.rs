@@ -12,11 +12,22 @@ use crate::tree::{wants_content, Entry, EntryKind, Tree, MAX_CONTENT};
 /// Reads the image root at `root` (a directory holding manifest.yaml and rootfs/).
 pub fn read(root: &Path) -> Result<Tree, LoadError> {
     let mut entries = Vec::new();
-    walk(root, "", &mut entries)?;
+    // Directories still to read, on an explicit stack so any depth fits (the tree is sorted
+    // afterwards, so the order of reading does not matter).
+    let mut pending = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = pending.pop() {
+        walk(&dir, &rel, &mut entries, &mut pending)?;
+    }
     Ok(Tree::from_entries(entries))
 }
 
-fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), LoadError> {
+/// Reads one directory into `out`, queueing its subdirectories on `pending`.
+fn walk(
+    dir: &Path,
+    rel: &str,
+    out: &mut Vec<Entry>,
+    pending: &mut Vec<(std::path::PathBuf, String)>,
+) -> Result<(), LoadError> {
     let reader = fs::read_dir(dir).map_err(|e| LoadError::io(dir, &e))?;
     for item in reader {
         let item = item.map_err(|e| LoadError::io(dir, &e))?;
@@ -71,7 +82,7 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), LoadError> {
         });
         if is_dir {
             let child_rel = out.last().map(|e| e.path.clone()).unwrap_or_default();
-            walk(&item.path(), &child_rel, out)?;
+            pending.push((item.path(), child_rel));
         }
     }
     Ok(())
