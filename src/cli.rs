@@ -116,6 +116,10 @@ pub struct ValidateArgs {
     /// build's final stage runs on every target, extensions or not.
     #[arg(long = helper::IF_EXTENSION, hide = true)]
     pub if_extension: bool,
+    /// A line saying why this image is (maybe) validated as an extension, printed first (the
+    /// build's validation stage passes the frontend's decision).
+    #[arg(long, hide = true, value_name = "TEXT")]
+    pub decision: Option<String>,
     /// Also write the verdict to this file (the build's validation stage keeps it as its output,
     /// which gives the stage a result that a registry cache can hold).
     #[arg(long = helper::REPORT, hide = true, value_name = "FILE")]
@@ -545,6 +549,9 @@ fn llb(args: &LlbArgs) -> Result<()> {
     let helper = kiln_llb::Image::new(&args.helper_image)
         .map_err(|e| anyhow::anyhow!("--helper-image: {e}"))?
         .output();
+    if let Some(v) = opts.build_args.get(crate::convert::EXTENSION_BUILD_ARG) {
+        crate::convert::parse_extension_arg(v).map_err(anyhow::Error::msg)?;
+    }
     let host = Host {
         helper,
         native,
@@ -573,22 +580,28 @@ fn llb(args: &LlbArgs) -> Result<()> {
 }
 
 fn validate(args: &ValidateArgs) -> i32 {
-    let not_an_extension = match args.args.paths.as_slice() {
-        [path] if args.if_extension => {
-            let path = std::path::Path::new(path);
-            (path.is_dir() && !path.join("manifest.yaml").exists() && !path.join("rootfs").exists())
-                .then_some(path)
+    if let Some(decision) = &args.decision {
+        println!("kiln: {decision}");
+    }
+    let shape = match args.args.paths.as_slice() {
+        [path] if args.if_extension && std::path::Path::new(path).is_dir() => {
+            Some((path, extension_shape(std::path::Path::new(path))))
         }
         _ => None,
     };
-    let code = if let Some(path) = not_an_extension {
-        println!(
-            "{}: no manifest.yaml or rootfs/: not an extension image, nothing to validate",
-            path.display()
-        );
-        0
-    } else {
-        kiln_validate::cli::run(&args.args)
+    let code = match shape {
+        Some((path, Err(why))) => {
+            println!(
+                "{path}: {why}: not a Talos system extension, not validated (`extension: true` in pkg.yaml or --build-arg {}=true validates it)",
+                crate::convert::EXTENSION_BUILD_ARG
+            );
+            0
+        }
+        Some((path, Ok(()))) => {
+            println!("{path}: manifest.yaml beside rootfs/: a Talos system extension, validating");
+            kiln_validate::cli::run(&args.args)
+        }
+        None => kiln_validate::cli::run(&args.args),
     };
     if let Some(report) = &args.report {
         let verdict = if code == 0 { "passed" } else { "failed" };
@@ -685,6 +698,19 @@ fn count(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
+/// Whether a directory has the shape Talos requires of an extension: `manifest.yaml` beside
+/// `rootfs/`; if not, what is missing.
+fn extension_shape(root: &std::path::Path) -> std::result::Result<(), &'static str> {
+    let manifest = root.join("manifest.yaml").is_file();
+    let rootfs = root.join("rootfs").is_dir();
+    match (manifest, rootfs) {
+        (true, true) => Ok(()),
+        (false, false) => Err("no manifest.yaml or rootfs/"),
+        (false, true) => Err("rootfs/ without manifest.yaml beside it"),
+        (true, false) => Err("manifest.yaml without rootfs/ beside it"),
+    }
+}
+
 fn verify_sha512(args: &VerifyArgs) -> Result<()> {
     use sha2::{Digest, Sha512};
     let mut file = std::fs::File::open(&args.file)
@@ -747,19 +773,24 @@ mod tests {
             kernel_release: Some("6.12.1-talos".into()),
             module_signer: Some("signer".into()),
             module_key_id: Some("4B:49".into()),
+            if_extension: true,
+            decision: Some("ext: by the output's shape".into()),
         };
         let bare = helper::Validate {
             talos_version: None,
             kernel_release: None,
             module_signer: None,
             module_key_id: None,
+            if_extension: false,
+            decision: None,
             ..full.clone()
         };
         for v in [full, bare] {
             let Command::Validate(a) = parse(v.argv()) else {
                 panic!("not validate: {:?}", v.argv());
             };
-            assert!(a.if_extension);
+            assert_eq!(a.if_extension, v.if_extension);
+            assert_eq!(a.decision, v.decision);
             assert_eq!(a.report, Some(PathBuf::from(&v.report)));
             assert_eq!(a.args.paths, std::slice::from_ref(&v.image));
             assert_eq!(a.args.pkg_name, Some(v.pkg_name.clone()));

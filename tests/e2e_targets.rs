@@ -63,7 +63,7 @@ fn an_unknown_subrequest_is_refused_as_unimplemented() {
     let Some(_env) = common::require_kiln() else {
         return;
     };
-    let out = print("outline");
+    let out = print("nonsense");
     out.assert_failure()
-        .assert_contains("unsupported request frontend.outline: Unimplemented");
+        .assert_contains("unsupported request frontend.nonsense: Unimplemented");
 }

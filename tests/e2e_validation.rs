@@ -643,46 +643,89 @@ fn the_validation_stage_is_cached() {
     third.assert_contains("0 error(s), 0 warning(s) for Talos v1.13.0");
 }
 
+/// Whether some validation vertex of `package` passed (or was cached) with a log line starting
+/// with `line`.
+fn passed_saying(out: &CommandOutput, package: &str, line: &str) -> bool {
+    let vertices = parse_progress(&out.output);
+    let found = validate_vertices(&vertices, package);
+    !found.is_empty()
+        && found.iter().all(|(_, v)| v.error.is_none())
+        && found
+            .iter()
+            .any(|(_, v)| v.cached() || logs(v).iter().any(|l| l.starts_with(line)))
+}
+
 #[test]
-fn only_outputs_that_look_like_extensions_are_held_to_the_rules() {
+fn only_outputs_shaped_like_extensions_are_held_to_the_rules() {
     let Some(_env) = common::require_kiln() else {
         return;
     };
     let work = tempfile::tempdir().expect("temporary directory");
     // `base` is a plain build root (bin/, etc/, … at its root): it passes, saying why.
-    let base_tar = work.path().join("base.tar");
     let base = kiln_build(&fixture_dir(), "base")
-        .output_oci(&base_tar)
+        .output_oci(work.path().join("base.tar"))
         .run();
     base.assert_success();
-    let vertices = parse_progress(&base.output);
-    for platform in PLATFORMS {
-        let name = validate_vertex_name(platform, "base");
-        let said = vertices.iter().filter(|v| v.name == name).any(|v| {
-            v.cached()
-                || logs(v).contains(
-                    &"/image: no manifest.yaml or rootfs/: not an extension image, nothing to validate",
-                )
-        });
-        assert!(
-            said,
-            "no {name:?} vertex passing base as a non-extension:\n{}",
-            base.output
-        );
-    }
-    // `no-manifest` has rootfs/ and no manifest.yaml: it looks like an extension and is refused.
+    assert!(
+        passed_saying(
+            &base,
+            "base",
+            "/image: no manifest.yaml or rootfs/: not a Talos system extension, not validated"
+        ),
+        "base was not passed as a non-extension:\n{}",
+        base.output
+    );
+    // `no-manifest` has rootfs/ but no manifest.yaml beside it: like an installer or a sysroot,
+    // it is not an extension, and builds as it does with bldr.
     let half = kiln_build(&fixture_dir(), "no-manifest")
         .output_oci(work.path().join("no-manifest.tar"))
         .run();
-    half.assert_failure();
+    half.assert_success();
+    assert!(
+        passed_saying(
+            &half,
+            "no-manifest",
+            "/image: rootfs/ without manifest.yaml beside it: not a Talos system extension"
+        ),
+        "no-manifest was not passed as a non-extension:\n{}",
+        half.output
+    );
+    // Declared an extension by the build arg, it is validated whatever its shape, and refused.
+    let declared = kiln_build(&fixture_dir(), "no-manifest")
+        .build_arg("KILN_EXTENSION", "true")
+        .output_oci(work.path().join("declared.tar"))
+        .run();
+    declared.assert_failure();
     assert!(
         failed_with(
-            &half,
+            &declared,
             "no-manifest",
             "error: manifest.yaml: image-root: extension manifest is missing"
         ),
-        "no-manifest was not refused for its missing manifest:\n{}",
-        half.output
+        "no-manifest declared an extension was not refused for its missing manifest:\n{}",
+        declared.output
+    );
+    assert!(
+        failed_with(
+            &declared,
+            "no-manifest",
+            "kiln: no-manifest is a Talos system extension (--build-arg KILN_EXTENSION=true): validated as one"
+        ),
+        "the decision is not in the validation log:\n{}",
+        declared.output
+    );
+    // Declared not an extension, a bad extension builds unvalidated, and the output says so.
+    let opted_out = kiln_build(&fixture_dir(), "bad-manifest")
+        .build_arg("KILN_EXTENSION", "false")
+        .output_oci(work.path().join("opted-out.tar"))
+        .run();
+    opted_out.assert_success().assert_contains(
+        "bad-manifest is not a Talos system extension (--build-arg KILN_EXTENSION=false): not validated",
+    );
+    assert!(
+        validate_vertices(&parse_progress(&opted_out.output), "bad-manifest").is_empty(),
+        "no validation vertex:\n{}",
+        opted_out.output
     );
 }
 

@@ -59,21 +59,28 @@ pub struct Validate {
     pub module_signer: Option<String>,
     /// `--module-key-id`.
     pub module_key_id: Option<String>,
+    /// `--if-extension`: validate only an image shaped like an extension.
+    pub if_extension: bool,
+    /// `--decision`: the line saying why the image is (maybe) validated.
+    pub decision: Option<String>,
 }
 
 impl Validate {
     /// The exec's argv.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv = vec![
-            BINARY.into(),
-            VALIDATE.into(),
-            self.image.clone(),
-            format!("--{IF_EXTENSION}"),
+        let mut argv = vec![BINARY.into(), VALIDATE.into(), self.image.clone()];
+        if self.if_extension {
+            argv.push(format!("--{IF_EXTENSION}"));
+        }
+        if let Some(d) = &self.decision {
+            argv.extend(["--decision".to_string(), d.clone()]);
+        }
+        argv.extend([
             format!("--{REPORT}"),
             self.report.clone(),
             "--pkg-name".into(),
             self.pkg_name.clone(),
-        ];
+        ]);
         let optional = [
             ("--talos-version", &self.talos_version),
             ("--kernel-release", &self.kernel_release),

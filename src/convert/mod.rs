@@ -30,7 +30,7 @@ use crate::spec::{LoadError, Platform, Span};
 /// Which scripts ignore BuildKit's cache (`--no-cache`, `--no-cache-filter` naming packages).
 pub use kiln_gateway::NoCache;
 pub use trees::Trees;
-pub use validate::ValidateOptions;
+pub use validate::{parse_extension_arg, ExtensionDecision, ValidateOptions, EXTENSION_BUILD_ARG};
 
 /// bldr's pinned Alpine image (with the same digest, so caches are shared with bldr builds).
 pub const ALPINE_IMAGE: &str =
@@ -120,12 +120,25 @@ pub fn proxy_from_build_args(
     any.then_some(proxy)
 }
 
+/// An SPDX document a step of the target writes (`sbom:`), also returned as an attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbomDocument {
+    /// Where the step writes it in the build root.
+    pub path: String,
+    pub json: String,
+}
+
 /// A converted target for one platform.
 pub struct Converted {
     /// The target's output.
     pub image: Output,
+    /// The SPDX documents of the target's own steps.
+    pub sboms: Vec<SbomDocument>,
     /// The validation stage; it must succeed before the image is exported.
     pub validation: Option<Output>,
+    /// Whether the target is validated as a system extension, and why (`None` without
+    /// validation options).
+    pub extension: Option<ExtensionDecision>,
     /// `[platform] target`, the prefix of the result's vertex names.
     name: String,
 }
@@ -194,13 +207,28 @@ impl<'t> Converter<'t> {
             .as_ref()
             .unwrap_or(platform);
         let image = self.package(target, platform, build)?;
-        let validation = match self.opts.validate.clone() {
-            Some(v) => Some(validate::stage(self, target, platform, &image, &v)?),
-            None => None,
+        let (validation, extension) = match self.opts.validate.clone() {
+            Some(v) => {
+                let decision = ExtensionDecision::decide(
+                    v.extension,
+                    &tree.packages[target],
+                    tree.pkgfile.extension,
+                );
+                let stage = validate::stage(self, target, platform, &image, &v, &decision)?;
+                (stage, Some(decision))
+            }
+            None => (None, None),
         };
+        let pkg = &tree.packages[target].pkg;
+        let sboms = sbom::package_documents(pkg, package::BUILD_DIR, self.opts.source_date_epoch)
+            .into_iter()
+            .map(|(path, json)| SbomDocument { path, json })
+            .collect();
         Ok(Converted {
             image,
+            sboms,
             validation,
+            extension,
             name: format!("[{platform}] {target}"),
         })
     }

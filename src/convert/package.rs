@@ -16,7 +16,7 @@ use crate::spec::{DepRef, NetworkMode, Phase, Platform, Span};
 use crate::tree::Package;
 
 /// Where steps run and downloads land (shared by all steps, as in bldr).
-const BUILD_DIR: &str = "/tmp/build";
+pub(super) const BUILD_DIR: &str = "/tmp/build";
 /// `mkdir -p`.
 const MKDIR_P: MkdirOptions = MkdirOptions {
     make_parents: true,
@@ -221,13 +221,24 @@ impl Converter<'_> {
         let root = match pkg.variant {
             crate::spec::Variant::Scratch => Output::scratch(),
             crate::spec::Variant::Alpine => {
-                let mut image = Image::new(ALPINE_IMAGE)
-                    .map_err(err)?
-                    .platform(platform.clone());
-                if let Some(mode) = self.opts.image_resolve_mode {
-                    image = image.resolve_mode(mode);
-                }
-                let image = image.custom_name(p.name("alpine base")).output();
+                // A named context may swap the pinned image (a mirror, an air-gapped registry).
+                let replaced = self
+                    .opts
+                    .image_override
+                    .as_ref()
+                    .and_then(|f| f(ALPINE_IMAGE, &p.build));
+                let image = match replaced {
+                    Some(image) => image,
+                    None => {
+                        let mut image = Image::new(ALPINE_IMAGE)
+                            .map_err(err)?
+                            .platform(platform.clone());
+                        if let Some(mode) = self.opts.image_resolve_mode {
+                            image = image.resolve_mode(mode);
+                        }
+                        image.custom_name(p.name("alpine base")).output()
+                    }
+                };
                 let mut apk = Exec::new(&image)
                     .args(["/sbin/apk", "--no-cache", "--update", "add", "bash"])
                     .platform(platform.clone())
@@ -562,9 +573,18 @@ impl Converter<'_> {
     /// The step's SPDX document (`sbom:`), written into the build root.
     fn step_sbom(&self, s: &StepContext<'_, '_>, root: Output) -> Result<Output, ConvertError> {
         let pkg = &s.p.package.pkg;
-        let Some((path, doc)) =
-            super::sbom::step_document(&pkg.name, s.step, BUILD_DIR, self.opts.source_date_epoch)
-        else {
+        let sources: Vec<crate::spec::Source> = pkg
+            .steps
+            .iter()
+            .flat_map(|step| step.sources.iter().cloned())
+            .collect();
+        let Some((path, doc)) = super::sbom::step_document(
+            &pkg.name,
+            s.step,
+            &sources,
+            BUILD_DIR,
+            self.opts.source_date_epoch,
+        ) else {
             return Ok(root);
         };
         let mut file = FileOp::new(&root);

@@ -394,6 +394,7 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
         kernel_release: None,
         module_signer: Some("Talos module signer".into()),
         module_key_id: Some("4B:49".into()),
+        extension: None,
     });
     let (_, validation) = convert(&full_tree(), "hello", Platform::linux("arm64"), opts);
     let v = validation.expect("validation stage");
@@ -423,6 +424,81 @@ fn validation_stage_runs_kiln_natively_on_the_image() {
         env.iter().any(|e| e == "KILN_TARGET_PLATFORM=linux/arm64"),
         "one vertex per platform: {env:?}"
     );
+    // Unset everywhere: the stage decides by the output's shape, and says so.
+    assert!(args.iter().any(|a| a == "--if-extension"));
+    let decision = args.iter().position(|a| a == "--decision").unwrap();
+    assert!(
+        args[decision + 1].contains("by the output's shape"),
+        "{args:?}"
+    );
+}
+
+#[test]
+fn extension_settings_decide_validation_build_arg_first() {
+    let with = |pkgfile_extension: &str, pkg_extension: &str, arg: Option<bool>| {
+        let trees = tree(&[(
+            "hello/pkg.yaml",
+            format!(
+                "name: hello\nvariant: scratch\n{pkg_extension}finalize: [{{from: /pkg, to: /}}]\n"
+            ),
+        )]);
+        let mut files = trees.files().clone();
+        files.insert(
+            "Pkgfile",
+            format!("# syntax = kiln:dev\nformat: v1alpha2\n{pkgfile_extension}"),
+        );
+        let trees = Trees::new(files, trees.options().clone());
+        let mut opts = options();
+        opts.validate = Some(ValidateOptions {
+            extension: arg,
+            ..Default::default()
+        });
+        let c = Converter::new(&trees, opts)
+            .target("hello", &Platform::linux("amd64"))
+            .unwrap();
+        let args: Vec<String> = c
+            .validation
+            .as_ref()
+            .map(|v| {
+                let def = kiln_llb::marshal(v);
+                def.decode_ops()
+                    .unwrap()
+                    .into_iter()
+                    .find_map(|(_, op)| match op.op {
+                        Some(OpKind::Exec(e)) => Some(e.meta.unwrap().args),
+                        _ => None,
+                    })
+                    .unwrap()
+            })
+            .unwrap_or_default();
+        (c.extension.unwrap(), args)
+    };
+    let (d, args) = with("", "extension: true\n", None);
+    assert_eq!(d.extension, Some(true));
+    assert_eq!(d.why, "`extension: true` in hello/pkg.yaml");
+    assert!(
+        !args.contains(&"--if-extension".to_string()),
+        "always validated: {args:?}"
+    );
+    let (d, args) = with("extension: false\n", "", None);
+    assert_eq!(
+        (d.extension, d.why.as_str()),
+        (Some(false), "`extension: false` in the Pkgfile")
+    );
+    assert!(args.is_empty(), "no validation stage");
+    assert!(d.describe("hello").contains("not a Talos system extension"));
+    let (d, _) = with("extension: false\n", "extension: true\n", None);
+    assert_eq!(d.extension, Some(true), "pkg.yaml wins over the Pkgfile");
+    let (d, args) = with("", "extension: true\n", Some(false));
+    assert_eq!(
+        (d.extension, d.why.as_str()),
+        (Some(false), "--build-arg KILN_EXTENSION=false")
+    );
+    assert!(args.is_empty());
+    assert_eq!(parse_extension_arg("auto"), Ok(None));
+    assert!(parse_extension_arg("yes")
+        .unwrap_err()
+        .contains("true, false or auto"));
 }
 
 #[test]
@@ -752,4 +828,49 @@ fn a_dependency_chain_10000_packages_deep_converts() {
         .filter(|(_, op)| matches!(op.op, Some(OpKind::Source(_))))
         .count();
     assert_eq!(contexts, DEPTH);
+}
+
+#[test]
+fn a_named_context_replaces_the_pinned_alpine_base() {
+    let trees = tree(&[(
+        "a/pkg.yaml",
+        "name: a\nvariant: alpine\ninstall: [make]\nsteps:\n  - build: [make]\nfinalize:\n  - from: /out\n    to: /\n".into(),
+    )]);
+    let pinned = format!("docker-image://{ALPINE_IMAGE}");
+    let (d, _) = convert(&trees, "a", Platform::linux("arm64"), options());
+    let ids: Vec<String> = d.sources().iter().map(|s| s.identifier.clone()).collect();
+    assert!(ids.contains(&pinned), "{ids:?}");
+
+    let mut opts = options();
+    let asked: std::sync::Arc<std::sync::Mutex<Vec<(String, Platform)>>> = Default::default();
+    let record = asked.clone();
+    opts.image_override = Some(std::sync::Arc::new(move |reference: &str, platform| {
+        record
+            .lock()
+            .unwrap()
+            .push((reference.to_string(), platform.clone()));
+        Some(
+            kiln_llb::Image::new("mirror.internal/alpine:3.21")
+                .unwrap()
+                .output(),
+        )
+    }));
+    let (d, _) = convert(&trees, "a", Platform::linux("arm64"), opts);
+    let ids: Vec<String> = d.sources().iter().map(|s| s.identifier.clone()).collect();
+    assert!(!ids.contains(&pinned), "the pinned image is gone: {ids:?}");
+    assert!(
+        ids.contains(&"docker-image://mirror.internal/alpine:3.21".to_string()),
+        "{ids:?}"
+    );
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [(ALPINE_IMAGE.to_string(), Platform::linux("arm64"))],
+        "asked once, for the build platform"
+    );
+    // The base's own steps run inside the replacement.
+    let apk = d.exec("[linux/arm64] a: alpine base: apk add bash");
+    assert_eq!(
+        apk.meta.as_ref().unwrap().args,
+        ["/sbin/apk", "--no-cache", "--update", "add", "bash"]
+    );
 }

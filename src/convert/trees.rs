@@ -32,6 +32,11 @@ impl Trees {
         &self.files
     }
 
+    /// The options every load uses (the platform aside).
+    pub fn options(&self) -> &LoadOptions {
+        &self.options
+    }
+
     /// The tree for `platform`, loaded on first use; an unsupported platform is a load error.
     pub fn get(&self, platform: &Platform) -> Result<Arc<Tree>, LoadError> {
         let load = || {

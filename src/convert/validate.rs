@@ -7,23 +7,98 @@ use super::{helper, ConvertError, Converter};
 use crate::spec::Platform;
 
 /// Options of the validation stage (from build args `TALOS_VERSION`, `KERNEL_RELEASE`,
-/// `KERNEL_MODULE_SIGNER`, `KERNEL_MODULE_KEY_ID`).
+/// `KERNEL_MODULE_SIGNER`, `KERNEL_MODULE_KEY_ID`, `KILN_EXTENSION`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidateOptions {
     pub talos_version: Option<String>,
     pub kernel_release: Option<String>,
     pub module_signer: Option<String>,
     pub module_key_id: Option<String>,
+    /// `KILN_EXTENSION=true|false`: every target is (not) an extension, whatever its files say.
+    pub extension: Option<bool>,
 }
 
 impl ValidateOptions {
-    /// The options as the build args give them; `talos_version` is checked by the caller.
+    /// The options as the build args give them; `talos_version` and `KILN_EXTENSION` are
+    /// checked by the caller (a malformed `KILN_EXTENSION` counts as unset here).
     pub fn from_build_args(build_args: &std::collections::BTreeMap<String, String>) -> Self {
         ValidateOptions {
             talos_version: build_args.get("TALOS_VERSION").cloned(),
             kernel_release: build_args.get("KERNEL_RELEASE").cloned(),
             module_signer: build_args.get("KERNEL_MODULE_SIGNER").cloned(),
             module_key_id: build_args.get("KERNEL_MODULE_KEY_ID").cloned(),
+            extension: build_args
+                .get(EXTENSION_BUILD_ARG)
+                .and_then(|v| parse_extension_arg(v).ok().flatten()),
+        }
+    }
+}
+
+/// The build arg that says whether targets are system extensions.
+pub const EXTENSION_BUILD_ARG: &str = "KILN_EXTENSION";
+
+/// Parses `KILN_EXTENSION`: `true`, `false`, or `auto`/empty for "by the output's shape".
+pub fn parse_extension_arg(value: &str) -> Result<Option<bool>, String> {
+    match value.trim() {
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        "" | "auto" => Ok(None),
+        other => Err(format!(
+            "build arg {EXTENSION_BUILD_ARG}={other:?} must be true, false or auto"
+        )),
+    }
+}
+
+/// Whether a target is validated as a Talos system extension, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionDecision {
+    /// `None`: by the output's shape (`manifest.yaml` beside `rootfs/`), decided in the stage.
+    pub extension: Option<bool>,
+    /// Where the decision comes from, for people reading the build output.
+    pub why: String,
+}
+
+impl ExtensionDecision {
+    /// The build arg first, then the package's pkg.yaml, then the Pkgfile, else the shape.
+    pub fn decide(
+        build_arg: Option<bool>,
+        package: &crate::tree::Package,
+        pkgfile: Option<bool>,
+    ) -> ExtensionDecision {
+        let said = |value: bool, place: String| ExtensionDecision {
+            extension: Some(value),
+            why: place,
+        };
+        if let Some(v) = build_arg {
+            return said(v, format!("--build-arg {EXTENSION_BUILD_ARG}={v}"));
+        }
+        if let Some(v) = package.pkg.extension {
+            return said(v, format!("`extension: {v}` in {}", package.file));
+        }
+        if let Some(v) = pkgfile {
+            return said(v, format!("`extension: {v}` in the Pkgfile"));
+        }
+        ExtensionDecision {
+            extension: None,
+            why: "by the output's shape: an extension has manifest.yaml beside rootfs/".to_string(),
+        }
+    }
+
+    /// One line for the build output.
+    pub fn describe(&self, target: &str) -> String {
+        match self.extension {
+            Some(true) => format!(
+                "{target} is a Talos system extension ({}): validated as one",
+                self.why
+            ),
+            Some(false) => format!(
+                "{target} is not a Talos system extension ({}): not validated",
+                self.why
+            ),
+            None => format!(
+                "{target}: validated as a Talos system extension only if it is one, {}",
+                self.why
+            ),
         }
     }
 }
@@ -31,13 +106,18 @@ impl ValidateOptions {
 /// Where the image under test is mounted inside the validation exec.
 pub const IMAGE_MOUNT: &str = "/image";
 
+/// The validation stage of `target`, or `None` when the target is decided not to be an extension.
 pub(super) fn stage(
     conv: &mut Converter<'_>,
     target: &str,
     platform: &Platform,
     image: &Output,
     opts: &ValidateOptions,
-) -> Result<Output, ConvertError> {
+    decision: &ExtensionDecision,
+) -> Result<Option<Output>, ConvertError> {
+    if decision.extension == Some(false) {
+        return Ok(None);
+    }
     let tree = conv.trees.get(platform)?;
     let package = &tree.packages[target];
     let source = conv.source_map(package);
@@ -49,6 +129,8 @@ pub(super) fn stage(
         kernel_release: opts.kernel_release.clone(),
         module_signer: opts.module_signer.clone(),
         module_key_id: opts.module_key_id.clone(),
+        if_extension: decision.extension.is_none(),
+        decision: Some(decision.describe(target)),
     }
     .argv();
     let exec = Exec::new(&conv.opts.helper)
@@ -76,9 +158,12 @@ pub(super) fn stage(
         span: package.pkg.span,
         message: e.to_string(),
     })?;
-    result.output("/out").ok_or_else(|| ConvertError::Package {
-        file: package.file.clone(),
-        span: package.pkg.span,
-        message: "the validation exec has no output".to_string(),
-    })
+    result
+        .output("/out")
+        .map(Some)
+        .ok_or_else(|| ConvertError::Package {
+            file: package.file.clone(),
+            span: package.pkg.span,
+            message: "the validation exec has no output".to_string(),
+        })
 }

@@ -7,6 +7,7 @@
 //! user must see goes through `Return` (errors with pkg.yaml locations, [`status`]) or vertex
 //! names, never only to stderr, which BuildKit sends to the daemon's log.
 
+pub mod checks;
 pub mod request;
 pub mod status;
 pub mod targets;
@@ -17,7 +18,7 @@ use kiln_gateway::subrequests::Subrequests;
 use kiln_gateway::{
     gateway_pb, BuildOptions, Client, FrontendEnv, ImageConfig, ResultBuilder, SolveRequest, Status,
 };
-use kiln_llb::{Caps, Output};
+use kiln_llb::{Caps, OpBuilder, Output};
 
 use crate::convert::{Converter, Trees};
 use crate::spec::platform::{self, Platform};
@@ -100,21 +101,54 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
         &format!("loading the package tree for {}", platforms[0]),
         || Ok(trees.get(&platforms[0])),
     )?;
-    if let Ok(tree) = loaded {
-        warn_all(client, &load_vertex, &tree.warnings, trees.files()).await;
-    }
-
     if let Some(request_id) = &opts.request_id {
+        let tree = || {
+            trees
+                .get(&platforms[0])
+                .map_err(|e| load_status(e, trees.files()))
+        };
+        let lint = || {
+            let tree = tree()?;
+            let findings = crate::tree::lint::check(trees.files(), &tree, trees.options());
+            let failed = crate::tree::lint::failed(&findings);
+            Ok::<_, Status>((checks::lint_results(&findings, trees.files()), failed))
+        };
         return guarded(&format!("answering the {request_id} request"), || {
             Subrequests::new()
-                .targets(|| {
-                    let tree = trees
-                        .get(&platforms[0])
-                        .map_err(|e| load_status(e, trees.files()))?;
-                    Ok(targets::list(&tree))
+                .targets(|| Ok(targets::list(&*tree()?)))
+                .with(kiln_gateway::outline::outline_description(), || {
+                    let target = opts.target.as_deref().ok_or_else(|| {
+                        plain_error("no target: pass --target with the package to outline (`--call targets` lists them)")
+                    })?;
+                    checks::outline(&trees, &*tree()?, target)
+                        .map(|o| kiln_gateway::outline::outline_result(&o))
+                })
+                .with(kiln_gateway::lint::lint_description(), || {
+                    lint().map(|(results, failed)| kiln_gateway::lint::lint_result(&results, failed))
+                })
+                .with(kiln_gateway::lint::check_description(), || {
+                    // buildx 0.13 prints the text but ignores the status code: fail the call.
+                    let (results, failed) = lint()?;
+                    if failed {
+                        return Err(plain_error(results.to_text()));
+                    }
+                    Ok(kiln_gateway::lint::lint_result(&results, failed))
                 })
                 .answer(request_id)
         });
+    }
+
+    // The lint rules' findings show as build warnings; with `check=error=true` they fail it.
+    if let Ok(tree) = loaded {
+        let findings = crate::tree::lint::check(trees.files(), &tree, trees.options());
+        warn_all(client, &load_vertex, &findings, trees.files()).await;
+        if crate::tree::lint::failed(&findings) {
+            return Err(status::diagnostics_status(
+                "the package tree fails its checks (see `--call check`)",
+                &findings,
+                trees.files(),
+            ));
+        }
     }
     let target = opts.target.clone().ok_or_else(|| {
         plain_error(
@@ -132,6 +166,7 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     let convert = request::convert_options(&opts, &host).map_err(|e| plain_error(e.0))?;
     let mut converter = Converter::new(&trees, convert);
     let mut plans = Vec::new();
+    let mut not_extension = None;
     for platform in &platforms {
         let doing = format!("converting package {target:?} for {platform}");
         let plan = guarded(&doing, || {
@@ -141,9 +176,19 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
             let def = kiln_llb::marshal(&converted.result());
             check_caps(&def, &llb_caps)?;
             let validation = converted.validation.as_ref().map(kiln_llb::marshal);
-            Ok((platform.clone(), def, validation))
+            let sbom = sbom_definition(&converted.sboms, platform, &target)?;
+            let not_extension = converted
+                .extension
+                .filter(|d| d.extension == Some(false))
+                .map(|d| d.describe(&target));
+            Ok(((platform.clone(), def, validation, sbom), not_extension))
         })?;
-        plans.push(plan);
+        plans.push(plan.0);
+        not_extension = plan.1;
+    }
+    // Without a validation stage nothing else in the output would say so.
+    if let Some(line) = not_extension {
+        let _ = client.warn(&load_vertex, &line, &[], None).await;
     }
 
     let labels = {
@@ -155,11 +200,66 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
         labels
     };
 
-    let solved = solve(client, &plans, &opts.cache_imports).await?;
+    // Each result depends on its validation stage, so a failing check fails the build before the
+    // exporter gets anything: nothing is exported or pushed. Every platform's stage is also
+    // evaluated now, concurrently, so that all of them report their violations (a lazy solve
+    // would stop at the first failure) before we return.
+    let attest = client
+        .caps()
+        .gateway(kiln_gateway::client::CAP_ATTESTATIONS);
+    if !attest && plans.iter().any(|p| p.3.is_some()) {
+        let _ = client
+            .warn(
+                &load_vertex,
+                "this BuildKit cannot take attestations from a frontend (no reference.attestations cap): the SBOM is only in the image's files",
+                &[],
+                None,
+            )
+            .await;
+    }
+    let solves = plans.iter().map(|(platform, def, validation, sbom)| {
+        let cache = opts.cache_imports.clone();
+        async move {
+            if let Some(validation) = validation {
+                let mut req = SolveRequest::definition(validation.0.clone(), &cache);
+                req.evaluate = true;
+                client.solve(req).await.map_err(|e| e.to_status())?;
+            }
+            let image_ref = client
+                .solve(SolveRequest::definition(def.0.clone(), &cache))
+                .await
+                .map_err(|e| e.to_status())?;
+            let id = image_ref
+                .single_ref()
+                .map_err(|e| e.to_status())?
+                .to_string();
+            let mut attestations = Vec::new();
+            if let (Some((def, paths)), true) = (sbom, attest) {
+                let solved = client
+                    .solve(SolveRequest::definition(def.0.clone(), &cache))
+                    .await
+                    .map_err(|e| e.to_status())?;
+                let sbom_id = solved.single_ref().map_err(|e| e.to_status())?.to_string();
+                for path in paths {
+                    attestations.push(kiln_gateway::result::in_toto_attestation(
+                        sbom_id.clone(),
+                        path.clone(),
+                        kiln_gateway::result::PREDICATE_SPDX,
+                        "sbom",
+                    ));
+                }
+            }
+            Ok::<_, Status>((platform.clone(), id, attestations))
+        }
+    });
+    let solved = all_or_most_detailed(solves).await?;
 
     let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
     result.source_date_epoch(opts.source_date_epoch);
-    for (platform, id) in solved {
+    for (platform, id, attestations) in solved {
+        for a in attestations {
+            result.attestation(&platform, a);
+        }
         let mut config = ImageConfig::for_platform(platform.clone());
         config.labels = labels.clone();
         result
@@ -171,37 +271,39 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
         .map_err(|e| plain_error(e.to_string()))
 }
 
-/// A platform's result definition, with its validation stage when it has one.
-type Plan = (Platform, kiln_llb::Definition, Option<kiln_llb::Definition>);
-
-/// Solves every platform's plan concurrently; returns each platform's result ref id.
-///
-/// Each result depends on its validation stage, so a failing check fails the build before the
-/// exporter gets anything: nothing is exported or pushed. Every platform's stage is also
-/// evaluated now, concurrently, so that all of them report their violations (a lazy solve
-/// would stop at the first failure) before we return.
-async fn solve(
-    client: &Client,
-    plans: &[Plan],
-    cache: &[kiln_gateway::CacheImport],
-) -> Result<Vec<(Platform, String)>, Status> {
-    let solves = plans.iter().map(|(platform, def, validation)| async move {
-        if let Some(validation) = validation {
-            let mut req = SolveRequest::definition(validation.0.clone(), cache);
-            req.evaluate = true;
-            client.solve(req).await.map_err(|e| e.to_status())?;
-        }
-        let image_ref = client
-            .solve(SolveRequest::definition(def.0.clone(), cache))
-            .await
-            .map_err(|e| e.to_status())?;
-        let id = image_ref
-            .single_ref()
-            .map_err(|e| e.to_status())?
-            .to_string();
-        Ok::<_, Status>((platform.clone(), id))
-    });
-    all_or_most_detailed(solves).await
+/// A definition holding the target's SPDX documents side by side (the attestations' predicates),
+/// with their paths in it; `None` when the target declares no SBOM.
+fn sbom_definition(
+    sboms: &[crate::convert::SbomDocument],
+    platform: &Platform,
+    target: &str,
+) -> Result<Option<(kiln_llb::Definition, Vec<String>)>, Status> {
+    if sboms.is_empty() {
+        return Ok(None);
+    }
+    let mut file = kiln_llb::FileOp::new(&Output::scratch());
+    let mut paths = Vec::new();
+    for (i, doc) in sboms.iter().enumerate() {
+        let name = doc.path.rsplit('/').next().unwrap_or("sbom.spdx.json");
+        // Two steps may write documents of the same name in different directories.
+        let path = if paths.contains(&format!("/{name}")) {
+            format!("/{i}-{name}")
+        } else {
+            format!("/{name}")
+        };
+        file = file.mkfile(
+            &path,
+            0o644,
+            doc.json.as_bytes().to_vec(),
+            kiln_llb::MkfileOptions::default(),
+        );
+        paths.push(path);
+    }
+    let output = file
+        .custom_name(format!("[{platform}] {target}: SBOM attestation"))
+        .output()
+        .map_err(|e| plain_error(format!("the SBOM attestation of {target}: {e}")))?;
+    Ok(Some((kiln_llb::marshal(&output), paths)))
 }
 
 fn check_caps(def: &kiln_llb::Definition, available: &Caps) -> Result<(), Status> {

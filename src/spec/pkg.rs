@@ -58,6 +58,10 @@ pub struct Pkg {
     /// Copies out of the build root into the package's output; required when there are steps.
     #[serde(default)]
     pub finalize: Vec<Finalize>,
+    /// Whether the output is a Talos system extension, validated as one (kiln only; bldr ignores
+    /// it). Unset: decided by the output's shape, `manifest.yaml` beside `rootfs/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<bool>,
     /// Where the whole package sits in its pkg.yaml.
     #[schemars(skip)]
     pub span: Span,
@@ -249,6 +253,7 @@ pub(super) const PKG_KEYS: &[&str] = &[
     "dependencies",
     "steps",
     "finalize",
+    "extension",
 ];
 pub(super) const DEP_KEYS: &[&str] = &["stage", "image", "from", "to", "platform", "runtime"];
 pub(super) const STEP_KEYS: &[&str] = &[
@@ -412,6 +417,7 @@ fn read_pkg(r: &mut Reader<'_>, node: &Node) -> Option<Pkg> {
         .get("finalize")
         .map(|n| r.sequence(n, "finalize"))
         .unwrap_or_default();
+    let extension = f.get("extension").and_then(|n| r.bool(n, "extension"));
     let finalize: Vec<Finalize> = finalize_nodes
         .iter()
         .filter_map(|s| read_finalize(r, s))
@@ -430,6 +436,7 @@ fn read_pkg(r: &mut Reader<'_>, node: &Node) -> Option<Pkg> {
         dependencies,
         steps,
         finalize,
+        extension,
         span: r.span(node),
     })
 }

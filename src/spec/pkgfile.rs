@@ -28,10 +28,14 @@ pub struct Pkgfile {
     #[serde(skip)]
     #[schemars(skip)]
     pub var_spans: BTreeMap<String, Span>,
+    /// Whether targets are Talos system extensions, validated as such (kiln only), unless their
+    /// pkg.yaml says otherwise. Unset: decided by each output's shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<bool>,
 }
 
 /// The keys the reader accepts (the schema test checks them against the fields above).
-pub(super) const PKGFILE_KEYS: &[&str] = &["format", "vars", "labels"];
+pub(super) const PKGFILE_KEYS: &[&str] = &["format", "vars", "labels", "extension"];
 
 impl Pkgfile {
     /// Parses a Pkgfile, reporting every problem into `diags`.
@@ -82,6 +86,7 @@ impl Pkgfile {
         if let Some(n) = f.get("labels") {
             out.labels = r.string_map(n, "labels");
         }
+        out.extension = f.get("extension").and_then(|n| r.bool(n, "extension"));
         out
     }
 }

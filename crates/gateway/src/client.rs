@@ -47,6 +47,8 @@ pub const CAP_GATEWAY_EVALUATE: &str = "gateway.evaluate";
 pub const CAP_GATEWAY_WARNINGS: &str = "gateway.warnings";
 /// Gateway capability: the frontend may check requested frontend caps.
 pub const CAP_FRONTEND_CAPS: &str = "frontend.caps";
+/// Results may carry attestations (BuildKit v0.11).
+pub const CAP_ATTESTATIONS: &str = "reference.attestations";
 
 /// How long to wait for the first `Ping`, as BuildKit's own client does.
 const PING_TIMEOUT: Duration = Duration::from_secs(15);

@@ -18,7 +18,9 @@ pub mod errors;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod frontend_bin;
+pub mod lint;
 pub mod options;
+pub mod outline;
 pub mod result;
 pub mod subrequests;
 pub mod transport;

@@ -532,9 +532,62 @@ pub fn familiar_name(reference: &str) -> String {
     name.strip_suffix(":latest").unwrap_or(name).to_string()
 }
 
+/// The named-context keys that may name `reference`, most specific first: its familiar form
+/// as written, then without the digest, without the tag, and the bare repository. So
+/// `--build-context alpine=…`, `alpine:3.21=…` or `docker.io/library/alpine:3.21=…` all swap
+/// `docker.io/library/alpine:3.21@sha256:…`.
+pub fn context_names(reference: &str) -> Vec<String> {
+    let familiar = familiar_name(reference);
+    let (name_tag, digest) = match familiar.split_once('@') {
+        Some((n, d)) => (n.to_string(), Some(d.to_string())),
+        None => (familiar.clone(), None),
+    };
+    let slash = name_tag.rfind('/').map_or(0, |i| i + 1);
+    let (repository, tag) = match name_tag[slash..].rfind(':') {
+        Some(i) => (
+            name_tag[..slash + i].to_string(),
+            Some(name_tag[slash + i + 1..].to_string()),
+        ),
+        None => (name_tag.clone(), None),
+    };
+    let mut out = vec![familiar.clone()];
+    let mut push = |s: String| {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    push(name_tag.clone());
+    if let Some(d) = &digest {
+        push(format!("{repository}@{d}"));
+    }
+    if tag.is_some() || digest.is_some() {
+        push(repository);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_names_go_from_specific_to_bare() {
+        assert_eq!(
+            context_names("docker.io/library/alpine:3.21@sha256:abc"),
+            [
+                "alpine:3.21@sha256:abc",
+                "alpine:3.21",
+                "alpine@sha256:abc",
+                "alpine"
+            ]
+        );
+        assert_eq!(
+            context_names("127.0.0.1:5000/tools:v1"),
+            ["127.0.0.1:5000/tools:v1", "127.0.0.1:5000/tools"]
+        );
+        assert_eq!(context_names("busybox"), ["busybox"]);
+        assert_eq!(context_names("busybox:latest"), ["busybox"]);
+    }
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

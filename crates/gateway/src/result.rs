@@ -18,6 +18,34 @@ pub const IMAGE_CONFIG_KEY: &str = "containerimage.config";
 pub const PLATFORMS_KEY: &str = "refs.platforms";
 /// Metadata key of the SOURCE_DATE_EPOCH (suffixed like the config).
 pub const EPOCH_KEY: &str = "source.date.epoch";
+/// The in-toto predicate type of an SPDX document.
+pub const PREDICATE_SPDX: &str = "https://spdx.dev/Document";
+/// Attestation metadata saying why it exists (`sbom` for SBOMs), as BuildKit's scanner sets it.
+pub const ATTESTATION_REASON_KEY: &str = "reason";
+
+/// An in-toto attestation whose predicate is the file at `path` in the solved ref `ref_id`. Its
+/// subject is the platform's image (BuildKit fills it in when none is given).
+pub fn in_toto_attestation(
+    ref_id: impl Into<String>,
+    path: impl Into<String>,
+    predicate_type: impl Into<String>,
+    reason: &str,
+) -> gw::Attestation {
+    gw::Attestation {
+        kind: gw::AttestationKind::InToto as i32,
+        metadata: BTreeMap::from([(
+            ATTESTATION_REASON_KEY.to_string(),
+            reason.as_bytes().to_vec(),
+        )]),
+        r#ref: Some(gw::Ref {
+            id: ref_id.into(),
+            def: None,
+        }),
+        path: path.into(),
+        in_toto_predicate_type: predicate_type.into(),
+        in_toto_subjects: Vec::new(),
+    }
+}
 
 /// Why a result could not be assembled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +70,7 @@ pub struct ResultBuilder {
     entries: Vec<Entry>,
     epoch: Option<i64>,
     metadata: BTreeMap<String, Vec<u8>>,
+    attestations: BTreeMap<String, Vec<gw::Attestation>>,
 }
 
 impl ResultBuilder {
@@ -53,7 +82,19 @@ impl ResultBuilder {
             entries: Vec::new(),
             epoch: None,
             metadata: BTreeMap::new(),
+            attestations: BTreeMap::new(),
         }
+    }
+
+    /// Attaches an attestation to `platform`'s image (keyed by platform id in single- and
+    /// multi-platform results alike, as BuildKit's exporters look them up). The daemon must
+    /// have [`crate::client::CAP_ATTESTATIONS`].
+    pub fn attestation(&mut self, platform: &Platform, attestation: gw::Attestation) -> &mut Self {
+        self.attestations
+            .entry(platform.id())
+            .or_default()
+            .push(attestation);
+        self
     }
 
     /// Adds a platform's solved ref id and its image config JSON. Platforms
@@ -102,6 +143,11 @@ impl ResultBuilder {
         }
         let ref_array = caps.gateway(crate::client::CAP_PROTO_REF_ARRAY);
         let mut metadata = self.metadata;
+        let attestations = self
+            .attestations
+            .into_iter()
+            .map(|(id, list)| (id, gw::Attestations { attestation: list }))
+            .collect();
         let platforms = PlatformsJson {
             platforms: self
                 .entries
@@ -158,7 +204,7 @@ impl ResultBuilder {
         Ok(gw::Result {
             result: Some(result),
             metadata,
-            attestations: BTreeMap::new(),
+            attestations,
         })
     }
 }
@@ -308,6 +354,34 @@ mod tests {
 
     fn config(platform: &str) -> Vec<u8> {
         ImageConfig::for_platform(p(platform)).to_json()
+    }
+
+    #[test]
+    fn attestations_are_keyed_by_platform_id() {
+        let mut rb = ResultBuilder::new(false);
+        rb.add(p("linux/arm64"), "ref-1", config("linux/arm64"))
+            .unwrap();
+        rb.attestation(
+            &p("linux/arm64"),
+            in_toto_attestation("sbom-ref", "/hello.spdx.json", PREDICATE_SPDX, "sbom"),
+        );
+        let res = rb.build(&ref_array_caps()).unwrap();
+        let keys: Vec<&str> = res.attestations.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["linux/arm64"],
+            "single-platform results key by platform too"
+        );
+        let a = &res.attestations["linux/arm64"].attestation[0];
+        assert_eq!(a.kind, gw::AttestationKind::InToto as i32);
+        assert_eq!(a.r#ref.as_ref().map(|r| r.id.as_str()), Some("sbom-ref"));
+        assert_eq!(a.path, "/hello.spdx.json");
+        assert_eq!(a.in_toto_predicate_type, "https://spdx.dev/Document");
+        assert_eq!(a.metadata["reason"], b"sbom");
+        assert!(
+            a.in_toto_subjects.is_empty(),
+            "BuildKit makes the image the subject"
+        );
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub fn describe_result(supported: &[RequestDescription]) -> gw::Result {
             ]
         })
         .collect();
-    let text = table(&["NAME", "VERSION", "DESCRIPTION"], &rows);
+    let text = table(&["NAME", "VERSION", "DESCRIPTION"], &rows, 1);
     metadata_only(BTreeMap::from([
         ("result.json".to_string(), json),
         ("result.txt".to_string(), text.into_bytes()),
@@ -221,7 +221,7 @@ pub fn targets_result(list: &TargetList) -> gw::Result {
             vec![name, t.description.clone()]
         })
         .collect();
-    let text = table(&["TARGET", "DESCRIPTION"], &rows);
+    let text = table(&["TARGET", "DESCRIPTION"], &rows, 1);
     metadata_only(BTreeMap::from([
         ("result.json".to_string(), json),
         ("result.txt".to_string(), text.into_bytes()),
@@ -300,14 +300,17 @@ pub fn answer(request_id: &str, targets: Option<&TargetList>) -> Result<gw::Resu
     requests.answer(request_id)
 }
 
-/// Lays out rows like Go's tabwriter with padding 1: every column but the last
-/// is as wide as its widest cell plus one space; the last is not padded.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let columns = header.len();
+/// Lays out rows like Go's tabwriter: every column but the last is as wide as
+/// its widest cell plus `padding` spaces; the last is not padded. An empty
+/// `header` means no header row.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>], padding: usize) -> String {
+    let columns = rows
+        .first()
+        .map_or(header.len(), Vec::len)
+        .max(header.len());
     let mut widths = vec![0usize; columns];
-    let all_rows = std::iter::once(header.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .chain(rows.iter().cloned());
-    let all_rows: Vec<Vec<String>> = all_rows.collect();
+    let header_row = (!header.is_empty()).then(|| header.iter().map(|s| s.to_string()).collect());
+    let all_rows: Vec<Vec<String>> = header_row.into_iter().chain(rows.iter().cloned()).collect();
     for row in &all_rows {
         for (i, cell) in row.iter().enumerate().take(columns.saturating_sub(1)) {
             widths[i] = widths[i].max(cell.chars().count());
@@ -318,7 +321,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in row.iter().enumerate() {
             out.push_str(cell);
             if i + 1 < columns {
-                let pad = widths[i] + 1 - cell.chars().count();
+                let pad = widths[i] + padding - cell.chars().count();
                 out.extend(std::iter::repeat_n(' ', pad));
             }
         }
