@@ -97,15 +97,18 @@ fn resolve_mode(mode: ImageResolveMode) -> Option<ResolveMode> {
     }
 }
 
-/// `--build-context NAME=docker-image://REF` (or `NAME::PLATFORM=…`) replaces `image: NAME`
-/// dependencies.
+/// `--build-context NAME=docker-image://REF` (or `NAME::PLATFORM=…`) replaces the images kiln
+/// pulls: `image: NAME` dependencies and the `alpine` variant's base, named with or without tag
+/// or digest.
 fn image_override(opts: &BuildOptions) -> Option<ImageOverride> {
     if opts.named_contexts.is_empty() {
         return None;
     }
     let opts = opts.clone();
     Some(Arc::new(move |reference: &str, platform: &Platform| {
-        let image = opts.named_image(reference, platform)?;
+        let image = kiln_gateway::options::context_names(reference)
+            .iter()
+            .find_map(|name| opts.named_image(name, platform))?;
         let image = kiln_llb::Image::new(&image)
             .ok()?
             .platform(platform.clone());
