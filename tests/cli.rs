@@ -330,3 +330,56 @@ fn check_runs_the_lint_rules_and_fails_on_errors() {
     let o = kiln(&["check", "--rules"]);
     assert!(stdout(&o).contains("UnusedVariable"), "{}", stdout(&o));
 }
+
+#[test]
+fn a_build_context_names_the_alpine_base_by_its_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Pkgfile"),
+        "# syntax = kiln:dev\nformat: v1alpha2\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("tool")).unwrap();
+    std::fs::write(
+        root.join("tool/pkg.yaml"),
+        "name: tool\nvariant: alpine\nsteps:\n  - install: [true]\nfinalize:\n  - from: /out\n    to: /\n",
+    )
+    .unwrap();
+    let root_arg = root.display().to_string();
+    let images = |extra: &[&str]| {
+        let mut args = vec![
+            "llb",
+            "--root",
+            &root_arg,
+            "-t",
+            "tool",
+            "--json",
+            "--no-validate",
+        ];
+        args.extend_from_slice(extra);
+        let o = kiln(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        let mut ids: Vec<String> = out
+            .split('"')
+            .filter(|s| s.starts_with("docker-image://"))
+            .map(String::from)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    assert_eq!(
+        images(&[]),
+        ["docker-image://docker.io/library/alpine:3.21@sha256:a8560b36e8b8210634f77d9f7f9efd7ffa463e380b75e2e74aff4511df3ef88c"]
+    );
+    for name in ["alpine", "alpine:3.21", "docker.io/library/alpine:3.21"] {
+        let arg = format!("{name}=docker-image://mirror.internal/alpine:3.21");
+        assert_eq!(
+            images(&["--build-context", &arg]),
+            ["docker-image://mirror.internal/alpine:3.21"],
+            "{name}"
+        );
+    }
+}
