@@ -126,6 +126,23 @@ buildx_args() {
     args+=($BUILDX_FLAGS)
 }
 
+# Runs the build in "${args[@]}", output to stdout/stderr as usual. BuildKit sometimes fails a build
+# with "inconsistent graph state" when other builds solve the same steps at the same moment (a known
+# race in its solver, not an error of the tree): such a build is retried once, saying so.
+run_build() {
+    local captured status
+    captured=$(mktemp)
+    "${args[@]}" 2>&1 | tee "$captured"
+    status=${PIPESTATUS[0]}
+    if [ "$status" -ne 0 ] && grep -q 'inconsistent graph state' "$captured"; then
+        say "make: BuildKit reported its transient 'inconsistent graph state' (concurrent builds); retrying once"
+        "${args[@]}" 2>&1
+        status=$?
+    fi
+    rm -f "$captured"
+    return "$status"
+}
+
 # Builds NAME as an image; prints "REF@DIGEST". $2: where the build's output goes (a file, or - ).
 build_image() {
     local name=$1 log=$2 tag ref metadata digest
@@ -138,9 +155,9 @@ build_image() {
     buildx_args "$name" || return 1
     args+=(--metadata-file "$metadata" --output "type=image,name=$ref,push=$PUSH" "$EXTENSIONS")
     if [ "$log" = - ]; then
-        "${args[@]}" >&2 || return 1
+        run_build >&2 || return 1
     else
-        "${args[@]}" >"$log" 2>&1 || return 1
+        run_build >"$log" 2>&1 || return 1
     fi
     digest=$(jq -r '."containerimage.digest" // empty' "$metadata")
     [ -n "$digest" ] || die "$name: the build wrote no image digest to $metadata"
@@ -168,7 +185,23 @@ local_build() {
     buildx_args "$name"
     # platform-split: one <os>_<arch> directory per platform, even for a single platform.
     args+=(--output "type=local,dest=$tmp,platform-split=true" "$EXTENSIONS")
-    "${args[@]}" || { rm -rf "$tmp"; die "$name: the build failed (see above); nothing was written to $out"; }
+    run_build || { rm -rf "$tmp"; die "$name: the build failed (see above); nothing was written to $out"; }
+    # The local exporter writes the build's attestations (the SBOM of a package that declares
+    # `sbom:`) as files beside manifest.yaml; an extension's root holds only manifest.yaml and
+    # rootfs/, so they go to $DEST/$name.sbom/<os>_<arch>/ instead.
+    local sbom=$DEST/$name.sbom entry platform_dir
+    rm -rf "$sbom"
+    for platform_dir in "$tmp"/*/; do
+        for entry in "$platform_dir"*; do
+            case "${entry##*/}" in
+            manifest.yaml | rootfs) ;;
+            *)
+                mkdir -p "$sbom/$(basename "$platform_dir")"
+                mv "$entry" "$sbom/$(basename "$platform_dir")/"
+                ;;
+            esac
+        done
+    done
     rm -rf "$out"
     mv "$tmp" "$out"
     say ""
@@ -179,6 +212,9 @@ local_build() {
         size=$(du -sb "$dir" | cut -f1)
         say "  $dir/  manifest.yaml + rootfs/: $count files, $(numfmt --to=iec-i --suffix=B "$size")"
     done
+    if [ -d "$sbom" ]; then
+        say "  $sbom/  the build's attestations (SBOM), one directory a platform"
+    fi
     for dir in "$out"/*/; do
         "$KILN" validate "${dir%/}" >/dev/null || die "$name: ${dir%/} does not pass kiln validate (run it to see why)"
     done

@@ -13,6 +13,8 @@ cd "$root"
 hack/env-up.sh
 image=${KILN_IMAGE:-kiln:dev}
 hack/frontend-image.sh "$image"
+# Start every run from a fresh machine's BuildKit state (see the script for why).
+hack/buildkit-reset.sh
 
 # A real Debian-signed kernel module for the module-signature tests (downloaded once, cached).
 KILN_DEBIAN_MODULE=$(hack/debian-module.sh)

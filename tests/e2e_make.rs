@@ -190,12 +190,22 @@ fn the_readme_main_command_and_walkthrough_build_with_make() {
                 &format!("{lib}/bin/sleep"),
                 &format!("{lib}/bin/uname"),
                 &format!("{lib}/hello"),
+                "rootfs/usr/local/share/spdx/hello-service.spdx.json",
             ]),
             "{platform}"
         );
         let busybox = fs::read(root.join(lib).join("bin/busybox")).unwrap();
         assert_eq!(common::elf_machine(&busybox), Some(machine), "{platform}");
         assert_valid(&root, "hello-service");
+        // The SBOM attestation the local exporter writes beside the image root is moved aside.
+        let attestations = dir.path().join("_out/hello-service.sbom").join(platform);
+        assert_eq!(
+            files_under(&attestations),
+            set(&["hello-service.spdx.json"]),
+            "{platform}"
+        );
+        let sbom = fs::read_to_string(attestations.join("hello-service.spdx.json")).unwrap();
+        assert!(sbom.contains("\"hello-service\""), "{sbom}");
     }
 
     // The walk-through, line by line, in the same checkout.
