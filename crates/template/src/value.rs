@@ -394,28 +394,14 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
             spec.pad(format!("{}{digits}", spec.sign(*i < 0)), true)
         }
         ('t', Value::Bool(b)) => spec.pad(b.to_string(), false),
-        ('f' | 'F', Value::Float(f)) => {
-            let body = format!("{:.*}", spec.prec.unwrap_or(6), f.abs());
-            spec.pad(
-                format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)),
-                true,
-            )
-        }
-        ('e' | 'E', Value::Float(f)) => {
-            let body = format_float_e(f.abs(), spec.prec.unwrap_or(6));
-            let body = if verb == 'E' {
-                body.to_uppercase()
-            } else {
-                body
+        ('f' | 'F' | 'e' | 'E' | 'g' | 'G', Value::Float(f)) => {
+            let body = match verb {
+                'f' | 'F' => format!("{:.*}", spec.prec.unwrap_or(6), f.abs()),
+                'e' | 'E' => format_float_e(f.abs(), spec.prec.unwrap_or(6)),
+                _ => format_float_g(f.abs(), spec.prec),
             };
-            spec.pad(
-                format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)),
-                true,
-            )
-        }
-        ('g' | 'G', Value::Float(f)) => {
-            let body = format_float_g(f.abs(), spec.prec);
-            let body = if verb == 'G' {
+            // %E and %G print the exponent (and Inf/NaN) in capitals; %F is %f.
+            let body = if matches!(verb, 'E' | 'G') {
                 body.to_uppercase()
             } else {
                 body
