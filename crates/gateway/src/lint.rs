@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::errors::LineRange;
 use crate::result::metadata_only;
-use crate::subrequests::{Named, RequestDescription};
+use crate::subrequests::RequestDescription;
 
 /// What buildx sends for `--call check`.
 pub const REQUEST_LINT: &str = "frontend.lint";
@@ -131,24 +131,12 @@ pub fn lint_result(results: &LintResults, failed: bool) -> gw::Result {
 
 /// The description of `frontend.lint` for `frontend.subrequests.describe`.
 pub fn lint_description() -> RequestDescription {
-    RequestDescription {
-        name: REQUEST_LINT.to_string(),
-        version: "1.0.0".to_string(),
-        kind: "rpc".to_string(),
-        description: "Lint the package tree".to_string(),
-        opts: Some(Vec::new()),
-        inputs: None,
-        metadata: Some(
-            ["result.json", "result.txt", "result.statuscode"]
-                .iter()
-                .map(|n| Named {
-                    name: n.to_string(),
-                    description: String::new(),
-                })
-                .collect(),
-        ),
-        refs: None,
-    }
+    RequestDescription::rpc(
+        REQUEST_LINT,
+        "Lint the package tree",
+        Some(Vec::new()),
+        &["result.json", "result.txt", "result.statuscode"],
+    )
 }
 
 /// The description of buildx 0.13's `frontend.check`, answered like `frontend.lint`.

@@ -100,27 +100,15 @@ pub fn outline_result(outline: &Outline) -> gw::Result {
 
 /// The description of `frontend.outline` for `frontend.subrequests.describe`.
 pub fn outline_description() -> RequestDescription {
-    RequestDescription {
-        name: REQUEST_OUTLINE.to_string(),
-        version: "1.0.0".to_string(),
-        kind: "rpc".to_string(),
-        description: "List all parameters current build target supports".to_string(),
-        opts: Some(vec![Named {
+    RequestDescription::rpc(
+        REQUEST_OUTLINE,
+        "List all parameters current build target supports",
+        Some(vec![Named {
             name: "target".to_string(),
             description: "Target build stage".to_string(),
         }]),
-        inputs: None,
-        metadata: Some(
-            ["result.json", "result.txt"]
-                .iter()
-                .map(|n| Named {
-                    name: n.to_string(),
-                    description: String::new(),
-                })
-                .collect(),
-        ),
-        refs: None,
-    }
+        &["result.json", "result.txt"],
+    )
 }
 
 #[cfg(test)]

@@ -46,7 +46,8 @@ pub struct Named {
 }
 
 impl Named {
-    fn bare(name: &str) -> Self {
+    /// A name without a description, as BuildKit lists metadata keys.
+    pub(crate) fn bare(name: &str) -> Self {
         Named {
             name: name.to_string(),
             description: String::new(),
@@ -69,36 +70,46 @@ pub struct RequestDescription {
     pub refs: Option<Vec<Named>>,
 }
 
-fn result_metadata() -> Option<Vec<Named>> {
-    Some(vec![Named::bare("result.json"), Named::bare("result.txt")])
+impl RequestDescription {
+    /// A version 1.0.0 `rpc` subrequest answering with the metadata keys `metadata`; kiln's
+    /// subrequests take no inputs and return no refs.
+    pub(crate) fn rpc(
+        name: &str,
+        description: &str,
+        opts: Option<Vec<Named>>,
+        metadata: &[&str],
+    ) -> Self {
+        RequestDescription {
+            name: name.to_string(),
+            version: "1.0.0".to_string(),
+            kind: "rpc".to_string(),
+            description: description.to_string(),
+            opts,
+            inputs: None,
+            metadata: Some(metadata.iter().map(|n| Named::bare(n)).collect()),
+            refs: None,
+        }
+    }
 }
 
 /// The description of `frontend.subrequests.describe` itself.
 pub fn describe_description() -> RequestDescription {
-    RequestDescription {
-        name: REQUEST_DESCRIBE.to_string(),
-        version: "1.0.0".to_string(),
-        kind: "rpc".to_string(),
-        description: "List available subrequest types".to_string(),
-        opts: None,
-        inputs: None,
-        metadata: result_metadata(),
-        refs: None,
-    }
+    RequestDescription::rpc(
+        REQUEST_DESCRIBE,
+        "List available subrequest types",
+        None,
+        &["result.json", "result.txt"],
+    )
 }
 
 /// The description of `frontend.targets`.
 pub fn targets_description() -> RequestDescription {
-    RequestDescription {
-        name: REQUEST_TARGETS.to_string(),
-        version: "1.0.0".to_string(),
-        kind: "rpc".to_string(),
-        description: "List all targets current build supports".to_string(),
-        opts: Some(Vec::new()),
-        inputs: None,
-        metadata: result_metadata(),
-        refs: None,
-    }
+    RequestDescription::rpc(
+        REQUEST_TARGETS,
+        "List all targets current build supports",
+        Some(Vec::new()),
+        &["result.json", "result.txt"],
+    )
 }
 
 /// The answer to `frontend.subrequests.describe`: `supported` followed by the
