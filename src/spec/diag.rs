@@ -16,6 +16,17 @@ pub enum Severity {
     Error,
 }
 
+impl fmt::Display for Severity {
+    /// `error` or `warning`, as messages, buildx's lint output and the JSON spell it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`, so that widths such as `{:7}` apply.
+        f.pad(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
 /// A 1-based line range (inclusive) and 1-based column in a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 pub struct Span {
@@ -78,10 +89,7 @@ fn rule_id<S: serde::Serializer>(
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
+        let level = self.severity;
         if self.span.line == 0 {
             write!(f, "{}: {level}: ", self.file)?;
         } else {

@@ -33,6 +33,17 @@ pub enum Severity {
     Warning,
 }
 
+impl std::fmt::Display for Severity {
+    /// `error` or `warning`, as the messages and the JSON output spell it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`, so that widths such as `{:7}` apply.
+        f.pad(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
 /// One broken rule at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
@@ -46,16 +57,16 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
         let path = if self.path.is_empty() {
             "."
         } else {
             &self.path
         };
-        write!(f, "{severity}: {path}: {}: {}", self.rule, self.message)
+        write!(
+            f,
+            "{}: {path}: {}: {}",
+            self.severity, self.rule, self.message
+        )
     }
 }
 
@@ -68,21 +79,21 @@ pub struct Report {
 impl Report {
     /// Whether any violation is an error.
     pub fn has_errors(&self) -> bool {
-        self.violations
-            .iter()
-            .any(|v| v.severity == Severity::Error)
+        self.errors().next().is_some()
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Violation> {
-        self.violations
-            .iter()
-            .filter(|v| v.severity == Severity::Error)
+        self.of(Severity::Error)
     }
 
     pub fn warnings(&self) -> impl Iterator<Item = &Violation> {
+        self.of(Severity::Warning)
+    }
+
+    fn of(&self, severity: Severity) -> impl Iterator<Item = &Violation> {
         self.violations
             .iter()
-            .filter(|v| v.severity == Severity::Warning)
+            .filter(move |v| v.severity == severity)
     }
 
     pub(crate) fn push(

@@ -35,14 +35,10 @@ pub struct SetViolation {
 
 impl std::fmt::Display for SetViolation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
         write!(
             f,
-            "{severity}: {}: {}: {}",
-            self.path, self.rule, self.message
+            "{}: {}: {}: {}",
+            self.severity, self.path, self.rule, self.message
         )
     }
 }
