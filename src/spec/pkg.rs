@@ -281,26 +281,8 @@ impl Pkg {
         lines: &dyn LineMap,
         diags: &mut Diagnostics,
     ) -> Option<Pkg> {
-        let node = match yaml::parse(rendered) {
-            Ok(Some(node)) => node,
-            Ok(None) => {
-                diags.error(
-                    file,
-                    Span::at(1, 1),
-                    "pkg.yaml is empty; it needs at least `name:` and `variant:`",
-                );
-                return None;
-            }
-            Err((line, col, msg)) => {
-                let span = Span::at(lines.source_line(line.max(1)), col);
-                diags.error(
-                    file,
-                    span,
-                    format!("invalid YAML (after rendering the template): {msg}"),
-                );
-                return None;
-            }
-        };
+        let empty = "pkg.yaml is empty; it needs at least `name:` and `variant:`";
+        let node = yaml::parse_reported(file, rendered, lines, Some(empty.to_string()), diags)?;
         let errors_before = diags.errors().count();
         let mut r = Reader::new(file, rendered, lines, diags);
         let pkg = read_pkg(&mut r, &node);

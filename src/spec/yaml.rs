@@ -21,6 +21,11 @@ pub type Node = MarkedYamlOwned;
 /// Maps 1-based rendered lines to 1-based source lines.
 pub trait LineMap {
     fn source_line(&self, rendered_line: usize) -> usize;
+
+    /// Whether the text was rendered from a template (so errors say the YAML is the rendered one).
+    fn is_template(&self) -> bool {
+        true
+    }
 }
 
 /// The identity map, for files that are not templates (Pkgfile).
@@ -29,6 +34,10 @@ pub struct Identity;
 impl LineMap for Identity {
     fn source_line(&self, rendered_line: usize) -> usize {
         rendered_line
+    }
+
+    fn is_template(&self) -> bool {
+        false
     }
 }
 
@@ -59,6 +68,36 @@ pub fn parse(text: &str) -> Result<Option<Node>, (usize, usize, String)> {
         ));
     }
     Ok(loader.into_documents().into_iter().next())
+}
+
+/// Parses `file`'s `text` like [`parse`], reporting invalid YAML at the line the user wrote.
+/// `None` when it is invalid or empty; an empty document is reported with `empty` when given.
+pub fn parse_reported(
+    file: &str,
+    text: &str,
+    lines: &dyn LineMap,
+    empty: Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<Node> {
+    match parse(text) {
+        Ok(Some(node)) => Some(node),
+        Ok(None) => {
+            if let Some(message) = empty {
+                diags.error(file, Span::at(1, 1), message);
+            }
+            None
+        }
+        Err((line, col, msg)) => {
+            let span = Span::at(lines.source_line(line.max(1)), col);
+            let after = if lines.is_template() {
+                " (after rendering the template)"
+            } else {
+                ""
+            };
+            diags.error(file, span, format!("invalid YAML{after}: {msg}"));
+            None
+        }
+    }
 }
 
 /// Walks nodes of one file, recording diagnostics against it.
