@@ -44,22 +44,8 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         );
         return;
     };
-    let Some(top) = doc.entries() else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "line {}: the manifest must be a mapping, found {}",
-                doc.line(),
-                doc.kind()
-            ),
-        );
+    if !known_mapping(report, doc, None, &["version", "metadata"]) {
         return;
-    };
-    for (key, value) in &top {
-        if !matches!(*key, "version" | "metadata") {
-            unknown_key(report, key, value);
-        }
     }
 
     match doc.get("version").and_then(|v| v.scalar()) {
@@ -82,25 +68,16 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         );
         return;
     };
-    let Some(fields) = metadata.entries() else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata must be a mapping, found {}",
-                metadata.line(),
-                metadata.kind()
-            ),
-        );
+    let known = [
+        "name",
+        "version",
+        "author",
+        "description",
+        "compatibility",
+        "extraInfo",
+    ];
+    if !known_mapping(report, metadata, Some("metadata"), &known) {
         return;
-    };
-    for (key, value) in &fields {
-        if !matches!(
-            *key,
-            "name" | "version" | "author" | "description" | "compatibility" | "extraInfo"
-        ) {
-            unknown_key(report, &format!("metadata.{key}"), value);
-        }
     }
 
     let name = string_field(report, metadata, "name");
@@ -175,6 +152,27 @@ pub fn facts(tree: &Tree) -> ManifestFacts {
     }
 }
 
+/// Whether `node` (the manifest itself when `path` is `None`) is a mapping, reported as a YAML
+/// shape error when not; keys outside `known` are warned about as ignored by Talos.
+fn known_mapping(report: &mut Report, node: Node<'_>, path: Option<&str>, known: &[&str]) -> bool {
+    let Some(entries) = node.entries() else {
+        let what = path.unwrap_or("the manifest");
+        report.error(
+            PATH,
+            &rule::MANIFEST_YAML,
+            node.shape_error(what, "a mapping"),
+        );
+        return false;
+    };
+    for (key, value) in entries.iter().filter(|(key, _)| !known.contains(key)) {
+        match path {
+            Some(path) => unknown_key(report, &format!("{path}.{key}"), value),
+            None => unknown_key(report, key, value),
+        }
+    }
+    true
+}
+
 fn unknown_key(report: &mut Report, key: &str, value: &Node<'_>) {
     report.warn(
         PATH,
@@ -188,82 +186,40 @@ fn unknown_key(report: &mut Report, key: &str, value: &Node<'_>) {
 
 /// A scalar field as text; a collection there is reported as a YAML shape error.
 fn string_field<'a>(report: &mut Report, parent: Node<'a>, key: &str) -> Option<&'a str> {
-    let node = parent.get(key)?;
-    if node.is_null() {
-        return None;
-    }
+    let node = parent.value(key)?;
     let value = node.scalar();
     if value.is_none() {
         report.error(
             PATH,
             &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata.{key} must be a string, found {}",
-                node.line(),
-                node.kind()
-            ),
+            node.shape_error(&format!("metadata.{key}"), "a string"),
         );
     }
     value
 }
 
 fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Options) {
-    let Some(compat) = metadata.get("compatibility").filter(|n| !n.is_null()) else {
+    let Some(compat) = metadata.value("compatibility") else {
         return;
     };
-    let Some(entries) = compat.entries() else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata.compatibility must be a mapping, found {}",
-                compat.line(),
-                compat.kind()
-            ),
-        );
+    if !known_mapping(report, compat, Some("metadata.compatibility"), &["talos"]) {
         return;
-    };
-    for (key, value) in &entries {
-        if *key != "talos" {
-            unknown_key(report, &format!("metadata.compatibility.{key}"), value);
-        }
     }
-    let Some(talos) = compat.get("talos").filter(|n| !n.is_null()) else {
+    let Some(talos) = compat.value("talos") else {
         return;
     };
-    let Some(talos_entries) = talos.entries() else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata.compatibility.talos must be a mapping, found {}",
-                talos.line(),
-                talos.kind()
-            ),
-        );
+    let talos_path = Some("metadata.compatibility.talos");
+    if !known_mapping(report, talos, talos_path, &["version"]) {
         return;
-    };
-    for (key, value) in &talos_entries {
-        if *key != "version" {
-            unknown_key(
-                report,
-                &format!("metadata.compatibility.talos.{key}"),
-                value,
-            );
-        }
     }
-    let Some(node) = talos.get("version").filter(|n| !n.is_null()) else {
+    let Some(node) = talos.value("version") else {
         return;
     };
     let Some(constraint) = node.scalar() else {
         report.error(
             PATH,
             &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata.compatibility.talos.version must be a string, found {}",
-                node.line(),
-                node.kind()
-            ),
+            node.shape_error("metadata.compatibility.talos.version", "a string"),
         );
         return;
     };

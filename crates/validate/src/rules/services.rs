@@ -184,18 +184,14 @@ fn unknown(report: &mut Report, path: &str, key: &str, value: &Node<'_>) {
 }
 
 fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
-    let Some(depends) = doc.get("depends").filter(|n| !n.is_null()) else {
+    let Some(depends) = doc.value("depends") else {
         return;
     };
     let Some(items) = depends.items() else {
         report.error(
             path,
             &rule::SERVICE_DEPENDS,
-            format!(
-                "line {}: depends must be a list, found {}",
-                depends.line(),
-                depends.kind()
-            ),
+            depends.shape_error("depends", "a list"),
         );
         return;
     };
