@@ -162,6 +162,15 @@ pub enum NoCache {
 }
 
 impl NoCache {
+    /// Reads the `no-cache` option: empty means everything, else a comma-separated list of names.
+    pub fn parse(value: &str) -> Self {
+        if value.is_empty() {
+            NoCache::All
+        } else {
+            NoCache::Only(comma_list(value).map(String::from).collect())
+        }
+    }
+
     /// Whether the step called `name` must ignore the cache (names compare
     /// case-insensitively, as BuildKit's Dockerfile frontend does).
     pub fn applies_to(&self, name: &str) -> bool {
@@ -185,6 +194,16 @@ pub enum ImageResolveMode {
 }
 
 impl ImageResolveMode {
+    /// Reads the `image-resolve-mode` option (empty is the default); `None` for other values.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "" | "default" => Some(ImageResolveMode::Default),
+            "pull" => Some(ImageResolveMode::Pull),
+            "local" => Some(ImageResolveMode::Local),
+            _ => None,
+        }
+    }
+
     /// The value used for `image.resolvemode` attrs and `ResolveImageConfig`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -207,6 +226,29 @@ pub struct CacheImport {
         deserialize_with = "map_or_null"
     )]
     pub attrs: BTreeMap<String, String>,
+}
+
+impl CacheImport {
+    /// Reads the `cache-imports` option, a JSON list of `{"Type","Attrs"}` objects (empty or
+    /// `null`: none); `key` names the option in the error.
+    fn parse_list(key: &str, value: &str) -> Result<Vec<CacheImport>, OptionsError> {
+        if value.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parsed: Option<Vec<CacheImport>> = serde_json::from_str(value).map_err(|e| {
+            let expected = "expected a JSON list of {\"Type\",\"Attrs\"} objects";
+            OptionsError::new(key, value, format!("{expected} ({e})"))
+        })?;
+        Ok(parsed.unwrap_or_default())
+    }
+
+    /// A registry cache source, as a legacy `cache-from` ref names it.
+    fn registry(reference: &str) -> CacheImport {
+        CacheImport {
+            kind: "registry".to_string(),
+            attrs: BTreeMap::from([("ref".to_string(), reference.to_string())]),
+        }
+    }
 }
 
 fn map_or_null<'de, D: serde::Deserializer<'de>>(
@@ -301,12 +343,12 @@ pub struct BuildOptions {
 
 /// Parses a comma-separated platform list as sent in the `platform` option.
 pub fn parse_platform_list(input: &str) -> Result<Vec<Platform>, PlatformError> {
-    input
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(Platform::parse)
-        .collect()
+    comma_list(input).map(Platform::parse).collect()
+}
+
+/// The non-empty, trimmed items of a comma-separated option value.
+fn comma_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 const BUILD_ARG_PREFIX: &str = "build-arg:";
@@ -359,48 +401,21 @@ impl BuildOptions {
                     out.definition_local = value.clone();
                     out.definition_local_forced = true;
                 }
-                "no-cache" => {
-                    out.no_cache = if value.is_empty() {
-                        NoCache::All
-                    } else {
-                        NoCache::Only(
-                            value
-                                .split(',')
-                                .map(str::trim)
-                                .filter(|s| !s.is_empty())
-                                .map(String::from)
-                                .collect(),
-                        )
-                    };
-                }
-                "cache-imports" => {
-                    if !value.is_empty() {
-                        let parsed: Option<Vec<CacheImport>> = serde_json::from_str(value).map_err(|e| {
-                            OptionsError::new(key, value, format!("expected a JSON list of {{\"Type\",\"Attrs\"}} objects ({e})"))
-                        })?;
-                        // Legacy cache-from refs are appended after the loop.
-                        out.cache_imports = parsed.unwrap_or_default();
-                    }
-                }
+                "no-cache" => out.no_cache = NoCache::parse(value),
+                // Legacy cache-from refs are appended after the loop.
+                "cache-imports" => out.cache_imports = CacheImport::parse_list(key, value)?,
                 "cache-from" => cache_from = Some(value),
                 "image-resolve-mode" => {
-                    out.image_resolve_mode = match value.as_str() {
-                        "" | "default" => ImageResolveMode::Default,
-                        "pull" => ImageResolveMode::Pull,
-                        "local" => ImageResolveMode::Local,
-                        _ => {
-                            return Err(OptionsError::new(key, value, "use default, pull or local"))
-                        }
-                    }
+                    out.image_resolve_mode = ImageResolveMode::parse(value).ok_or_else(|| {
+                        OptionsError::new(key, value, "use default, pull or local")
+                    })?;
                 }
                 "requestid" => out.request_id = non_empty(value),
                 "source" => out.source = non_empty(value),
                 "cmdline" => out.cmdline = non_empty(value),
                 "frontend.caps" => {
-                    out.frontend_caps = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
+                    // A cap may carry a `+suffix` (e.g. `moby.buildkit.frontend.contexts+forward`).
+                    out.frontend_caps = comma_list(value)
                         .map(|cap| {
                             cap.split_once('+')
                                 .map_or(cap, |(name, _)| name)
@@ -408,48 +423,53 @@ impl BuildOptions {
                         })
                         .collect();
                 }
-                _ => {
-                    if let Some(name) = key.strip_prefix(BUILD_ARG_PREFIX) {
-                        let epoch = value.trim();
-                        if name == "SOURCE_DATE_EPOCH" && !epoch.is_empty() {
-                            out.source_date_epoch = Some(epoch.parse::<i64>().map_err(|_| {
-                                OptionsError::new(
-                                    key,
-                                    value,
-                                    "SOURCE_DATE_EPOCH must be whole seconds since 1970",
-                                )
-                            })?);
-                        }
-                        out.build_args.insert(name.to_string(), value.clone());
-                    } else if let Some(name) = key.strip_prefix(LABEL_PREFIX) {
-                        out.labels.insert(name.to_string(), value.clone());
-                    } else if let Some(name) = key.strip_prefix(CONTEXT_PREFIX) {
-                        out.named_contexts.insert(name.to_string(), value.clone());
-                    } else if let Some(name) = key.strip_prefix(LOCAL_SESSION_PREFIX) {
-                        out.local_session_ids
-                            .insert(name.to_string(), value.clone());
-                    } else {
-                        out.raw.insert(key.clone(), value.clone());
-                    }
-                }
+                _ => out.prefixed(key, value)?,
             }
         }
-
-        if let Some(refs) = cache_from.filter(|v| !v.is_empty()) {
-            out.cache_imports.extend(
-                refs.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|r| CacheImport {
-                        kind: "registry".to_string(),
-                        attrs: BTreeMap::from([("ref".to_string(), r.to_string())]),
-                    }),
-            );
+        if let Some(refs) = cache_from {
+            out.cache_imports
+                .extend(comma_list(refs).map(CacheImport::registry));
         }
+        out.decide_multi_platform(multi_platform_flag)?;
+        Ok(out)
+    }
 
-        let several = out.platforms.len() > 1;
-        out.multi_platform = several;
-        if let Some((key, value)) = multi_platform_flag.filter(|(_, v)| !v.is_empty()) {
+    /// Reads an option with a prefix (`build-arg:`, `label:`, `context:`, `local-sessionid:`);
+    /// any other option is kept in `raw`.
+    fn prefixed(&mut self, key: &str, value: &str) -> Result<(), OptionsError> {
+        if let Some(name) = key.strip_prefix(BUILD_ARG_PREFIX) {
+            let epoch = value.trim();
+            if name == "SOURCE_DATE_EPOCH" && !epoch.is_empty() {
+                self.source_date_epoch = Some(epoch.parse::<i64>().map_err(|_| {
+                    OptionsError::new(
+                        key,
+                        value,
+                        "SOURCE_DATE_EPOCH must be whole seconds since 1970",
+                    )
+                })?);
+            }
+            self.build_args.insert(name.to_string(), value.to_string());
+        } else if let Some(name) = key.strip_prefix(LABEL_PREFIX) {
+            self.labels.insert(name.to_string(), value.to_string());
+        } else if let Some(name) = key.strip_prefix(CONTEXT_PREFIX) {
+            self.named_contexts
+                .insert(name.to_string(), value.to_string());
+        } else if let Some(name) = key.strip_prefix(LOCAL_SESSION_PREFIX) {
+            self.local_session_ids
+                .insert(name.to_string(), value.to_string());
+        } else {
+            self.raw.insert(key.to_string(), value.to_string());
+        }
+        Ok(())
+    }
+
+    /// A multi-platform result when several platforms are requested, unless `flag` (the
+    /// `multi-platform` option or its build-arg form) says otherwise; `false` with several
+    /// platforms is refused.
+    fn decide_multi_platform(&mut self, flag: Option<(&str, &str)>) -> Result<(), OptionsError> {
+        let several = self.platforms.len() > 1;
+        self.multi_platform = several;
+        if let Some((key, value)) = flag.filter(|(_, v)| !v.is_empty()) {
             let requested = parse_bool(value)
                 .ok_or_else(|| OptionsError::new(key, value, "use true or false"))?;
             if !requested && several {
@@ -459,9 +479,9 @@ impl BuildOptions {
                     "several target platforms need a multi-platform result; drop the option or pass one --platform",
                 ));
             }
-            out.multi_platform = requested;
+            self.multi_platform = requested;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The session to use for local `name`: a `local-sessionid:` override, else `default`.
@@ -883,34 +903,30 @@ mod tests {
     #[test]
     fn named_context_values() {
         use NamedContextValue::*;
-        assert_eq!(
-            NamedContextValue::parse("docker-image://alpine:3"),
-            Some(Image("alpine:3".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("local:ctx_base"),
-            Some(Local("ctx_base".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("input:base"),
-            Some(Input("base".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("oci-layout://store@sha256:ab"),
-            Some(OciLayout("store@sha256:ab".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("https://example.com/a.tar"),
-            Some(Http("https://example.com/a.tar".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("https://github.com/a/b.git#main"),
-            Some(Git("https://github.com/a/b.git#main".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("git@github.com:a/b.git"),
-            Some(Git("git@github.com:a/b.git".into()))
-        );
+        let cases = [
+            ("docker-image://alpine:3", Image("alpine:3".into())),
+            ("local:ctx_base", Local("ctx_base".into())),
+            ("input:base", Input("base".into())),
+            (
+                "oci-layout://store@sha256:ab",
+                OciLayout("store@sha256:ab".into()),
+            ),
+            (
+                "https://example.com/a.tar",
+                Http("https://example.com/a.tar".into()),
+            ),
+            (
+                "https://github.com/a/b.git#main",
+                Git("https://github.com/a/b.git#main".into()),
+            ),
+            (
+                "git@github.com:a/b.git",
+                Git("git@github.com:a/b.git".into()),
+            ),
+        ];
+        for (value, want) in cases {
+            assert_eq!(NamedContextValue::parse(value), Some(want), "{value}");
+        }
         assert_eq!(NamedContextValue::parse("nonsense"), None);
     }
 }
