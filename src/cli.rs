@@ -62,9 +62,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct LlbArgs {
     #[command(flatten)]
-    pub tree: TreeArgs,
-    #[arg(long, short = 't')]
-    pub target: String,
+    pub on: TargetArgs,
     /// Print a readable JSON dump instead of the binary Definition.
     #[arg(long)]
     pub json: bool,
@@ -211,11 +209,15 @@ impl TreeArgs {
         Ok(request::load_options(&opts, &self.platform()))
     }
 
+    /// The tree's definition files, read from disk.
+    pub fn files(&self) -> Result<FileSet> {
+        FileSet::from_dir(&self.root, &self.pkgfile)
+            .with_context(|| format!("reading the tree at {}", self.root.display()))
+    }
+
     /// Loads the tree, printing warnings; errors come back as [`LoadError`].
     pub fn load(&self) -> Result<Tree> {
-        let files = FileSet::from_dir(&self.root, &self.pkgfile)
-            .with_context(|| format!("reading the tree at {}", self.root.display()))?;
-        let tree = tree::load(&files, &self.options()?)?;
+        let tree = tree::load(&self.files()?, &self.options()?)?;
         print_diagnostics(&tree.warnings);
         Ok(tree)
     }
@@ -263,11 +265,20 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct TargetArgs {
+    /// The tree.
     #[command(flatten)]
     pub tree: TreeArgs,
     #[arg(long, short = 't')]
     pub target: String,
+}
+
+/// `kiln plan`: a target and its dependency closure in build order.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The tree and the target.
+    #[command(flatten)]
+    pub on: TargetArgs,
     /// Print JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -363,15 +374,14 @@ fn check(args: &CheckArgs) -> i32 {
             println!(
                 "{:24} {:7} {}",
                 rule.id,
-                severity_name(rule.severity),
+                rule.severity.to_string(),
                 rule.summary
             );
         }
         return 0;
     }
     let run = || -> Result<Diagnostics> {
-        let files = FileSet::from_dir(&args.tree.root, &args.tree.pkgfile)
-            .with_context(|| format!("reading the tree at {}", args.tree.root.display()))?;
+        let files = args.tree.files()?;
         let opts = args.tree.options()?;
         let tree = tree::load(&files, &opts)?;
         Ok(tree::lint::check(&files, &tree, &opts))
@@ -397,13 +407,6 @@ fn check(args: &CheckArgs) -> i32 {
         }
     }
     i32::from(tree::lint::failed(&findings))
-}
-
-fn severity_name(s: crate::spec::Severity) -> &'static str {
-    match s {
-        crate::spec::Severity::Error => "error",
-        crate::spec::Severity::Warning => "warning",
-    }
 }
 
 fn graph(args: &GraphArgs) -> Result<()> {
@@ -441,8 +444,8 @@ struct PlanDep<'a> {
 }
 
 fn plan(args: &PlanArgs) -> Result<()> {
-    let tree = args.tree.load()?;
-    let plan = tree.resolve(&args.target)?;
+    let tree = args.on.tree.load()?;
+    let plan = tree.resolve(&args.on.target)?;
     let entries: Vec<PlanEntry<'_>> = plan
         .order
         .iter()
@@ -534,15 +537,14 @@ struct VarsFile(BTreeMap<String, String>);
 
 fn llb(args: &LlbArgs) -> Result<()> {
     use crate::convert::{Converter, Trees};
-    let mut line = args.tree.command_line();
-    line.target = Some(args.target.clone());
+    let mut line = args.on.tree.command_line();
+    line.target = Some(args.on.target.clone());
     line.build_contexts = args.build.build_contexts.clone();
     line.no_cache = args.build.no_cache;
     line.no_cache_filter = args.build.no_cache_filter.clone();
     line.image_resolve_mode = args.build.image_resolve_mode.clone();
     let opts = line.options()?;
-    let files = FileSet::from_dir(&args.tree.root, &args.tree.pkgfile)
-        .with_context(|| format!("reading the tree at {}", args.tree.root.display()))?;
+    let files = args.on.tree.files()?;
     let native = platform::host();
     let platform = request::platforms(&opts, &native)?.remove(0);
     let trees = Trees::new(files, request::load_options(&opts, &platform));
@@ -564,9 +566,9 @@ fn llb(args: &LlbArgs) -> Result<()> {
     if args.no_validate {
         convert.validate = None;
     }
-    let platform = args.tree.platform();
+    let platform = args.on.tree.platform();
     print_diagnostics(&trees.get(&platform)?.warnings);
-    let converted = Converter::new(&trees, convert).target(&args.target, &platform)?;
+    let converted = Converter::new(&trees, convert).target(&args.on.target, &platform)?;
     // The same graph the frontend solves, validation stage included, so `buildctl` users get the check.
     let def = kiln_llb::marshal(&converted.result());
     let mut out = std::io::stdout().lock();
