@@ -29,7 +29,9 @@ pub const SUBREQUEST_TYPE_URL: &str = "github.com/moby/buildkit/errdefs.Subreque
 /// A span of whole lines in a source file, 1-based and inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineRange {
+    /// First line.
     pub start: u32,
+    /// Last line (equal to `start` for one line).
     pub end: u32,
 }
 
@@ -52,6 +54,7 @@ pub struct SourceLocation {
     pub data: Vec<u8>,
     /// Syntax hint for the printer, e.g. `yaml`.
     pub language: String,
+    /// The lines buildx shows, each range printed with its surrounding lines.
     pub ranges: Vec<LineRange>,
 }
 

@@ -24,9 +24,12 @@ pub const REQUEST_CHECK: &str = "frontend.check";
 /// A file findings point into (BuildKit's `pb.SourceInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceInfo {
+    /// The name buildx shows, e.g. `gvisor/pkg.yaml`.
     pub filename: String,
+    /// The whole file (base64 in JSON); buildx cuts the finding's lines out of it.
     #[serde(serialize_with = "base64_bytes")]
     pub data: Vec<u8>,
+    /// Syntax hint for the printer, e.g. `yaml`.
     pub language: String,
 }
 
@@ -39,6 +42,7 @@ fn base64_bytes<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error>
 pub struct Location {
     /// Index into the sources; `None` for findings about no file in particular.
     pub source: Option<usize>,
+    /// The lines of the finding.
     pub ranges: Vec<LineRange>,
 }
 
@@ -57,6 +61,7 @@ impl Serialize for Location {
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
+    /// The rule's id, e.g. `UnknownKey`.
     #[serde(rename = "ruleName")]
     pub rule_name: String,
     /// What the rule checks.
@@ -65,13 +70,16 @@ pub struct Warning {
     /// This finding, in words.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// Where the finding is.
     pub location: Location,
 }
 
 /// Every finding of a check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LintResults {
+    /// The findings, in the order reported.
     pub warnings: Vec<Warning>,
+    /// The files the findings' locations index into.
     pub sources: Vec<SourceInfo>,
 }
 

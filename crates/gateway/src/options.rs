@@ -32,14 +32,17 @@ pub struct FrontendEnv {
     pub session_id: String,
     /// Workers from `BUILDKIT_WORKERS`; empty when absent or unreadable.
     pub workers: Vec<WorkerInfo>,
+    /// `BUILDKIT_EXPORTEDPRODUCT`: the client product (e.g. `buildx`) that started the build.
     pub exported_product: String,
 }
 
 /// A worker as described in `BUILDKIT_WORKERS` or the Ping response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct WorkerInfo {
+    /// The worker's id.
     #[serde(rename = "ID", alias = "id", default)]
     pub id: String,
+    /// The worker's labels (executor, hostname, snapshotter …).
     #[serde(rename = "Labels", alias = "labels", default)]
     pub labels: BTreeMap<String, String>,
     #[serde(
@@ -48,6 +51,7 @@ pub struct WorkerInfo {
         default,
         deserialize_with = "platforms_or_null"
     )]
+    /// The platforms the worker runs, natively or by emulation; the first is its native one.
     pub platforms: Vec<Platform>,
 }
 
@@ -134,8 +138,11 @@ pub fn parse_workers(json: &str) -> Vec<WorkerInfo> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("frontend option {key:?} has an invalid value {value:?}: {reason}")]
 pub struct OptionsError {
+    /// The option's name, e.g. `platform`.
     pub key: String,
+    /// The value as sent.
     pub value: String,
+    /// What is wrong and what to send instead.
     pub reason: String,
 }
 
@@ -185,6 +192,7 @@ impl NoCache {
 /// How image references are resolved (`image-resolve-mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ImageResolveMode {
+    /// Empty or `default`: the daemon decides (use a local image when it has one).
     #[default]
     Default,
     /// `pull`: always ask the registry.
@@ -217,6 +225,7 @@ impl ImageResolveMode {
 /// A cache source to import from (`--cache-from`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CacheImport {
+    /// The cache backend, e.g. `registry` or `local`.
     #[serde(rename = "Type", alias = "type")]
     pub kind: String,
     #[serde(
@@ -225,6 +234,7 @@ pub struct CacheImport {
         default,
         deserialize_with = "map_or_null"
     )]
+    /// The backend's settings, e.g. `ref`.
     pub attrs: BTreeMap<String, String>,
 }
 
@@ -319,9 +329,11 @@ pub struct BuildOptions {
     pub build_args: BTreeMap<String, String>,
     /// `label:NAME` values.
     pub labels: BTreeMap<String, String>,
+    /// `no-cache`: the steps to build without the cache.
     pub no_cache: NoCache,
     /// `cache-imports` (JSON) followed by legacy `cache-from` refs.
     pub cache_imports: Vec<CacheImport>,
+    /// `image-resolve-mode`.
     pub image_resolve_mode: ImageResolveMode,
     /// `context:NAME` and `context:NAME::PLATFORM`, keyed by what follows `context:`.
     pub named_contexts: BTreeMap<String, String>,

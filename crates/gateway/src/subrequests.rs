@@ -21,7 +21,9 @@ pub const REQUEST_TARGETS: &str = "frontend.targets";
 /// The subrequest named by the `requestid` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subrequest<'a> {
+    /// `frontend.subrequests.describe`.
     Describe,
+    /// `frontend.targets`.
     Targets,
     /// Anything else; answer with [`crate::errors::unsupported_subrequest`].
     Other(&'a str),
@@ -41,7 +43,9 @@ impl<'a> Subrequest<'a> {
 /// A name with a description, as used in request descriptions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Named {
+    /// The name, e.g. an option or a metadata key.
     pub name: String,
+    /// What it is for; empty for metadata keys.
     pub description: String,
 }
 
@@ -59,14 +63,22 @@ impl Named {
 /// Lists left `None` serialise as `null`, like BuildKit's unset slices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestDescription {
+    /// The request id, e.g. `frontend.targets`.
     pub name: String,
+    /// The answer's format version.
     pub version: String,
+    /// `rpc` for every kiln subrequest.
     #[serde(rename = "type")]
     pub kind: String,
+    /// What the request does, shown by buildx.
     pub description: String,
+    /// The options the request reads.
     pub opts: Option<Vec<Named>>,
+    /// The inputs it takes.
     pub inputs: Option<Vec<Named>>,
+    /// The metadata keys of its answer.
     pub metadata: Option<Vec<Named>>,
+    /// The refs of its answer.
     pub refs: Option<Vec<Named>>,
 }
 
@@ -145,7 +157,9 @@ pub fn describe_result(supported: &[RequestDescription]) -> gw::Result {
 /// in [`TargetList::sources`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetLocation {
+    /// Index into the sources; -1 for none.
     pub source_index: i32,
+    /// The lines.
     pub ranges: Vec<LineRange>,
 }
 
@@ -189,16 +203,22 @@ impl Serialize for TargetLocation {
 /// One build target.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Target {
+    /// The target's name, what `--target` takes.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// Whether it is built when no target is given.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub default: bool,
+    /// What it builds.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The image it starts from.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub base: String,
+    /// The platform it is pinned to, if any.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub platform: String,
+    /// Where it is defined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<TargetLocation>,
 }
@@ -206,6 +226,7 @@ pub struct Target {
 /// The answer to `frontend.targets`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TargetList {
+    /// The targets, by name.
     pub targets: Vec<Target>,
     /// Source files referred to by target locations (base64 in JSON).
     #[serde(serialize_with = "base64_list")]
