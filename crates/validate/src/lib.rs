@@ -6,6 +6,8 @@
 //! from disk or a registry. [`set`] checks several images as Talos stacks them, [`releases`] finds
 //! the Talos releases an image is valid for, and [`modsig`] reads kernel module signatures.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod compression;
 pub mod modsig;
@@ -29,7 +31,9 @@ pub use version::{TalosVersion, DEFAULT_TALOS_VERSION};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Fails the build: Talos would refuse or break on the image.
     Error,
+    /// Shown only: the image works but something is likely unintended.
     Warning,
 }
 
@@ -47,11 +51,13 @@ impl std::fmt::Display for Severity {
 /// One broken rule at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
+    /// Whether the violation fails the build.
     pub severity: Severity,
     /// Relative to the image root, e.g. `rootfs/usr/bin/foo` or `manifest.yaml`; `""` for the root.
     pub path: String,
     /// The broken rule; serialized as its id, e.g. `hardlink`.
     pub rule: &'static Rule,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
@@ -73,6 +79,7 @@ impl std::fmt::Display for Violation {
 /// All violations of one image (one platform), sorted by path, then severity and rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The violations, sorted by path, then severity and rule.
     pub violations: Vec<Violation>,
 }
 
@@ -82,10 +89,12 @@ impl Report {
         self.errors().next().is_some()
     }
 
+    /// The violations that fail the build.
     pub fn errors(&self) -> impl Iterator<Item = &Violation> {
         self.of(Severity::Error)
     }
 
+    /// The violations that are only shown.
     pub fn warnings(&self) -> impl Iterator<Item = &Violation> {
         self.of(Severity::Warning)
     }

@@ -16,6 +16,7 @@ pub struct Span {
     pub from: String,
     /// Last version of the span, e.g. `v1.14.x` (every patch) or `v1.12.4`.
     pub to: String,
+    /// Whether the image is valid for every release of the span.
     pub valid: bool,
     /// The rules that fail throughout the span (by id, in catalog order); empty when valid.
     pub failing: Vec<&'static str>,

@@ -121,7 +121,9 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
 /// written. Fields that are missing or malformed are `None` (the image's own rules report them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManifestFacts {
+    /// `metadata.name`, trimmed.
     pub name: Option<String>,
+    /// `metadata.compatibility.talos.version`, trimmed.
     pub talos_constraint: Option<String>,
 }
 
