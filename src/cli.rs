@@ -24,11 +24,14 @@ use crate::tree::{self, FileSet, LoadOptions, Tree};
     version,
     about = "Build Talos system-extension images from pkg.yaml trees with BuildKit"
 )]
+/// The command line of the `kiln` binary.
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// kiln's subcommands; each variant's doc is its `--help` summary.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List every package of the tree (name and directory).
@@ -59,8 +62,10 @@ pub enum Command {
     VerifySha512(VerifyArgs),
 }
 
+/// `kiln llb`: the LLB the frontend would solve for one target.
 #[derive(Debug, Args)]
 pub struct LlbArgs {
+    /// The tree and the target.
     #[command(flatten)]
     pub on: TargetArgs,
     /// Print a readable JSON dump instead of the binary Definition.
@@ -73,6 +78,7 @@ pub struct LlbArgs {
     /// Leave out the extension validation stage.
     #[arg(long)]
     pub no_validate: bool,
+    /// The `docker buildx build` flags that change the LLB.
     #[command(flatten)]
     pub build: BuildFlags,
 }
@@ -106,8 +112,10 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 pub const DEFAULT_HELPER_IMAGE: &str =
     concat!("ghcr.io/kiln-build/kiln:v", env!("CARGO_PKG_VERSION"));
 
+/// `kiln validate`: the image checks, plus what the build's final stage needs.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// The flags shared with the validation library's own command line.
     #[command(flatten)]
     pub args: kiln_validate::cli::Args,
     /// Pass (saying so) when PATH is a directory holding neither manifest.yaml nor rootfs/: the
@@ -124,6 +132,7 @@ pub struct ValidateArgs {
     pub report: Option<PathBuf>,
 }
 
+/// `kiln update`: refresh the checksums of sources.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Root of the tree (the directory holding the Pkgfile).
@@ -163,9 +172,12 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `kiln verify-sha512 FILE SHA512 DEST`, run inside builds on each download.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// The downloaded file.
     pub file: PathBuf,
+    /// The expected sha512, as hex.
     pub sha512: String,
     /// Where to copy the file once it matches.
     pub dest: PathBuf,
@@ -189,6 +201,7 @@ pub struct TreeArgs {
 }
 
 impl TreeArgs {
+    /// The `--platform` given, else this machine's.
     pub fn platform(&self) -> Platform {
         self.platform.clone().unwrap_or_else(platform::host)
     }
@@ -223,8 +236,10 @@ impl TreeArgs {
     }
 }
 
+/// `kiln targets`: list the packages.
 #[derive(Debug, Args)]
 pub struct TargetsArgs {
+    /// The tree.
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Print JSON instead of lines.
@@ -232,8 +247,10 @@ pub struct TargetsArgs {
     pub json: bool,
 }
 
+/// `kiln check`: run the lint rules.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// The tree.
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Print JSON instead of lines.
@@ -244,8 +261,10 @@ pub struct CheckArgs {
     pub rules: bool,
 }
 
+/// `kiln graph`: the dependency graph as DOT.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
+    /// The tree.
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Only the graph below this package.
@@ -253,8 +272,10 @@ pub struct GraphArgs {
     pub target: Option<String>,
 }
 
+/// `kiln eval`: render a template with a package's variables.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
+    /// The tree.
     #[command(flatten)]
     pub tree: TreeArgs,
     /// The package whose variables the template sees.
@@ -264,11 +285,13 @@ pub struct EvalArgs {
     pub template: String,
 }
 
+/// A tree and one package of it, for the commands that work on a single target.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// The tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// The package to work on.
     #[arg(long, short = 't')]
     pub target: String,
 }
@@ -284,18 +307,25 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
+/// The files `kiln schema` has a JSON Schema for.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum SchemaKind {
+    /// The schema of pkg.yaml
     Pkg,
+    /// The schema of the Pkgfile
     Pkgfile,
+    /// The schema of vars.yaml
     Vars,
 }
 
+/// `kiln schema`: print a JSON Schema.
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
+    /// Which file's schema.
     pub kind: SchemaKind,
 }
 
+/// Prints every diagnostic to stderr, one a line, as users read them.
 pub fn print_diagnostics(diags: &Diagnostics) {
     for d in &diags.0 {
         eprintln!("{d}");

@@ -10,9 +10,13 @@ use crate::spec::Platform;
 /// `KERNEL_MODULE_SIGNER`, `KERNEL_MODULE_KEY_ID`, `KILN_EXTENSION`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidateOptions {
+    /// `TALOS_VERSION`: the Talos version (or range) the image is checked against.
     pub talos_version: Option<String>,
+    /// `KERNEL_RELEASE`: the kernel release directory modules must sit in.
     pub kernel_release: Option<String>,
+    /// `KERNEL_MODULE_SIGNER`: the issuer every module must be signed by.
     pub module_signer: Option<String>,
+    /// `KERNEL_MODULE_KEY_ID`: the key every module must be signed with.
     pub module_key_id: Option<String>,
     /// `KILN_EXTENSION=true|false`: every target is (not) an extension, whatever its files say.
     pub extension: Option<bool>,

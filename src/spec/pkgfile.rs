@@ -8,8 +8,10 @@ use serde::Serialize;
 use super::diag::{Diagnostics, Span};
 use super::yaml::{self, Identity, Reader};
 
+/// The Pkgfile `format:` kiln reads.
 pub const SUPPORTED_FORMAT: &str = "v1alpha2";
 
+/// The Pkgfile: format, variables for every pkg.yaml, labels and the extension switch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[schemars(
     title = "Pkgfile",

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use super::platform::{toolchain, Platform};
 
+/// Template variables by name, as templates see them (`{{ .NAME }}`).
 pub type Vars = BTreeMap<String, String>;
 
 /// The variables bldr exports into every build's environment (the rest are template-only).
@@ -51,6 +52,7 @@ pub fn root_context(
 /// A variable as written in a vars.yaml or under the Pkgfile's `vars:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declaration {
+    /// The variable's name.
     pub name: String,
     /// 1-based line of its key.
     pub line: usize,

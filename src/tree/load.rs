@@ -14,6 +14,7 @@ use super::files::{FileSet, PKG_YAML, TEMPLATE_SUFFIX, VARS_YAML};
 /// What a load depends on besides the files.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
+    /// The platform the tree is loaded for (its templates see its `ARCH` and the like).
     pub platform: Platform,
     /// `--build-arg K=V`, visible to templates as `BUILD_ARG_K`.
     pub build_args: BTreeMap<String, String>,
@@ -22,6 +23,7 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
+    /// Options for `platform` with no build args and the default Pkgfile.
     pub fn new(platform: Platform) -> LoadOptions {
         LoadOptions {
             platform,
@@ -36,12 +38,14 @@ impl LoadOptions {
 pub struct TemplatedFile {
     /// Relative to the package directory, without `.tmpl`.
     pub path: String,
+    /// The rendered text.
     pub contents: String,
 }
 
 /// One package of a loaded tree.
 #[derive(Debug, Clone)]
 pub struct Package {
+    /// The pkg.yaml as read.
     pub pkg: Pkg,
     /// The package's directory relative to the root (`""` for the root itself).
     pub dir: String,
@@ -51,6 +55,7 @@ pub struct Package {
     pub source: Arc<str>,
     /// The template variables the package was rendered with.
     pub vars: Vars,
+    /// The package's `*.tmpl` files, rendered.
     pub templated: Vec<TemplatedFile>,
 }
 
@@ -70,8 +75,11 @@ pub type Definitions = BTreeMap<String, VarDefinition>;
 /// A tree loaded for one platform.
 #[derive(Debug, Clone)]
 pub struct Tree {
+    /// The platform the tree was loaded for.
     pub platform: Platform,
+    /// The root Pkgfile.
     pub pkgfile: Pkgfile,
+    /// Every package, by name.
     pub packages: BTreeMap<String, Package>,
     /// Per directory (`""` for the root), where its variables are defined. A vars.yaml is rendered
     /// with its parent directory's variables, so a template inside it refers to the parent's.

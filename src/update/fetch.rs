@@ -22,6 +22,7 @@ pub struct FetchOptions {
     pub retry_delay: Duration,
     /// Show a progress line on stderr.
     pub progress: bool,
+    /// The proxies downloads go through (from `http_proxy` and the like).
     pub proxies: Proxies,
 }
 
@@ -40,8 +41,11 @@ impl Default for FetchOptions {
 /// What a download produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digests {
+    /// Lower-case hex sha256 of the file.
     pub sha256: String,
+    /// Lower-case hex sha512 of the file.
     pub sha512: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 

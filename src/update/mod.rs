@@ -28,6 +28,7 @@ use sites::Site;
 /// What to update and how.
 #[derive(Debug, Clone)]
 pub struct UpdateOptions {
+    /// The platforms whose renderings are looked at (a source may differ per platform).
     pub platforms: Vec<Platform>,
     /// `--build-arg K=V`, as for a build.
     pub build_args: BTreeMap<String, String>,
@@ -41,17 +42,22 @@ pub struct UpdateOptions {
     pub check: bool,
     /// Accept a different file behind a URL this run did not change.
     pub allow_changed: bool,
+    /// How downloads are made.
     pub fetch: FetchOptions,
 }
 
 /// A value that is (or, with `--check`, would be) rewritten.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The file the value is written in, relative to the root.
     pub file: String,
+    /// 1-based line of the value.
     pub line: usize,
     /// The variable, or `sha256`/`sha512` for a value written in a pkg.yaml source.
     pub name: String,
+    /// The value as written now.
     pub old: String,
+    /// The value it becomes.
     pub new: String,
     /// The URL whose download gives `new`, or `--set`.
     pub reason: String,
@@ -64,7 +70,9 @@ pub struct Outcome {
     pub changes: Vec<Change>,
     /// Sources looked at (a source written once counts once, whatever the platforms).
     pub sources: usize,
+    /// Downloads made.
     pub downloads: usize,
+    /// Bytes downloaded.
     pub bytes: u64,
     /// Files replaced on disk (none with `--check`).
     pub written: Vec<String>,
