@@ -8,25 +8,7 @@ use crate::{EntryKind, Options, Report, Tree};
 const PATH: &str = "manifest.yaml";
 
 pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
-    let Some(entry) = tree.get(PATH) else {
-        return; // reported by the image-root rule
-    };
-    if entry.kind != EntryKind::File {
-        return;
-    }
-    let Some(data) = &entry.data else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "manifest is larger than {} bytes; it should be a few lines",
-                crate::tree::MAX_CONTENT
-            ),
-        );
-        return;
-    };
-    let Ok(text) = std::str::from_utf8(data) else {
-        report.error(PATH, &rule::MANIFEST_YAML, "manifest is not UTF-8 text");
+    let Some(text) = manifest_text(tree, report) else {
         return;
     };
     let doc = match yaml::parse(text) {
@@ -79,7 +61,37 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     if !known_mapping(report, metadata, Some("metadata"), &known) {
         return;
     }
+    check_metadata_fields(report, metadata, options);
+    check_compatibility(report, metadata, options);
+}
 
+/// The manifest's text; `None` when there is no regular manifest.yaml (the image-root rule
+/// reports that) or it cannot be read as text (reported).
+fn manifest_text<'t>(tree: &'t Tree, report: &mut Report) -> Option<&'t str> {
+    let entry = tree.get(PATH)?;
+    if entry.kind != EntryKind::File {
+        return None;
+    }
+    let Some(data) = &entry.data else {
+        report.error(
+            PATH,
+            &rule::MANIFEST_YAML,
+            format!(
+                "manifest is larger than {} bytes; it should be a few lines",
+                crate::tree::MAX_CONTENT
+            ),
+        );
+        return None;
+    };
+    let Ok(text) = std::str::from_utf8(data) else {
+        report.error(PATH, &rule::MANIFEST_YAML, "manifest is not UTF-8 text");
+        return None;
+    };
+    Some(text)
+}
+
+/// `metadata.name` (equal to the package's when known), `version`, `author` and `description`.
+fn check_metadata_fields(report: &mut Report, metadata: Node<'_>, options: &Options) {
     let name = string_field(report, metadata, "name");
     match (&options.pkg_name, name) {
         (_, None) => report.error(PATH, &rule::MANIFEST_NAME, "metadata.name is missing: set it to the package name"),
@@ -113,8 +125,6 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
             );
         }
     }
-
-    check_compatibility(report, metadata, options);
 }
 
 /// What the checks across images compare: `metadata.name` and the compatibility constraint as
