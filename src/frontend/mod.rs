@@ -13,6 +13,8 @@ pub mod status;
 pub mod targets;
 mod tree_source;
 
+use std::collections::BTreeMap;
+
 use kiln_gateway::concurrent::all_or_most_detailed;
 use kiln_gateway::subrequests::Subrequests;
 use kiln_gateway::{
@@ -84,16 +86,7 @@ fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
 /// One build: what the frontend returns, or the error to return instead.
 pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Result, Status> {
     let opts = BuildOptions::parse(&env.opts).map_err(|e| plain_error(e.to_string()))?;
-    let pkgfile = request::pkgfile(&opts);
-    let session = opts.local_session(&opts.definition_local, &env.session_id);
-    let (files, load_vertex) = tree_source::read(client, &opts.definition_local, session, &pkgfile)
-        .await
-        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
-    if files.get(&pkgfile).is_none() {
-        return Err(plain_error(format!(
-            "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
-        )));
-    }
+    let (files, load_vertex) = read_files(client, env, &opts).await?;
     let native = native_platform(client, env);
     let platforms = request::platforms(&opts, &native).map_err(|e| plain_error(e.0))?;
     let trees = Trees::new(files, request::load_options(&opts, &platforms[0]));
@@ -134,31 +127,73 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
         let _ = client.warn(&load_vertex, &line, &[], None).await;
     }
 
-    let labels = {
-        let tree = trees
-            .get(&platforms[0])
-            .map_err(|e| load_status(e, trees.files()))?;
-        let mut labels = tree.pkgfile.labels.clone();
-        labels.extend(opts.labels.clone());
-        labels
-    };
+    let tree = trees
+        .get(&platforms[0])
+        .map_err(|e| load_status(e, trees.files()))?;
+    let mut labels = tree.pkgfile.labels.clone();
+    labels.extend(opts.labels.clone());
+    let attest = attestations_taken(client, &load_vertex, &plans).await;
+    let solved = solve_all(client, &plans, &opts.cache_imports, attest).await?;
+    let multi_platform = opts.multi_platform || platforms.len() > 1;
+    assemble(
+        client,
+        solved,
+        labels,
+        multi_platform,
+        opts.source_date_epoch,
+    )
+}
+
+/// The definition files from the `dockerfile` local (or the one `dockerfilekey` names), and the
+/// vertex their transfer showed as; a tree without its Pkgfile is refused.
+async fn read_files(
+    client: &Client,
+    env: &FrontendEnv,
+    opts: &BuildOptions,
+) -> Result<(crate::tree::FileSet, String), Status> {
+    let pkgfile = request::pkgfile(opts);
+    let session = opts.local_session(&opts.definition_local, &env.session_id);
+    let (files, load_vertex) = tree_source::read(client, &opts.definition_local, session, &pkgfile)
+        .await
+        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
+    if files.get(&pkgfile).is_none() {
+        return Err(plain_error(format!(
+            "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
+        )));
+    }
+    Ok((files, load_vertex))
+}
+
+/// Whether the daemon takes attestations from a frontend; when it does not and a plan has an
+/// SBOM, the user is told the SBOM stays in the image's files only.
+async fn attestations_taken(client: &Client, load_vertex: &str, plans: &[Plan]) -> bool {
     let attest = client
         .caps()
         .gateway(kiln_gateway::client::CAP_ATTESTATIONS);
     if !attest && plans.iter().any(|p| p.sbom.is_some()) {
         let _ = client
             .warn(
-                &load_vertex,
+                load_vertex,
                 "this BuildKit cannot take attestations from a frontend (no reference.attestations cap): the SBOM is only in the image's files",
                 &[],
                 None,
             )
             .await;
     }
-    let solved = solve_all(client, &plans, &opts.cache_imports, attest).await?;
+    attest
+}
 
-    let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
-    result.source_date_epoch(opts.source_date_epoch);
+/// The build's result: each solved platform's image with its config (carrying `labels`) and
+/// attestations.
+fn assemble(
+    client: &Client,
+    solved: Vec<Solved>,
+    labels: BTreeMap<String, String>,
+    multi_platform: bool,
+    source_date_epoch: Option<i64>,
+) -> Result<gateway_pb::Result, Status> {
+    let mut result = ResultBuilder::new(multi_platform);
+    result.source_date_epoch(source_date_epoch);
     for (platform, id, attestations) in solved {
         for a in attestations {
             result.attestation(&platform, a);
@@ -237,6 +272,9 @@ async fn check_tree(
     Ok(())
 }
 
+/// One platform's solved image: its platform, its ref id and its attestations.
+type Solved = (Platform, String, Vec<gateway_pb::Attestation>);
+
 /// One platform's build, converted and marshaled: the image, the validation stage it depends
 /// on, and the SBOM documents with their paths.
 struct Plan {
@@ -288,7 +326,7 @@ async fn solve_all(
     plans: &[Plan],
     cache: &[kiln_gateway::CacheImport],
     attest: bool,
-) -> Result<Vec<(Platform, String, Vec<gateway_pb::Attestation>)>, Status> {
+) -> Result<Vec<Solved>, Status> {
     let solves = plans.iter().map(|plan| async move {
         if let Some(validation) = &plan.validation {
             let mut req = SolveRequest::definition(validation.0.clone(), cache);
