@@ -473,6 +473,7 @@ struct PlanDep<'a> {
     declared_by: &'a str,
 }
 
+/// Long by design: one summary built as JSON and as text.
 fn plan(args: &PlanArgs) -> Result<()> {
     let tree = args.on.tree.load()?;
     let plan = tree.resolve(&args.on.target)?;
@@ -646,6 +647,7 @@ fn validate(args: &ValidateArgs) -> i32 {
     code
 }
 
+/// Long by design: options in, then the outcome printed for `--check` and for a real run.
 fn update(args: &UpdateArgs) -> i32 {
     let options = crate::update::UpdateOptions {
         platforms: args.platform.clone(),

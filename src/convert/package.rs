@@ -269,6 +269,7 @@ impl Converter<'_> {
         })
     }
 
+    /// Long by design: stage and image dependencies share the copy, platform and runtime handling.
     fn dependencies(
         &mut self,
         p: &Pkg<'_>,

@@ -365,6 +365,7 @@ fn platform(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Platform> {
     }
 }
 
+/// Long by design: the pkg.yaml fields, read one after another in `PKG_KEYS` order.
 fn read_pkg(r: &mut Reader<'_>, node: &Node) -> Option<Pkg> {
     let f = r.fields(node, "the package", PKG_KEYS);
     let name = required_string(
@@ -566,6 +567,7 @@ fn is_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Long by design: the source fields, read one after another.
 fn read_source(r: &mut Reader<'_>, node: &Node) -> Option<Source> {
     let f = r.fields(node, "a source", SOURCE_KEYS);
     let url = required_string(
@@ -649,6 +651,7 @@ fn scripts(r: &mut Reader<'_>, node: Option<&Node>, what: &str) -> Vec<Script> {
     .unwrap_or_default()
 }
 
+/// Long by design: the step fields, read one after another.
 fn read_step(r: &mut Reader<'_>, node: &Node) -> Option<Step> {
     let f = r.fields(node, "a step", STEP_KEYS);
     let sources = f

@@ -63,6 +63,7 @@ pub struct Declaration {
 /// The keys of a YAML mapping of variables, read from the text as written (before templating):
 /// the top-level keys, or with `section` the keys one level under that top-level key. Keys are
 /// found by their lines, so a template action around a key does not hide it.
+/// Long by design: a line scanner whose state (section, indentation, comments) lives in one loop.
 pub fn declarations(text: &str, section: Option<&str>) -> Vec<Declaration> {
     let mut out = Vec::new();
     let mut comment: Vec<String> = Vec::new();

@@ -46,6 +46,7 @@ pub struct Variable {
 
 /// The variables `target` reads, build args first, then declared variables, then built-ins,
 /// each group by name.
+/// Long by design: the three groups are collected in one pass over the packages in order.
 pub fn variables(files: &FileSet, tree: &Tree, target: &str) -> Result<Vec<Variable>, LoadError> {
     let plan = tree.resolve(target)?;
     let package = &tree.packages[target];

@@ -167,6 +167,7 @@ pub fn prepare(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<Pr
 }
 
 /// Everything but writing: returns the new file texts and what changed.
+/// Long by design: the steps of an update in order (prepare, download, decide, rewrite, re-render).
 pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(FileSet, Outcome)> {
     let Prepared {
         mut files,
@@ -417,6 +418,7 @@ fn is_placeholder(value: &str) -> bool {
 }
 
 /// The sites whose value must change, each with its change.
+/// Long by design: the rule for a changed checksum (all uses agree, replaced upstream files refused) reads as one decision.
 fn decide(
     uses: &[SourceUse],
     digests: &BTreeMap<&str, Digests>,

@@ -371,6 +371,7 @@ const MULTI_PLATFORM_ARG: &str = "build-arg:BUILDKIT_MULTI_PLATFORM";
 
 impl BuildOptions {
     /// Reads typed options from the raw option map.
+    /// Long by design: one match arm per BuildKit option, as dockerui reads them.
     pub fn parse(opts: &BTreeMap<String, String>) -> Result<Self, OptionsError> {
         let mut out = BuildOptions {
             definition_local: DEFAULT_DEFINITION_LOCAL.to_string(),

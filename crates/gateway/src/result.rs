@@ -137,6 +137,7 @@ impl ResultBuilder {
 
     /// Produces the `Result`. Refs use `Ref` messages when the daemon has the
     /// `proto.refarray` cap, bare ids otherwise.
+    /// Long by design: the single- and multi-platform shapes of BuildKit's result side by side.
     pub fn build(self, caps: &Caps) -> Result<gw::Result, ResultError> {
         if self.entries.is_empty() {
             return Err(ResultError::Empty);

@@ -317,6 +317,7 @@ impl Exec {
     }
 
     /// Validates and creates the op.
+    /// Long by design: validates the mounts and fills the ExecOp with the caps each field implies.
     pub fn build(self) -> Result<ExecResult, LlbError> {
         if self.args.is_empty() {
             return Err(LlbError::EmptyArgs);

@@ -291,6 +291,7 @@ impl Marshaler {
 
     /// Builds the op for a non-embedded node whose inputs are all visited, with the caps its
     /// fields imply.
+    /// Long by design: one arm per op kind, each filling its proto message and the caps it implies.
     fn lower(&self, node: &Node) -> (pb::Op, BTreeSet<String>) {
         let mut inputs: Vec<pb::Input> = Vec::new();
         // Identical inputs share one slot, as in the Go client (execs and file ops).

@@ -105,6 +105,7 @@ impl OpBuilder for Image {
 
 /// Normalises an image reference to `domain/path[:tag][@digest]`, adding `docker.io`,
 /// `library/` and `:latest` where Docker would. Digests are kept.
+/// Long by design: the parts of Docker's reference grammar in order (digest, tag, domain, path).
 pub fn normalize_image_ref(reference: &str) -> Result<String, LlbError> {
     let fail = |reason: &str| LlbError::InvalidImageRef {
         reference: reference.to_string(),

@@ -232,6 +232,7 @@ impl<'t> State<'t> {
         flow
     }
 
+    /// Long by design: Go's `range` over lists, maps and integers with `else`, `break` and `continue`.
     fn range_body(&mut self, dot: &Value, c: &'t Control) -> Result<Flow, RawError> {
         let outer = self.vars.len();
         let v = self.pipeline(dot, &c.pipe)?;

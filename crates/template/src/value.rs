@@ -303,6 +303,7 @@ fn bad_verb(verb: char, v: &Value) -> String {
     }
 }
 
+/// Long by design: one arm per verb and value kind, the table Go's fmt applies.
 fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
     // Lists and maps apply the verb element-wise, as fmt does.
     match v {
@@ -417,6 +418,7 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
 
 /// `fmt.Sprintf` for the verbs templates use: %v %s %d %q %x %X %o %b %c %t %f %e %g %T %%,
 /// with flags `-+# 0`, width and precision. Mismatches render like Go (`%!d(string=x)`).
+/// Long by design: Go's flag, width, precision and verb scan of one format string.
 pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::with_capacity(format.len() + 16);
     let mut next_arg = 0;

@@ -7,6 +7,8 @@ use crate::{EntryKind, Options, Report, Tree};
 
 const PATH: &str = "manifest.yaml";
 
+/// Checks manifest.yaml: readable YAML, `version: v1alpha1`, a `metadata` mapping with its
+/// fields, and the compatibility constraint.
 pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     let Some(text) = manifest_text(tree, report) else {
         return;

@@ -212,6 +212,7 @@ fn unknown(report: &mut Report, path: &str, key: &str, value: &Node<'_>) {
     );
 }
 
+/// Long by design: one arm per dependency kind Talos knows (service, path, network, time, configuration).
 fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
     let Some(depends) = doc.value("depends") else {
         return;
@@ -334,6 +335,7 @@ fn path_from_environment(container: Node<'_>) -> Option<String> {
         .find_map(|kv| kv.strip_prefix("PATH=").map(str::to_owned))
 }
 
+/// Long by design: resolves the entrypoint as Talos' runner does (candidates, mounts, PATH, symlinks).
 #[allow(clippy::too_many_arguments)]
 fn check_entrypoint(
     tree: &Tree,
