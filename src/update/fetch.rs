@@ -134,6 +134,7 @@ fn fetch_one(url: &str, options: &FetchOptions, progress: &Progress) -> Result<D
     }
 }
 
+/// Long by design: one download: status, size, both digests and progress read from one stream.
 fn try_once(agent: &ureq::Agent, url: &str, progress: &Progress) -> Result<Digests, Failure> {
     let mut response = agent.get(url).call().map_err(|e| match e {
         ureq::Error::BadUri(_)

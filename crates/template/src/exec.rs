@@ -356,6 +356,7 @@ impl<'t> State<'t> {
         Ok(value)
     }
 
+    /// Long by design: one arm per kind of command head (function, field, variable, value), as Go evaluates them.
     fn command(
         &mut self,
         dot: &Value,
@@ -470,6 +471,7 @@ impl<'t> State<'t> {
         Ok(receiver)
     }
 
+    /// Long by design: Go's argument checks (count, variadic, types) before the call, in Go's order.
     fn call(
         &mut self,
         dot: &Value,

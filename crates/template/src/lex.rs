@@ -348,6 +348,7 @@ pub(crate) fn parse_number(text: &str) -> Option<Number> {
     })
 }
 
+/// Long by design: one arm per escape Go's strconv.Unquote accepts.
 fn lex_quoted(src: &str, p: usize) -> Result<(Tok, usize), RawError> {
     let mut out = String::new();
     let mut chars = src[p + 1..].char_indices();

@@ -11,6 +11,7 @@ use crate::funcs::{i, s};
 use crate::value::Value;
 
 /// Rewrites Go's ASCII Perl classes into explicit classes the `regex` crate reads the same way.
+/// Long by design: a character scanner whose class and escape state lives in one loop.
 fn translate(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut chars = pattern.chars().peekable();

@@ -147,6 +147,7 @@ fn go_exponent(exp: i32) -> String {
 }
 
 /// Go's `%g` (shortest when `prec` is None), which is also `%v` for floats.
+/// Long by design: Go's `%g` choice between `%e` and `%f` with its trimming rules.
 pub fn format_float_g(f: f64, prec: Option<usize>) -> String {
     if f.is_nan() {
         return "NaN".into();

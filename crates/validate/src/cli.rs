@@ -294,6 +294,7 @@ fn check_set(images: &[(&str, &Vec<Target>)]) -> Vec<SetResult> {
 
 /// The human output: per image one line per violation (prefixed with the platform for OCI
 /// inputs) or its release spans, a summary line per image, then the set's violations.
+/// Long by design: the text report in output order (violations or spans, summaries, set checks).
 pub fn render(outcome: &Outcome) -> String {
     let mut out = String::new();
     for image in &outcome.images {

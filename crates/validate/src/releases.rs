@@ -36,6 +36,7 @@ impl std::fmt::Display for Span {
 
 /// The spans of known releases (inside `selection` when given) for which `tree` is valid or not,
 /// in version order. `options.talos_version` is ignored.
+/// Long by design: one pass over the release table that opens and closes spans as verdicts change.
 pub fn sweep(tree: &Tree, options: &Options, selection: Option<&Range>) -> Vec<Span> {
     let releases: Vec<(u64, u64)> = known_releases().collect();
     let known = |v: &Version| releases.contains(&(v.major, v.minor));
