@@ -239,7 +239,7 @@ impl TreeArgs {
 /// `kiln targets`: list the packages.
 #[derive(Debug, Args)]
 pub struct TargetsArgs {
-    /// The tree.
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Print JSON instead of lines.
@@ -250,7 +250,7 @@ pub struct TargetsArgs {
 /// `kiln check`: run the lint rules.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The tree.
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Print JSON instead of lines.
@@ -264,7 +264,7 @@ pub struct CheckArgs {
 /// `kiln graph`: the dependency graph as DOT.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The tree.
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Only the graph below this package.
@@ -275,7 +275,7 @@ pub struct GraphArgs {
 /// `kiln eval`: render a template with a package's variables.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The tree.
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// The package whose variables the template sees.
@@ -288,7 +288,7 @@ pub struct EvalArgs {
 /// A tree and one package of it, for the commands that work on a single target.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The tree.
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// The package to work on.

@@ -159,7 +159,7 @@ pub fn describe_result(supported: &[RequestDescription]) -> gw::Result {
 pub struct TargetLocation {
     /// Index into the sources; -1 for none.
     pub source_index: i32,
-    /// The lines.
+    /// The lines that define the target.
     pub ranges: Vec<LineRange>,
 }
 

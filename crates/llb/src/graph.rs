@@ -195,7 +195,7 @@ impl Range {
 /// Ranges of one source map that produced an op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceLocation {
-    /// The file.
+    /// The file, shared by every op that points into it.
     pub source: Arc<SourceMap>,
     /// Its areas that produced the op.
     pub ranges: Vec<Range>,
