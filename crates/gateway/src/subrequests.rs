@@ -159,7 +159,7 @@ pub fn describe_result(supported: &[RequestDescription]) -> gw::Result {
 pub struct TargetLocation {
     /// Index into the sources; -1 for none.
     pub source_index: i32,
-    /// The lines that define the target.
+    /// The lines in that source (a target's definition, an argument's use, a finding).
     pub ranges: Vec<LineRange>,
 }
 
