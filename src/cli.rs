@@ -803,18 +803,17 @@ mod tests {
             image: "/image".into(),
             report: "/out/validation.txt".into(),
             pkg_name: "ext".into(),
-            talos_version: Some("v1.10.0".into()),
-            kernel_release: Some("6.12.1-talos".into()),
-            module_signer: Some("signer".into()),
-            module_key_id: Some("4B:49".into()),
+            checks: helper::Checks {
+                talos_version: Some("v1.10.0".into()),
+                kernel_release: Some("6.12.1-talos".into()),
+                module_signer: Some("signer".into()),
+                module_key_id: Some("4B:49".into()),
+            },
             if_extension: true,
             decision: Some("ext: by the output's shape".into()),
         };
         let bare = helper::Validate {
-            talos_version: None,
-            kernel_release: None,
-            module_signer: None,
-            module_key_id: None,
+            checks: helper::Checks::default(),
             if_extension: false,
             decision: None,
             ..full.clone()
@@ -828,10 +827,14 @@ mod tests {
             assert_eq!(a.report, Some(PathBuf::from(&v.report)));
             assert_eq!(a.args.paths, std::slice::from_ref(&v.image));
             assert_eq!(a.args.pkg_name, Some(v.pkg_name.clone()));
-            assert_eq!(a.args.talos_version.is_some(), v.talos_version.is_some());
-            assert_eq!(a.args.kernel_release, v.kernel_release);
-            assert_eq!(a.args.module_signer, v.module_signer);
-            assert_eq!(a.args.module_key_id, v.module_key_id);
+            let checks = &v.checks;
+            assert_eq!(
+                a.args.talos_version.is_some(),
+                checks.talos_version.is_some()
+            );
+            assert_eq!(a.args.kernel_release, checks.kernel_release);
+            assert_eq!(a.args.module_signer, checks.module_signer);
+            assert_eq!(a.args.module_key_id, checks.module_key_id);
         }
     }
 }
