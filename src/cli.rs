@@ -24,11 +24,14 @@ use crate::tree::{self, FileSet, LoadOptions, Tree};
     version,
     about = "Build Talos system-extension images from pkg.yaml trees with BuildKit"
 )]
+/// The command line of the `kiln` binary.
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// kiln's subcommands; each variant's doc is its `--help` summary.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List every package of the tree (name and directory).
@@ -59,12 +62,12 @@ pub enum Command {
     VerifySha512(VerifyArgs),
 }
 
+/// `kiln llb`: the LLB the frontend would solve for one target.
 #[derive(Debug, Args)]
 pub struct LlbArgs {
+    /// The tree and the target.
     #[command(flatten)]
-    pub tree: TreeArgs,
-    #[arg(long, short = 't')]
-    pub target: String,
+    pub on: TargetArgs,
     /// Print a readable JSON dump instead of the binary Definition.
     #[arg(long)]
     pub json: bool,
@@ -75,6 +78,7 @@ pub struct LlbArgs {
     /// Leave out the extension validation stage.
     #[arg(long)]
     pub no_validate: bool,
+    /// The `docker buildx build` flags that change the LLB.
     #[command(flatten)]
     pub build: BuildFlags,
 }
@@ -108,8 +112,10 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 pub const DEFAULT_HELPER_IMAGE: &str =
     concat!("ghcr.io/kiln-build/kiln:v", env!("CARGO_PKG_VERSION"));
 
+/// `kiln validate`: the image checks, plus what the build's final stage needs.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// The flags shared with the validation library's own command line.
     #[command(flatten)]
     pub args: kiln_validate::cli::Args,
     /// Pass (saying so) when PATH is a directory holding neither manifest.yaml nor rootfs/: the
@@ -126,6 +132,7 @@ pub struct ValidateArgs {
     pub report: Option<PathBuf>,
 }
 
+/// `kiln update`: refresh the checksums of sources.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Root of the tree (the directory holding the Pkgfile).
@@ -165,9 +172,12 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `kiln verify-sha512 FILE SHA512 DEST`, run inside builds on each download.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// The downloaded file.
     pub file: PathBuf,
+    /// The expected sha512, as hex.
     pub sha512: String,
     /// Where to copy the file once it matches.
     pub dest: PathBuf,
@@ -191,6 +201,7 @@ pub struct TreeArgs {
 }
 
 impl TreeArgs {
+    /// The `--platform` given, else this machine's.
     pub fn platform(&self) -> Platform {
         self.platform.clone().unwrap_or_else(platform::host)
     }
@@ -211,18 +222,24 @@ impl TreeArgs {
         Ok(request::load_options(&opts, &self.platform()))
     }
 
+    /// The tree's definition files, read from disk.
+    pub fn files(&self) -> Result<FileSet> {
+        FileSet::from_dir(&self.root, &self.pkgfile)
+            .with_context(|| format!("reading the tree at {}", self.root.display()))
+    }
+
     /// Loads the tree, printing warnings; errors come back as [`LoadError`].
     pub fn load(&self) -> Result<Tree> {
-        let files = FileSet::from_dir(&self.root, &self.pkgfile)
-            .with_context(|| format!("reading the tree at {}", self.root.display()))?;
-        let tree = tree::load(&files, &self.options()?)?;
+        let tree = tree::load(&self.files()?, &self.options()?)?;
         print_diagnostics(&tree.warnings);
         Ok(tree)
     }
 }
 
+/// `kiln targets`: list the packages.
 #[derive(Debug, Args)]
 pub struct TargetsArgs {
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Print JSON instead of lines.
@@ -230,8 +247,10 @@ pub struct TargetsArgs {
     pub json: bool,
 }
 
+/// `kiln check`: run the lint rules.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Print JSON instead of lines.
@@ -242,8 +261,10 @@ pub struct CheckArgs {
     pub rules: bool,
 }
 
+/// `kiln graph`: the dependency graph as DOT.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Only the graph below this package.
@@ -251,8 +272,10 @@ pub struct GraphArgs {
     pub target: Option<String>,
 }
 
+/// `kiln eval`: render a template with a package's variables.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
     /// The package whose variables the template sees.
@@ -262,29 +285,47 @@ pub struct EvalArgs {
     pub template: String,
 }
 
+/// A tree and one package of it, for the commands that work on a single target.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct TargetArgs {
+    /// Where the tree is and how to load it (root, Pkgfile, platform, build args).
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// The package to work on.
     #[arg(long, short = 't')]
     pub target: String,
+}
+
+/// `kiln plan`: a target and its dependency closure in build order.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The tree and the target.
+    #[command(flatten)]
+    pub on: TargetArgs,
     /// Print JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
 }
 
+/// The files `kiln schema` has a JSON Schema for.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum SchemaKind {
+    /// The schema of pkg.yaml
     Pkg,
+    /// The schema of the Pkgfile
     Pkgfile,
+    /// The schema of vars.yaml
     Vars,
 }
 
+/// `kiln schema`: print a JSON Schema.
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
+    /// Which file's schema.
     pub kind: SchemaKind,
 }
 
+/// Prints every diagnostic to stderr, one a line, as users read them.
 pub fn print_diagnostics(diags: &Diagnostics) {
     for d in &diags.0 {
         eprintln!("{d}");
@@ -363,15 +404,14 @@ fn check(args: &CheckArgs) -> i32 {
             println!(
                 "{:24} {:7} {}",
                 rule.id,
-                severity_name(rule.severity),
+                rule.severity.to_string(),
                 rule.summary
             );
         }
         return 0;
     }
     let run = || -> Result<Diagnostics> {
-        let files = FileSet::from_dir(&args.tree.root, &args.tree.pkgfile)
-            .with_context(|| format!("reading the tree at {}", args.tree.root.display()))?;
+        let files = args.tree.files()?;
         let opts = args.tree.options()?;
         let tree = tree::load(&files, &opts)?;
         Ok(tree::lint::check(&files, &tree, &opts))
@@ -397,13 +437,6 @@ fn check(args: &CheckArgs) -> i32 {
         }
     }
     i32::from(tree::lint::failed(&findings))
-}
-
-fn severity_name(s: crate::spec::Severity) -> &'static str {
-    match s {
-        crate::spec::Severity::Error => "error",
-        crate::spec::Severity::Warning => "warning",
-    }
 }
 
 fn graph(args: &GraphArgs) -> Result<()> {
@@ -440,9 +473,10 @@ struct PlanDep<'a> {
     declared_by: &'a str,
 }
 
+/// Long by design: one summary built as JSON and as text.
 fn plan(args: &PlanArgs) -> Result<()> {
-    let tree = args.tree.load()?;
-    let plan = tree.resolve(&args.target)?;
+    let tree = args.on.tree.load()?;
+    let plan = tree.resolve(&args.on.target)?;
     let entries: Vec<PlanEntry<'_>> = plan
         .order
         .iter()
@@ -534,15 +568,14 @@ struct VarsFile(BTreeMap<String, String>);
 
 fn llb(args: &LlbArgs) -> Result<()> {
     use crate::convert::{Converter, Trees};
-    let mut line = args.tree.command_line();
-    line.target = Some(args.target.clone());
+    let mut line = args.on.tree.command_line();
+    line.target = Some(args.on.target.clone());
     line.build_contexts = args.build.build_contexts.clone();
     line.no_cache = args.build.no_cache;
     line.no_cache_filter = args.build.no_cache_filter.clone();
     line.image_resolve_mode = args.build.image_resolve_mode.clone();
     let opts = line.options()?;
-    let files = FileSet::from_dir(&args.tree.root, &args.tree.pkgfile)
-        .with_context(|| format!("reading the tree at {}", args.tree.root.display()))?;
+    let files = args.on.tree.files()?;
     let native = platform::host();
     let platform = request::platforms(&opts, &native)?.remove(0);
     let trees = Trees::new(files, request::load_options(&opts, &platform));
@@ -564,9 +597,9 @@ fn llb(args: &LlbArgs) -> Result<()> {
     if args.no_validate {
         convert.validate = None;
     }
-    let platform = args.tree.platform();
+    let platform = args.on.tree.platform();
     print_diagnostics(&trees.get(&platform)?.warnings);
-    let converted = Converter::new(&trees, convert).target(&args.target, &platform)?;
+    let converted = Converter::new(&trees, convert).target(&args.on.target, &platform)?;
     // The same graph the frontend solves, validation stage included, so `buildctl` users get the check.
     let def = kiln_llb::marshal(&converted.result());
     let mut out = std::io::stdout().lock();
@@ -614,6 +647,7 @@ fn validate(args: &ValidateArgs) -> i32 {
     code
 }
 
+/// Long by design: options in, then the outcome printed for `--check` and for a real run.
 fn update(args: &UpdateArgs) -> i32 {
     let options = crate::update::UpdateOptions {
         platforms: args.platform.clone(),
@@ -769,18 +803,17 @@ mod tests {
             image: "/image".into(),
             report: "/out/validation.txt".into(),
             pkg_name: "ext".into(),
-            talos_version: Some("v1.10.0".into()),
-            kernel_release: Some("6.12.1-talos".into()),
-            module_signer: Some("signer".into()),
-            module_key_id: Some("4B:49".into()),
+            checks: helper::Checks {
+                talos_version: Some("v1.10.0".into()),
+                kernel_release: Some("6.12.1-talos".into()),
+                module_signer: Some("signer".into()),
+                module_key_id: Some("4B:49".into()),
+            },
             if_extension: true,
             decision: Some("ext: by the output's shape".into()),
         };
         let bare = helper::Validate {
-            talos_version: None,
-            kernel_release: None,
-            module_signer: None,
-            module_key_id: None,
+            checks: helper::Checks::default(),
             if_extension: false,
             decision: None,
             ..full.clone()
@@ -794,10 +827,14 @@ mod tests {
             assert_eq!(a.report, Some(PathBuf::from(&v.report)));
             assert_eq!(a.args.paths, std::slice::from_ref(&v.image));
             assert_eq!(a.args.pkg_name, Some(v.pkg_name.clone()));
-            assert_eq!(a.args.talos_version.is_some(), v.talos_version.is_some());
-            assert_eq!(a.args.kernel_release, v.kernel_release);
-            assert_eq!(a.args.module_signer, v.module_signer);
-            assert_eq!(a.args.module_key_id, v.module_key_id);
+            let checks = &v.checks;
+            assert_eq!(
+                a.args.talos_version.is_some(),
+                checks.talos_version.is_some()
+            );
+            assert_eq!(a.args.kernel_release, checks.kernel_release);
+            assert_eq!(a.args.module_signer, checks.module_signer);
+            assert_eq!(a.args.module_key_id, checks.module_key_id);
         }
     }
 }

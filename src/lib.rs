@@ -3,6 +3,8 @@
 //! Data flows one way: files → [`spec`] → [`tree`] → convert → LLB → gateway; [`update`] rewrites
 //! a tree's checksums from the same loaded tree.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod convert;
 pub mod frontend;

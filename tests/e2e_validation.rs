@@ -1,4 +1,4 @@
-//! End-to-end tests of extension validation (issue 5) through `docker buildx build` and the real
+//! End-to-end tests of extension validation through `docker buildx build` and the real
 //! daemon: the frontend's validation stage refuses images that break the rules before anything is
 //! exported or pushed, shows the violations in the build output, honours `TALOS_VERSION` and is cached;
 //! `kiln validate` checks images from the registry and OCI tarballs built without kiln.

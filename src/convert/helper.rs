@@ -41,6 +41,45 @@ impl VerifySha512 {
     }
 }
 
+/// What an image is checked against: each value comes from its build arg and goes to its
+/// `kiln validate` flag (of `kiln_validate::cli::Args`), which this type pairs in one place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// `TALOS_VERSION` → `--talos-version`: the Talos version (or range) to check against.
+    pub talos_version: Option<String>,
+    /// `KERNEL_RELEASE` → `--kernel-release`: the kernel release directory modules must sit in.
+    pub kernel_release: Option<String>,
+    /// `KERNEL_MODULE_SIGNER` → `--module-signer`: the issuer every module must be signed by.
+    pub module_signer: Option<String>,
+    /// `KERNEL_MODULE_KEY_ID` → `--module-key-id`: the key every module must be signed with.
+    pub module_key_id: Option<String>,
+}
+
+impl Checks {
+    /// The checks the build args ask for (values as given; the caller checks `TALOS_VERSION`).
+    pub fn from_build_args(build_args: &std::collections::BTreeMap<String, String>) -> Self {
+        Checks {
+            talos_version: build_args.get("TALOS_VERSION").cloned(),
+            kernel_release: build_args.get("KERNEL_RELEASE").cloned(),
+            module_signer: build_args.get("KERNEL_MODULE_SIGNER").cloned(),
+            module_key_id: build_args.get("KERNEL_MODULE_KEY_ID").cloned(),
+        }
+    }
+
+    /// The flags for the values that are set, in a fixed order.
+    fn flags(&self) -> impl Iterator<Item = String> + '_ {
+        [
+            ("--talos-version", &self.talos_version),
+            ("--kernel-release", &self.kernel_release),
+            ("--module-signer", &self.module_signer),
+            ("--module-key-id", &self.module_key_id),
+        ]
+        .into_iter()
+        .filter_map(|(flag, value)| value.as_ref().map(|v| [flag.to_string(), v.clone()]))
+        .flatten()
+    }
+}
+
 /// `kiln validate IMAGE --if-extension --report FILE --pkg-name NAME …` (the other flags belong
 /// to `kiln_validate::cli::Args`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,14 +90,8 @@ pub struct Validate {
     pub report: String,
     /// The package whose output is checked.
     pub pkg_name: String,
-    /// `--talos-version`.
-    pub talos_version: Option<String>,
-    /// `--kernel-release`.
-    pub kernel_release: Option<String>,
-    /// `--module-signer`.
-    pub module_signer: Option<String>,
-    /// `--module-key-id`.
-    pub module_key_id: Option<String>,
+    /// What the image is checked against.
+    pub checks: Checks,
     /// `--if-extension`: validate only an image shaped like an extension.
     pub if_extension: bool,
     /// `--decision`: the line saying why the image is (maybe) validated.
@@ -81,17 +114,7 @@ impl Validate {
             "--pkg-name".into(),
             self.pkg_name.clone(),
         ]);
-        let optional = [
-            ("--talos-version", &self.talos_version),
-            ("--kernel-release", &self.kernel_release),
-            ("--module-signer", &self.module_signer),
-            ("--module-key-id", &self.module_key_id),
-        ];
-        for (flag, value) in optional {
-            if let Some(v) = value {
-                argv.extend([flag.to_string(), v.clone()]);
-            }
-        }
+        argv.extend(self.checks.flags());
         argv
     }
 }

@@ -42,7 +42,9 @@ pub type ImageOverride = Arc<dyn Fn(&str, &Platform) -> Option<Output> + Send + 
 /// The `context` local that package directories are copied from.
 #[derive(Debug, Clone)]
 pub struct ContextSource {
+    /// The local's name as the client passes it (`context` by default).
     pub name: String,
+    /// The session serving it; `None`: the build's own session.
     pub session_id: Option<String>,
 }
 
@@ -60,8 +62,11 @@ impl Default for ContextSource {
 pub struct ConvertOptions {
     /// kiln's own image: runs the sha512 check and the validation stage.
     pub helper: Output,
+    /// Where package directories are copied from.
     pub context: ContextSource,
+    /// How base and dependency images are resolved; `None`: the daemon's default.
     pub image_resolve_mode: Option<ResolveMode>,
+    /// The packages to build without the cache (`--no-cache`, `--no-cache-filter`).
     pub no_cache: NoCache,
     /// `SOURCE_DATE_EPOCH`: finalize copies get this mtime.
     pub source_date_epoch: Option<i64>,
@@ -81,6 +86,7 @@ pub struct ConvertOptions {
 }
 
 impl ConvertOptions {
+    /// Options with `helper` and every other setting at its default.
     pub fn new(helper: Output) -> ConvertOptions {
         ConvertOptions {
             helper,
@@ -125,6 +131,7 @@ pub fn proxy_from_build_args(
 pub struct SbomDocument {
     /// Where the step writes it in the build root.
     pub path: String,
+    /// The document, as the step writes it.
     pub json: String,
 }
 
@@ -163,8 +170,10 @@ impl Converted {
     }
 }
 
+/// Why a target could not be converted.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
+    /// The tree did not load for the platform; its diagnostics say why.
     #[error(transparent)]
     Load(#[from] LoadError),
     /// A package that cannot be expressed as LLB, at its pkg.yaml span.
@@ -188,6 +197,7 @@ pub struct Converter<'t> {
 }
 
 impl<'t> Converter<'t> {
+    /// A converter over `trees`; nothing is converted until a target is asked for.
     pub fn new(trees: &'t Trees, opts: ConvertOptions) -> Converter<'t> {
         Converter {
             trees,

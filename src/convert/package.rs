@@ -269,6 +269,7 @@ impl Converter<'_> {
         })
     }
 
+    /// Long by design: stage and image dependencies share the copy, platform and runtime handling.
     fn dependencies(
         &mut self,
         p: &Pkg<'_>,
@@ -359,6 +360,7 @@ impl Converter<'_> {
         Ok(BuildState { root, ..state })
     }
 
+    /// Long by design: the transfer's patterns and the copy into the build root must agree, so they stay together.
     fn context(&mut self, p: &Pkg<'_>, state: BuildState) -> Result<BuildState, ConvertError> {
         let package = p.package;
         let err = |e| llb_err(package, package.pkg.span, e);

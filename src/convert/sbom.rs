@@ -177,6 +177,7 @@ fn short_hash(parts: &[&str]) -> String {
 
 /// The SPDX 2.3 JSON document (pretty-printed, ending in a newline) for `package_name`'s `sbom:`
 /// block. The same inputs always give the same bytes.
+/// Long by design: it writes one JSON document top to bottom in SPDX's field order.
 pub fn spdx_document(
     package_name: &str,
     sbom: &Sbom,

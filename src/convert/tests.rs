@@ -390,10 +390,12 @@ fn alpine_variant_and_apk_install() {
 fn validation_stage_runs_kiln_natively_on_the_image() {
     let mut opts = options();
     opts.validate = Some(ValidateOptions {
-        talos_version: Some("v1.12.0".into()),
-        kernel_release: None,
-        module_signer: Some("Talos module signer".into()),
-        module_key_id: Some("4B:49".into()),
+        checks: crate::convert::helper::Checks {
+            talos_version: Some("v1.12.0".into()),
+            kernel_release: None,
+            module_signer: Some("Talos module signer".into()),
+            module_key_id: Some("4B:49".into()),
+        },
         extension: None,
     });
     let (_, validation) = convert(&full_tree(), "hello", Platform::linux("arm64"), opts);

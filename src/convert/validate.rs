@@ -10,10 +10,8 @@ use crate::spec::Platform;
 /// `KERNEL_MODULE_SIGNER`, `KERNEL_MODULE_KEY_ID`, `KILN_EXTENSION`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidateOptions {
-    pub talos_version: Option<String>,
-    pub kernel_release: Option<String>,
-    pub module_signer: Option<String>,
-    pub module_key_id: Option<String>,
+    /// What the images are checked against.
+    pub checks: helper::Checks,
     /// `KILN_EXTENSION=true|false`: every target is (not) an extension, whatever its files say.
     pub extension: Option<bool>,
 }
@@ -23,10 +21,7 @@ impl ValidateOptions {
     /// checked by the caller (a malformed `KILN_EXTENSION` counts as unset here).
     pub fn from_build_args(build_args: &std::collections::BTreeMap<String, String>) -> Self {
         ValidateOptions {
-            talos_version: build_args.get("TALOS_VERSION").cloned(),
-            kernel_release: build_args.get("KERNEL_RELEASE").cloned(),
-            module_signer: build_args.get("KERNEL_MODULE_SIGNER").cloned(),
-            module_key_id: build_args.get("KERNEL_MODULE_KEY_ID").cloned(),
+            checks: helper::Checks::from_build_args(build_args),
             extension: build_args
                 .get(EXTENSION_BUILD_ARG)
                 .and_then(|v| parse_extension_arg(v).ok().flatten()),
@@ -125,10 +120,7 @@ pub(super) fn stage(
         image: IMAGE_MOUNT.to_string(),
         report: "/out/validation.txt".to_string(),
         pkg_name: target.to_string(),
-        talos_version: opts.talos_version.clone(),
-        kernel_release: opts.kernel_release.clone(),
-        module_signer: opts.module_signer.clone(),
-        module_key_id: opts.module_key_id.clone(),
+        checks: opts.checks.clone(),
         if_extension: decision.extension.is_none(),
         decision: Some(decision.describe(target)),
     }

@@ -105,10 +105,7 @@ pub fn lint_results(findings: &Diagnostics, files: &FileSet) -> kiln_gateway::li
             Some(rule) => (rule.id.to_string(), rule.summary.to_string()),
             None => ("InvalidCheckSetting".to_string(), String::new()),
         };
-        let severity = match d.severity {
-            crate::spec::Severity::Error => "error",
-            crate::spec::Severity::Warning => "warning",
-        };
+        let severity = d.severity;
         let place = if source.is_some() {
             String::new()
         } else {

@@ -13,6 +13,8 @@ pub mod status;
 pub mod targets;
 mod tree_source;
 
+use std::collections::BTreeMap;
+
 use kiln_gateway::concurrent::all_or_most_detailed;
 use kiln_gateway::subrequests::Subrequests;
 use kiln_gateway::{
@@ -84,16 +86,7 @@ fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
 /// One build: what the frontend returns, or the error to return instead.
 pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Result, Status> {
     let opts = BuildOptions::parse(&env.opts).map_err(|e| plain_error(e.to_string()))?;
-    let pkgfile = request::pkgfile(&opts);
-    let session = opts.local_session(&opts.definition_local, &env.session_id);
-    let (files, load_vertex) = tree_source::read(client, &opts.definition_local, session, &pkgfile)
-        .await
-        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
-    if files.get(&pkgfile).is_none() {
-        return Err(plain_error(format!(
-            "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
-        )));
-    }
+    let (files, load_vertex) = read_files(client, env, &opts).await?;
     let native = native_platform(client, env);
     let platforms = request::platforms(&opts, &native).map_err(|e| plain_error(e.0))?;
     let trees = Trees::new(files, request::load_options(&opts, &platforms[0]));
@@ -102,53 +95,10 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
         || Ok(trees.get(&platforms[0])),
     )?;
     if let Some(request_id) = &opts.request_id {
-        let tree = || {
-            trees
-                .get(&platforms[0])
-                .map_err(|e| load_status(e, trees.files()))
-        };
-        let lint = || {
-            let tree = tree()?;
-            let findings = crate::tree::lint::check(trees.files(), &tree, trees.options());
-            let failed = crate::tree::lint::failed(&findings);
-            Ok::<_, Status>((checks::lint_results(&findings, trees.files()), failed))
-        };
-        return guarded(&format!("answering the {request_id} request"), || {
-            Subrequests::new()
-                .targets(|| Ok(targets::list(&*tree()?)))
-                .with(kiln_gateway::outline::outline_description(), || {
-                    let target = opts.target.as_deref().ok_or_else(|| {
-                        plain_error("no target: pass --target with the package to outline (`--call targets` lists them)")
-                    })?;
-                    checks::outline(&trees, &*tree()?, target)
-                        .map(|o| kiln_gateway::outline::outline_result(&o))
-                })
-                .with(kiln_gateway::lint::lint_description(), || {
-                    lint().map(|(results, failed)| kiln_gateway::lint::lint_result(&results, failed))
-                })
-                .with(kiln_gateway::lint::check_description(), || {
-                    // buildx 0.13 prints the text but ignores the status code: fail the call.
-                    let (results, failed) = lint()?;
-                    if failed {
-                        return Err(plain_error(results.to_text()));
-                    }
-                    Ok(kiln_gateway::lint::lint_result(&results, failed))
-                })
-                .answer(request_id)
-        });
+        return answer_subrequest(request_id, &opts, &trees, &platforms[0]);
     }
-
-    // The lint rules' findings show as build warnings; with `check=error=true` they fail it.
     if let Ok(tree) = loaded {
-        let findings = crate::tree::lint::check(trees.files(), &tree, trees.options());
-        warn_all(client, &load_vertex, &findings, trees.files()).await;
-        if crate::tree::lint::failed(&findings) {
-            return Err(status::diagnostics_status(
-                "the package tree fails its checks (see `--call check`)",
-                &findings,
-                trees.files(),
-            ));
-        }
+        check_tree(client, &load_vertex, &trees, &tree).await?;
     }
     let target = opts.target.clone().ok_or_else(|| {
         plain_error(
@@ -168,94 +118,82 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     let mut plans = Vec::new();
     let mut not_extension = None;
     for platform in &platforms {
-        let doing = format!("converting package {target:?} for {platform}");
-        let plan = guarded(&doing, || {
-            let converted = converter
-                .target(&target, platform)
-                .map_err(|e| convert_status(&e, trees.files()))?;
-            let def = kiln_llb::marshal(&converted.result());
-            check_caps(&def, &llb_caps)?;
-            let validation = converted.validation.as_ref().map(kiln_llb::marshal);
-            let sbom = sbom_definition(&converted.sboms, platform, &target)?;
-            let not_extension = converted
-                .extension
-                .filter(|d| d.extension == Some(false))
-                .map(|d| d.describe(&target));
-            Ok(((platform.clone(), def, validation, sbom), not_extension))
-        })?;
-        plans.push(plan.0);
-        not_extension = plan.1;
+        let (plan, line) = plan(&mut converter, &trees, &target, platform, &llb_caps)?;
+        plans.push(plan);
+        not_extension = line;
     }
     // Without a validation stage nothing else in the output would say so.
     if let Some(line) = not_extension {
         let _ = client.warn(&load_vertex, &line, &[], None).await;
     }
 
-    let labels = {
-        let tree = trees
-            .get(&platforms[0])
-            .map_err(|e| load_status(e, trees.files()))?;
-        let mut labels = tree.pkgfile.labels.clone();
-        labels.extend(opts.labels.clone());
-        labels
-    };
+    let tree = trees
+        .get(&platforms[0])
+        .map_err(|e| load_status(e, trees.files()))?;
+    let mut labels = tree.pkgfile.labels.clone();
+    labels.extend(opts.labels.clone());
+    let attest = attestations_taken(client, &load_vertex, &plans).await;
+    let solved = solve_all(client, &plans, &opts.cache_imports, attest).await?;
+    let multi_platform = opts.multi_platform || platforms.len() > 1;
+    assemble(
+        client,
+        solved,
+        labels,
+        multi_platform,
+        opts.source_date_epoch,
+    )
+}
 
-    // Each result depends on its validation stage, so a failing check fails the build before the
-    // exporter gets anything: nothing is exported or pushed. Every platform's stage is also
-    // evaluated now, concurrently, so that all of them report their violations (a lazy solve
-    // would stop at the first failure) before we return.
+/// The definition files from the `dockerfile` local (or the one `dockerfilekey` names), and the
+/// vertex their transfer showed as; a tree without its Pkgfile is refused.
+async fn read_files(
+    client: &Client,
+    env: &FrontendEnv,
+    opts: &BuildOptions,
+) -> Result<(crate::tree::FileSet, String), Status> {
+    let pkgfile = request::pkgfile(opts);
+    let session = opts.local_session(&opts.definition_local, &env.session_id);
+    let (files, load_vertex) = tree_source::read(client, &opts.definition_local, session, &pkgfile)
+        .await
+        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
+    if files.get(&pkgfile).is_none() {
+        return Err(plain_error(format!(
+            "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
+        )));
+    }
+    Ok((files, load_vertex))
+}
+
+/// Whether the daemon takes attestations from a frontend; when it does not and a plan has an
+/// SBOM, the user is told the SBOM stays in the image's files only.
+async fn attestations_taken(client: &Client, load_vertex: &str, plans: &[Plan]) -> bool {
     let attest = client
         .caps()
         .gateway(kiln_gateway::client::CAP_ATTESTATIONS);
-    if !attest && plans.iter().any(|p| p.3.is_some()) {
+    if !attest && plans.iter().any(|p| p.sbom.is_some()) {
         let _ = client
             .warn(
-                &load_vertex,
+                load_vertex,
                 "this BuildKit cannot take attestations from a frontend (no reference.attestations cap): the SBOM is only in the image's files",
                 &[],
                 None,
             )
             .await;
     }
-    let solves = plans.iter().map(|(platform, def, validation, sbom)| {
-        let cache = opts.cache_imports.clone();
-        async move {
-            if let Some(validation) = validation {
-                let mut req = SolveRequest::definition(validation.0.clone(), &cache);
-                req.evaluate = true;
-                client.solve(req).await.map_err(|e| e.to_status())?;
-            }
-            let image_ref = client
-                .solve(SolveRequest::definition(def.0.clone(), &cache))
-                .await
-                .map_err(|e| e.to_status())?;
-            let id = image_ref
-                .single_ref()
-                .map_err(|e| e.to_status())?
-                .to_string();
-            let mut attestations = Vec::new();
-            if let (Some((def, paths)), true) = (sbom, attest) {
-                let solved = client
-                    .solve(SolveRequest::definition(def.0.clone(), &cache))
-                    .await
-                    .map_err(|e| e.to_status())?;
-                let sbom_id = solved.single_ref().map_err(|e| e.to_status())?.to_string();
-                for path in paths {
-                    attestations.push(kiln_gateway::result::in_toto_attestation(
-                        sbom_id.clone(),
-                        path.clone(),
-                        kiln_gateway::result::PREDICATE_SPDX,
-                        "sbom",
-                    ));
-                }
-            }
-            Ok::<_, Status>((platform.clone(), id, attestations))
-        }
-    });
-    let solved = all_or_most_detailed(solves).await?;
+    attest
+}
 
-    let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
-    result.source_date_epoch(opts.source_date_epoch);
+/// The build's result: each solved platform's image with its config (carrying `labels`) and
+/// attestations.
+fn assemble(
+    client: &Client,
+    solved: Vec<Solved>,
+    labels: BTreeMap<String, String>,
+    multi_platform: bool,
+    source_date_epoch: Option<i64>,
+) -> Result<gateway_pb::Result, Status> {
+    let mut result = ResultBuilder::new(multi_platform);
+    result.source_date_epoch(source_date_epoch);
     for (platform, id, attestations) in solved {
         for a in attestations {
             result.attestation(&platform, a);
@@ -269,6 +207,159 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     result
         .build(client.caps())
         .map_err(|e| plain_error(e.to_string()))
+}
+
+/// The answer to a subrequest (`--call targets|outline|lint|check`) about the tree as loaded
+/// for `platform`.
+fn answer_subrequest(
+    request_id: &str,
+    opts: &BuildOptions,
+    trees: &Trees,
+    platform: &Platform,
+) -> Result<gateway_pb::Result, Status> {
+    let tree = || {
+        trees
+            .get(platform)
+            .map_err(|e| load_status(e, trees.files()))
+    };
+    let lint = || {
+        let tree = tree()?;
+        let findings = crate::tree::lint::check(trees.files(), &tree, trees.options());
+        let failed = crate::tree::lint::failed(&findings);
+        Ok::<_, Status>((checks::lint_results(&findings, trees.files()), failed))
+    };
+    guarded(&format!("answering the {request_id} request"), || {
+        Subrequests::new()
+            .targets(|| Ok(targets::list(&*tree()?)))
+            .with(kiln_gateway::outline::outline_description(), || {
+                let target = opts.target.as_deref().ok_or_else(|| {
+                    plain_error("no target: pass --target with the package to outline (`--call targets` lists them)")
+                })?;
+                checks::outline(trees, &*tree()?, target)
+                    .map(|o| kiln_gateway::outline::outline_result(&o))
+            })
+            .with(kiln_gateway::lint::lint_description(), || {
+                lint().map(|(results, failed)| kiln_gateway::lint::lint_result(&results, failed))
+            })
+            .with(kiln_gateway::lint::check_description(), || {
+                // buildx 0.13 prints the text but ignores the status code: fail the call.
+                let (results, failed) = lint()?;
+                if failed {
+                    return Err(plain_error(results.to_text()));
+                }
+                Ok(kiln_gateway::lint::lint_result(&results, failed))
+            })
+            .answer(request_id)
+    })
+}
+
+/// Shows the lint rules' findings as build warnings; with `check=error=true` they fail the build.
+async fn check_tree(
+    client: &Client,
+    load_vertex: &str,
+    trees: &Trees,
+    tree: &crate::tree::Tree,
+) -> Result<(), Status> {
+    let findings = crate::tree::lint::check(trees.files(), tree, trees.options());
+    warn_all(client, load_vertex, &findings, trees.files()).await;
+    if crate::tree::lint::failed(&findings) {
+        return Err(status::diagnostics_status(
+            "the package tree fails its checks (see `--call check`)",
+            &findings,
+            trees.files(),
+        ));
+    }
+    Ok(())
+}
+
+/// One platform's solved image: its platform, its ref id and its attestations.
+type Solved = (Platform, String, Vec<gateway_pb::Attestation>);
+
+/// One platform's build, converted and marshaled: the image, the validation stage it depends
+/// on, and the SBOM documents with their paths.
+struct Plan {
+    platform: Platform,
+    image: kiln_llb::Definition,
+    validation: Option<kiln_llb::Definition>,
+    sbom: Option<(kiln_llb::Definition, Vec<String>)>,
+}
+
+/// Converts `target` for `platform`; also the line that says the output is not validated as an
+/// extension, when that was decided.
+fn plan(
+    converter: &mut Converter<'_>,
+    trees: &Trees,
+    target: &str,
+    platform: &Platform,
+    llb_caps: &Caps,
+) -> Result<(Plan, Option<String>), Status> {
+    let doing = format!("converting package {target:?} for {platform}");
+    guarded(&doing, || {
+        let converted = converter
+            .target(target, platform)
+            .map_err(|e| convert_status(&e, trees.files()))?;
+        let image = kiln_llb::marshal(&converted.result());
+        check_caps(&image, llb_caps)?;
+        let plan = Plan {
+            platform: platform.clone(),
+            image,
+            validation: converted.validation.as_ref().map(kiln_llb::marshal),
+            sbom: sbom_definition(&converted.sboms, platform, target)?,
+        };
+        let not_extension = converted
+            .extension
+            .filter(|d| d.extension == Some(false))
+            .map(|d| d.describe(target));
+        Ok((plan, not_extension))
+    })
+}
+
+/// Solves every platform's plan concurrently: per platform its solved image ref and its SBOM
+/// attestations (when the daemon takes them).
+///
+/// Each result depends on its validation stage, so a failing check fails the build before the
+/// exporter gets anything: nothing is exported or pushed. Every platform's stage is also
+/// evaluated now, concurrently, so that all of them report their violations (a lazy solve
+/// would stop at the first failure) before we return.
+async fn solve_all(
+    client: &Client,
+    plans: &[Plan],
+    cache: &[kiln_gateway::CacheImport],
+    attest: bool,
+) -> Result<Vec<Solved>, Status> {
+    let solves = plans.iter().map(|plan| async move {
+        if let Some(validation) = &plan.validation {
+            let mut req = SolveRequest::definition(validation.0.clone(), cache);
+            req.evaluate = true;
+            client.solve(req).await.map_err(|e| e.to_status())?;
+        }
+        let image_ref = client
+            .solve(SolveRequest::definition(plan.image.0.clone(), cache))
+            .await
+            .map_err(|e| e.to_status())?;
+        let id = image_ref
+            .single_ref()
+            .map_err(|e| e.to_status())?
+            .to_string();
+        let mut attestations = Vec::new();
+        if let (Some((def, paths)), true) = (&plan.sbom, attest) {
+            let solved = client
+                .solve(SolveRequest::definition(def.0.clone(), cache))
+                .await
+                .map_err(|e| e.to_status())?;
+            let sbom_id = solved.single_ref().map_err(|e| e.to_status())?.to_string();
+            for path in paths {
+                attestations.push(kiln_gateway::result::in_toto_attestation(
+                    sbom_id.clone(),
+                    path.clone(),
+                    kiln_gateway::result::PREDICATE_SPDX,
+                    "sbom",
+                ));
+            }
+        }
+        Ok::<_, Status>((plan.platform.clone(), id, attestations))
+    });
+    all_or_most_detailed(solves).await
 }
 
 /// A definition holding the target's SPDX documents side by side (the attestations' predicates),

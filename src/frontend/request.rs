@@ -80,7 +80,7 @@ pub fn convert_options(opts: &BuildOptions, host: &Host) -> Result<ConvertOption
     convert.image_override = image_override(opts);
     convert.proxy = proxy_from_build_args(&opts.build_args);
     let validate = ValidateOptions::from_build_args(&opts.build_args);
-    if let Some(v) = &validate.talos_version {
+    if let Some(v) = &validate.checks.talos_version {
         // Refused here, before any work, rather than by every validation stage.
         kiln_validate::TalosVersion::parse(v)
             .map_err(|e| RequestError(format!("build arg TALOS_VERSION={v:?}: {e}")))?;
@@ -213,8 +213,8 @@ mod tests {
         assert!(c.proxy.is_some());
         assert!(c.image_override.as_ref().unwrap()("tools", &Platform::linux("amd64")).is_some());
         let v = c.validate.unwrap();
-        assert_eq!(v.talos_version.as_deref(), Some("v1.10.0"));
-        assert_eq!(v.kernel_release.as_deref(), Some("6.12.1-talos"));
+        assert_eq!(v.checks.talos_version.as_deref(), Some("v1.10.0"));
+        assert_eq!(v.checks.kernel_release.as_deref(), Some("6.12.1-talos"));
     }
 
     #[test]

@@ -9,22 +9,40 @@ use serde::Serialize;
 
 use super::lint::LintRule;
 
+/// How bad a diagnostic is; ordered so that errors sort after warnings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Shown; the load goes on.
     Warning,
+    /// Fails the load (or, for lint findings, the check).
     Error,
+}
+
+impl fmt::Display for Severity {
+    /// `error` or `warning`, as messages, buildx's lint output and the JSON spell it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`, so that widths such as `{:7}` apply.
+        f.pad(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
 }
 
 /// A 1-based line range (inclusive) and 1-based column in a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 pub struct Span {
+    /// First line; 0 when the problem has no place in the file.
     pub line: usize,
+    /// Column of the first character on the first line.
     pub column: usize,
+    /// Last line (at least `line`).
     pub end_line: usize,
 }
 
 impl Span {
+    /// The lines `line..=end_line` from `column`; an `end_line` before `line` is raised to it.
     pub fn new(line: usize, column: usize, end_line: usize) -> Span {
         Span {
             line,
@@ -33,6 +51,7 @@ impl Span {
         }
     }
 
+    /// One place on one line.
     pub fn at(line: usize, column: usize) -> Span {
         Span::new(line, column, line)
     }
@@ -54,12 +73,16 @@ impl Span {
     }
 }
 
+/// A problem found in a file of the tree, with where it is and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Diagnostic {
+    /// Whether it fails the load.
     pub severity: Severity,
     /// Path relative to the tree root, `/`-separated.
     pub file: String,
+    /// Where in the file, as the user wrote it (before templating).
     pub span: Span,
+    /// What is wrong and what to do about it.
     pub message: String,
     /// The lint rule that found it; `None` for problems that are not lint findings.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rule_id")]
@@ -78,10 +101,7 @@ fn rule_id<S: serde::Serializer>(
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
+        let level = self.severity;
         if self.span.line == 0 {
             write!(f, "{}: {level}: ", self.file)?;
         } else {
@@ -103,10 +123,12 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Records an error in `file` at `span`.
     pub fn error(&mut self, file: &str, span: Span, message: impl Into<String>) {
         self.push(Severity::Error, file, span, message);
     }
 
+    /// Records a warning in `file` at `span`.
     pub fn warning(&mut self, file: &str, span: Span, message: impl Into<String>) {
         self.push(Severity::Warning, file, span, message);
     }
@@ -138,22 +160,27 @@ impl Diagnostics {
         });
     }
 
+    /// Appends `other`'s diagnostics.
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
     }
 
+    /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(|d| d.severity == Severity::Error)
     }
 
+    /// The errors, in the order recorded.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter().filter(|d| d.severity == Severity::Error)
     }
 
+    /// The warnings, in the order recorded.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter().filter(|d| d.severity == Severity::Warning)
     }
 
+    /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -19,6 +19,7 @@ pub struct LintRule {
     pub id: &'static str,
     /// What the rule looks for, in one line, without a URL.
     pub summary: &'static str,
+    /// The severity findings get unless `check=error=true` makes them errors.
     pub severity: Severity,
 }
 
@@ -28,42 +29,49 @@ impl fmt::Display for LintRule {
     }
 }
 
+/// A key that neither kiln nor bldr reads.
 pub const UNKNOWN_KEY: LintRule = LintRule {
     id: "UnknownKey",
     summary: "Keys kiln and bldr do not know are ignored; a typo silently drops a setting",
     severity: Severity::Warning,
 };
 
+/// A key only older bldr formats read.
 pub const DEPRECATED_KEY: LintRule = LintRule {
     id: "DeprecatedKey",
     summary: "Keys of older bldr formats are ignored by format v1alpha2",
     severity: Severity::Warning,
 };
 
+/// A relative path, or one that climbs out with `..`.
 pub const SUSPICIOUS_PATH: LintRule = LintRule {
     id: "SuspiciousPath",
     summary: "Paths should be absolute and stay inside the build root (no `..`)",
     severity: Severity::Warning,
 };
 
+/// A finalize copy from a path no step or dependency writes.
 pub const FINALIZE_COPIES_NOTHING: LintRule = LintRule {
     id: "FinalizeCopiesNothing",
     summary: "A finalize entry copies from a path that nothing in the package writes",
     severity: Severity::Warning,
 };
 
+/// A variable defined but never read by any template.
 pub const UNUSED_VARIABLE: LintRule = LintRule {
     id: "UnusedVariable",
     summary: "A variable defined in vars.yaml or the Pkgfile that no template reads",
     severity: Severity::Warning,
 };
 
+/// An SBOM that scanners cannot match (no CPE, no purl).
 pub const SBOM_WITHOUT_IDENTIFIER: LintRule = LintRule {
     id: "SbomWithoutIdentifier",
     summary: "An sbom block with neither cpes nor purl cannot be matched by vulnerability scanners",
     severity: Severity::Warning,
 };
 
+/// `cachePaths` on a step that runs no scripts.
 pub const CACHE_PATHS_WITHOUT_SCRIPT: LintRule = LintRule {
     id: "CachePathsWithoutScript",
     summary: "Cache mounts apply only to the scripts of their own step; this step runs none",
@@ -140,12 +148,14 @@ impl CheckConfig {
         }
     }
 
+    /// The configuration one `check=` setting describes (see [`CheckConfig::apply`]).
     pub fn parse(setting: &str) -> CheckConfig {
         let mut c = CheckConfig::default();
         c.apply(setting);
         c
     }
 
+    /// Whether findings of `rule` are silenced by `skip=`.
     pub fn skips(&self, rule: &LintRule) -> bool {
         self.skip_all || self.skip.contains(&rule.id.to_ascii_lowercase())
     }

@@ -11,6 +11,7 @@ use super::diag::{Diagnostics, Span};
 use super::platform::{self as platforms, Platform, PlatformSchema};
 use super::yaml::{self, LineMap, Node, Reader};
 
+/// The base of a package's build root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
@@ -20,6 +21,7 @@ pub enum Variant {
     Scratch,
 }
 
+/// The network a step's scripts see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
@@ -51,8 +53,10 @@ pub struct Pkg {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<PlatformSchema>")]
     pub build_platform: Option<Platform>,
+    /// Other packages and images copied into the build root before the steps run.
     #[serde(default)]
     pub dependencies: Vec<Dependency>,
+    /// What runs in the build root, in order.
     #[serde(default)]
     pub steps: Vec<Step>,
     /// Copies out of the build root into the package's output; required when there are steps.
@@ -71,6 +75,7 @@ fn default_shell() -> String {
     "/bin/sh".to_string()
 }
 
+/// Another package or an image whose files a package copies into its build root.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Dependency {
@@ -93,6 +98,7 @@ pub struct Dependency {
     /// Dependents of this package receive this dependency too.
     #[serde(default)]
     pub runtime: bool,
+    /// Where the entry is in the pkg.yaml.
     #[schemars(skip)]
     pub span: Span,
 }
@@ -104,11 +110,14 @@ fn root_path() -> String {
 /// What a dependency points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DepRef<'a> {
+    /// A package of the tree, by name.
     Stage(&'a str),
+    /// An OCI image, by reference.
     Image(&'a str),
 }
 
 impl Dependency {
+    /// The package or image the dependency names.
     pub fn target(&self) -> DepRef<'_> {
         match (&self.stage, &self.image) {
             (Some(s), _) => DepRef::Stage(s),
@@ -119,6 +128,7 @@ impl Dependency {
     }
 }
 
+/// One step: downloads, environment, then its scripts phase by phase.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
@@ -131,19 +141,25 @@ pub struct Step {
     /// Absolute paths mounted as shared cache mounts for every script of the step.
     #[serde(default)]
     pub cache_paths: Vec<String>,
+    /// The network the step's scripts see.
     #[serde(default)]
     pub network: NetworkMode,
+    /// Scripts that run first, e.g. unpacking and configuring.
     #[serde(default)]
     pub prepare: Vec<Script>,
+    /// Scripts that compile.
     #[serde(default)]
     pub build: Vec<Script>,
+    /// Scripts that install into the output directories.
     #[serde(default)]
     pub install: Vec<Script>,
     /// Scripts whose file changes are discarded but whose failure fails the build.
     #[serde(default)]
     pub test: Vec<Script>,
+    /// An SPDX document describing what the step builds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<Sbom>,
+    /// Where the step is in the pkg.yaml.
     #[schemars(skip)]
     pub span: Span,
 }
@@ -152,15 +168,21 @@ pub struct Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
+    /// `prepare:` scripts.
     Prepare,
+    /// `build:` scripts.
     Build,
+    /// `install:` scripts.
     Install,
+    /// `test:` scripts, whose file changes are discarded.
     Test,
 }
 
 impl Phase {
+    /// Every phase, in the order they run.
     pub const ALL: [Phase; 4] = [Phase::Prepare, Phase::Build, Phase::Install, Phase::Test];
 
+    /// The phase's key in a step, e.g. `build`.
     pub fn name(self) -> &'static str {
         match self {
             Phase::Prepare => "prepare",
@@ -172,6 +194,7 @@ impl Phase {
 }
 
 impl Step {
+    /// The step's scripts of `phase`.
     pub fn scripts(&self, phase: Phase) -> &[Script] {
         match phase {
             Phase::Prepare => &self.prepare,
@@ -182,9 +205,12 @@ impl Step {
     }
 }
 
+/// One shell script of a step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Script {
+    /// The script's text, as rendered.
     pub script: String,
+    /// Where it is in the pkg.yaml.
     pub span: Span,
 }
 
@@ -198,8 +224,10 @@ impl JsonSchema for Script {
     }
 }
 
+/// A file a step downloads, pinned by its checksums.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Source {
+    /// The URL to download.
     pub url: String,
     /// File name under /tmp/build.
     pub destination: String,
@@ -207,6 +235,7 @@ pub struct Source {
     pub sha256: String,
     /// 128 hex digits.
     pub sha512: String,
+    /// Where the entry is in the pkg.yaml.
     #[schemars(skip)]
     pub span: Span,
     /// Where the `sha256` value is written.
@@ -219,27 +248,39 @@ pub struct Source {
     pub sha512_span: Span,
 }
 
+/// The `sbom:` block of a step: what goes into its SPDX document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Sbom {
+    /// Where the step writes the document (relative paths from the working directory); no
+    /// document without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_path: Option<String>,
+    /// The package name in the document; default: the package's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The version in the document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// CPE identifiers vulnerability scanners match on.
     #[serde(default)]
     pub cpes: Vec<String>,
+    /// A package URL (purl) identifying the software.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purl: Option<String>,
+    /// SPDX license identifiers.
     #[serde(default)]
     pub licenses: Vec<String>,
 }
 
+/// One copy from the build root into the package's output.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Finalize {
+    /// Path in the build root to copy.
     pub from: String,
+    /// Destination in the output.
     pub to: String,
+    /// Where the entry is in the pkg.yaml.
     #[schemars(skip)]
     pub span: Span,
 }
@@ -281,26 +322,8 @@ impl Pkg {
         lines: &dyn LineMap,
         diags: &mut Diagnostics,
     ) -> Option<Pkg> {
-        let node = match yaml::parse(rendered) {
-            Ok(Some(node)) => node,
-            Ok(None) => {
-                diags.error(
-                    file,
-                    Span::at(1, 1),
-                    "pkg.yaml is empty; it needs at least `name:` and `variant:`",
-                );
-                return None;
-            }
-            Err((line, col, msg)) => {
-                let span = Span::at(lines.source_line(line.max(1)), col);
-                diags.error(
-                    file,
-                    span,
-                    format!("invalid YAML (after rendering the template): {msg}"),
-                );
-                return None;
-            }
-        };
+        let empty = "pkg.yaml is empty; it needs at least `name:` and `variant:`";
+        let node = yaml::parse_reported(file, rendered, lines, Some(empty.to_string()), diags)?;
         let errors_before = diags.errors().count();
         let mut r = Reader::new(file, rendered, lines, diags);
         let pkg = read_pkg(&mut r, &node);
@@ -342,6 +365,7 @@ fn platform(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Platform> {
     }
 }
 
+/// Long by design: the pkg.yaml fields, read one after another in `PKG_KEYS` order.
 fn read_pkg(r: &mut Reader<'_>, node: &Node) -> Option<Pkg> {
     let f = r.fields(node, "the package", PKG_KEYS);
     let name = required_string(
@@ -543,6 +567,7 @@ fn is_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Long by design: the source fields, read one after another.
 fn read_source(r: &mut Reader<'_>, node: &Node) -> Option<Source> {
     let f = r.fields(node, "a source", SOURCE_KEYS);
     let url = required_string(
@@ -626,6 +651,7 @@ fn scripts(r: &mut Reader<'_>, node: Option<&Node>, what: &str) -> Vec<Script> {
     .unwrap_or_default()
 }
 
+/// Long by design: the step fields, read one after another.
 fn read_step(r: &mut Reader<'_>, node: &Node) -> Option<Step> {
     let f = r.fields(node, "a step", STEP_KEYS);
     let sources = f

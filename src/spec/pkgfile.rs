@@ -8,8 +8,10 @@ use serde::Serialize;
 use super::diag::{Diagnostics, Span};
 use super::yaml::{self, Identity, Reader};
 
+/// The Pkgfile `format:` kiln reads.
 pub const SUPPORTED_FORMAT: &str = "v1alpha2";
 
+/// The Pkgfile: format, variables for every pkg.yaml, labels and the extension switch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[schemars(
     title = "Pkgfile",
@@ -41,20 +43,9 @@ impl Pkgfile {
     /// Parses a Pkgfile, reporting every problem into `diags`.
     pub fn parse(file: &str, text: &str, diags: &mut Diagnostics) -> Pkgfile {
         let mut out = Pkgfile::default();
-        let node = match yaml::parse(text) {
-            Ok(Some(node)) => node,
-            Ok(None) => {
-                diags.error(
-                    file,
-                    Span::at(1, 1),
-                    format!("the Pkgfile is empty; it needs at least `format: {SUPPORTED_FORMAT}`"),
-                );
-                return out;
-            }
-            Err((line, col, msg)) => {
-                diags.error(file, Span::at(line, col), format!("invalid YAML: {msg}"));
-                return out;
-            }
+        let empty = format!("the Pkgfile is empty; it needs at least `format: {SUPPORTED_FORMAT}`");
+        let Some(node) = yaml::parse_reported(file, text, &Identity, Some(empty), diags) else {
+            return out;
         };
         let mut r = Reader::new(file, text, &Identity, diags);
         let f = r.fields(&node, "the Pkgfile", PKGFILE_KEYS);

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use super::platform::{toolchain, Platform};
 
+/// Template variables by name, as templates see them (`{{ .NAME }}`).
 pub type Vars = BTreeMap<String, String>;
 
 /// The variables bldr exports into every build's environment (the rest are template-only).
@@ -51,6 +52,7 @@ pub fn root_context(
 /// A variable as written in a vars.yaml or under the Pkgfile's `vars:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declaration {
+    /// The variable's name.
     pub name: String,
     /// 1-based line of its key.
     pub line: usize,
@@ -61,6 +63,7 @@ pub struct Declaration {
 /// The keys of a YAML mapping of variables, read from the text as written (before templating):
 /// the top-level keys, or with `section` the keys one level under that top-level key. Keys are
 /// found by their lines, so a template action around a key does not hide it.
+/// Long by design: a line scanner whose state (section, indentation, comments) lives in one loop.
 pub fn declarations(text: &str, section: Option<&str>) -> Vec<Declaration> {
     let mut out = Vec::new();
     let mut comment: Vec<String> = Vec::new();

@@ -16,11 +16,18 @@ use super::lint::{self, LintRule};
 /// Keys older bldr formats read that v1alpha2 ignores: (where, key, the key to use instead).
 const DEPRECATED_KEYS: &[(&str, &str, &str)] = &[("a step", "cache", "cachePaths")];
 
+/// A parsed YAML node with its position in the (rendered) text.
 pub type Node = MarkedYamlOwned;
 
 /// Maps 1-based rendered lines to 1-based source lines.
 pub trait LineMap {
+    /// The line the user wrote that `rendered_line` came from.
     fn source_line(&self, rendered_line: usize) -> usize;
+
+    /// Whether the text was rendered from a template (so errors say the YAML is the rendered one).
+    fn is_template(&self) -> bool {
+        true
+    }
 }
 
 /// The identity map, for files that are not templates (Pkgfile).
@@ -29,6 +36,10 @@ pub struct Identity;
 impl LineMap for Identity {
     fn source_line(&self, rendered_line: usize) -> usize {
         rendered_line
+    }
+
+    fn is_template(&self) -> bool {
+        false
     }
 }
 
@@ -61,10 +72,43 @@ pub fn parse(text: &str) -> Result<Option<Node>, (usize, usize, String)> {
     Ok(loader.into_documents().into_iter().next())
 }
 
+/// Parses `file`'s `text` like [`parse`], reporting invalid YAML at the line the user wrote.
+/// `None` when it is invalid or empty; an empty document is reported with `empty` when given.
+pub fn parse_reported(
+    file: &str,
+    text: &str,
+    lines: &dyn LineMap,
+    empty: Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<Node> {
+    match parse(text) {
+        Ok(Some(node)) => Some(node),
+        Ok(None) => {
+            if let Some(message) = empty {
+                diags.error(file, Span::at(1, 1), message);
+            }
+            None
+        }
+        Err((line, col, msg)) => {
+            let span = Span::at(lines.source_line(line.max(1)), col);
+            let after = if lines.is_template() {
+                " (after rendering the template)"
+            } else {
+                ""
+            };
+            diags.error(file, span, format!("invalid YAML{after}: {msg}"));
+            None
+        }
+    }
+}
+
 /// Walks nodes of one file, recording diagnostics against it.
 pub struct Reader<'a> {
+    /// The file the diagnostics are recorded against.
     pub file: &'a str,
+    /// Maps the parsed text's lines back to the lines the user wrote.
     pub lines: &'a dyn LineMap,
+    /// Where problems are recorded.
     pub diags: &'a mut Diagnostics,
     /// Where the parsed (rendered) text has content, to place the ends of spans.
     content: ContentLines,
@@ -126,7 +170,9 @@ impl ContentLines {
 
 /// The scalar forms kiln accepts.
 pub enum Scalar<'n> {
+    /// An empty value (`~`, `null`, nothing).
     Null,
+    /// Any other scalar, as written, with its quoting style.
     Text(&'n str, ScalarStyle),
 }
 
@@ -146,6 +192,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Where `node` is in the file as the user wrote it.
     pub fn span(&self, node: &Node) -> Span {
         let start = node.span.start;
         let end = node.span.end;
@@ -171,16 +218,19 @@ impl<'a> Reader<'a> {
         self.content.last_content_line(char_index)
     }
 
+    /// Records an error at `node`.
     pub fn error(&mut self, node: &Node, message: impl Into<String>) {
         let span = self.span(node);
         self.diags.error(self.file, span, message);
     }
 
+    /// Records a finding of `rule` at `node`.
     pub fn lint(&mut self, rule: &'static LintRule, node: &Node, message: impl Into<String>) {
         let span = self.span(node);
         self.diags.lint(rule, self.file, span, message);
     }
 
+    /// `node` as a scalar; `None` for collections.
     pub fn scalar<'n>(&self, node: &'n Node) -> Option<Scalar<'n>> {
         match &node.data {
             YamlDataOwned::Representation(text, style, _) => {
@@ -219,6 +269,8 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A boolean field (`true`/`false`, `True`/`False` or upper case; empty is false); `what` names
+    /// it in messages.
     pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
         match self.scalar(node) {
             Some(Scalar::Text(t, ScalarStyle::Plain)) => match t {
@@ -301,6 +353,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A list's items (empty for a null value); anything else is reported, `what` naming it.
     pub fn sequence<'n>(&mut self, node: &'n Node, what: &str) -> Vec<&'n Node> {
         match &node.data {
             YamlDataOwned::Sequence(items) => items.iter().collect(),
@@ -357,6 +410,7 @@ pub struct Fields<'n> {
 }
 
 impl<'n> Fields<'n> {
+    /// The value of `key`, if the mapping has it.
     pub fn get(&self, key: &str) -> Option<&'n Node> {
         self.entries.get(key).map(|(_, v)| *v)
     }

@@ -7,9 +7,13 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
+/// The root file of a tree (the default of `-f`).
 pub const PKGFILE: &str = "Pkgfile";
+/// A package definition.
 pub const PKG_YAML: &str = "pkg.yaml";
+/// Variables for the files in and below its directory.
 pub const VARS_YAML: &str = "vars.yaml";
+/// A file rendered into its package's build as `/pkg/<path without .tmpl>`.
 pub const TEMPLATE_SUFFIX: &str = ".tmpl";
 
 /// Include patterns that select a tree's definition files from a build context.
@@ -43,6 +47,7 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// Files keyed by their path relative to the tree root, `/`-separated, without a leading `/`.
 #[derive(Debug, Clone, Default)]
 pub struct FileSet {
+    /// The contents of the definition files.
     pub files: BTreeMap<String, Vec<u8>>,
     /// Definition files left unread because they exceed [`MAX_FILE_BYTES`], with their sizes.
     pub too_large: BTreeMap<String, u64>,
@@ -54,10 +59,12 @@ impl FileSet {
         self.too_large.insert(path.into(), size);
     }
 
+    /// Adds or replaces the file at `path`.
     pub fn insert(&mut self, path: impl Into<String>, data: impl Into<Vec<u8>>) {
         self.files.insert(path.into(), data.into());
     }
 
+    /// The contents of the file at `path`.
     pub fn get(&self, path: &str) -> Option<&[u8]> {
         self.files.get(path).map(Vec::as_slice)
     }

@@ -10,6 +10,7 @@ use super::load::Tree;
 /// A dependency as a package receives it: declared by itself or inherited through `runtime: true`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedDep {
+    /// The dependency as declared.
     pub dep: Dependency,
     /// The package whose pkg.yaml declares it.
     pub declared_by: String,
@@ -18,6 +19,7 @@ pub struct ResolvedDep {
 /// What building `target` needs, in build order.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The package asked for.
     pub target: String,
     /// Every package the target needs, dependencies before dependents, the target last.
     pub order: Vec<String>,

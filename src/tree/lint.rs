@@ -87,26 +87,24 @@ fn suspicious(path: &str) -> Option<&'static str> {
 }
 
 fn paths(package: &Package, diags: &mut Diagnostics) {
-    for f in &package.pkg.finalize {
-        for (key, path) in [("from", &f.from), ("to", &f.to)] {
+    let finalize = package
+        .pkg
+        .finalize
+        .iter()
+        .map(|f| ("finalize", &f.from, &f.to, f.span));
+    let dependencies = package
+        .pkg
+        .dependencies
+        .iter()
+        .map(|d| ("dependency", &d.from, &d.to, d.span));
+    for (what, from, to, span) in finalize.chain(dependencies) {
+        for (key, path) in [("from", from), ("to", to)] {
             if let Some(why) = suspicious(path) {
                 diags.lint(
                     &lint::SUSPICIOUS_PATH,
                     &package.file,
-                    f.span,
-                    format!("finalize {key} {path:?} {why}"),
-                );
-            }
-        }
-    }
-    for d in &package.pkg.dependencies {
-        for (key, path) in [("from", &d.from), ("to", &d.to)] {
-            if let Some(why) = suspicious(path) {
-                diags.lint(
-                    &lint::SUSPICIOUS_PATH,
-                    &package.file,
-                    d.span,
-                    format!("dependency {key} {path:?} {why}"),
+                    span,
+                    format!("{what} {key} {path:?} {why}"),
                 );
             }
         }

@@ -23,7 +23,9 @@ pub enum VariableKind {
 /// One line of a template that reads a variable.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Use {
+    /// The template file, relative to the root.
     pub file: String,
+    /// 1-based line.
     pub line: usize,
 }
 
@@ -32,6 +34,7 @@ pub struct Use {
 pub struct Variable {
     /// As the user sets it: the build arg's name for build args, else the template name.
     pub name: String,
+    /// Where the variable comes from.
     pub kind: VariableKind,
     /// The value the target is rendered with (empty when unset).
     pub value: String,
@@ -43,6 +46,7 @@ pub struct Variable {
 
 /// The variables `target` reads, build args first, then declared variables, then built-ins,
 /// each group by name.
+/// Long by design: the three groups are collected in one pass over the packages in order.
 pub fn variables(files: &FileSet, tree: &Tree, target: &str) -> Result<Vec<Variable>, LoadError> {
     let plan = tree.resolve(target)?;
     let package = &tree.packages[target];

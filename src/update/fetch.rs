@@ -22,6 +22,7 @@ pub struct FetchOptions {
     pub retry_delay: Duration,
     /// Show a progress line on stderr.
     pub progress: bool,
+    /// The proxies downloads go through (from `http_proxy` and the like).
     pub proxies: Proxies,
 }
 
@@ -40,8 +41,11 @@ impl Default for FetchOptions {
 /// What a download produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digests {
+    /// Lower-case hex sha256 of the file.
     pub sha256: String,
+    /// Lower-case hex sha512 of the file.
     pub sha512: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
@@ -130,6 +134,7 @@ fn fetch_one(url: &str, options: &FetchOptions, progress: &Progress) -> Result<D
     }
 }
 
+/// Long by design: one download: status, size, both digests and progress read from one stream.
 fn try_once(agent: &ureq::Agent, url: &str, progress: &Progress) -> Result<Digests, Failure> {
     let mut response = agent.get(url).call().map_err(|e| match e {
         ureq::Error::BadUri(_)

@@ -28,6 +28,7 @@ use sites::Site;
 /// What to update and how.
 #[derive(Debug, Clone)]
 pub struct UpdateOptions {
+    /// The platforms whose renderings are looked at (a source may differ per platform).
     pub platforms: Vec<Platform>,
     /// `--build-arg K=V`, as for a build.
     pub build_args: BTreeMap<String, String>,
@@ -41,17 +42,22 @@ pub struct UpdateOptions {
     pub check: bool,
     /// Accept a different file behind a URL this run did not change.
     pub allow_changed: bool,
+    /// How downloads are made.
     pub fetch: FetchOptions,
 }
 
 /// A value that is (or, with `--check`, would be) rewritten.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The file the value is written in, relative to the root.
     pub file: String,
+    /// 1-based line of the value.
     pub line: usize,
     /// The variable, or `sha256`/`sha512` for a value written in a pkg.yaml source.
     pub name: String,
+    /// The value as written now.
     pub old: String,
+    /// The value it becomes.
     pub new: String,
     /// The URL whose download gives `new`, or `--set`.
     pub reason: String,
@@ -64,7 +70,9 @@ pub struct Outcome {
     pub changes: Vec<Change>,
     /// Sources looked at (a source written once counts once, whatever the platforms).
     pub sources: usize,
+    /// Downloads made.
     pub downloads: usize,
+    /// Bytes downloaded.
     pub bytes: u64,
     /// Files replaced on disk (none with `--check`).
     pub written: Vec<String>,
@@ -159,6 +167,7 @@ pub fn prepare(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<Pr
 }
 
 /// Everything but writing: returns the new file texts and what changed.
+/// Long by design: the steps of an update in order (prepare, download, decide, rewrite, re-render).
 pub fn plan(original: &FileSet, options: &UpdateOptions) -> anyhow::Result<(FileSet, Outcome)> {
     let Prepared {
         mut files,
@@ -409,6 +418,7 @@ fn is_placeholder(value: &str) -> bool {
 }
 
 /// The sites whose value must change, each with its change.
+/// Long by design: the rule for a changed checksum (all uses agree, replaced upstream files refused) reads as one decision.
 fn decide(
     uses: &[SourceUse],
     digests: &BTreeMap<&str, Digests>,

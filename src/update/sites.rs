@@ -18,6 +18,7 @@ pub struct Site {
     pub line: usize,
     /// The token's bytes in the file, quotes included.
     pub range: Range<usize>,
+    /// How the literal is quoted, kept when it is rewritten.
     pub style: Style,
     /// The variable this literal defines; `None` for a value written in a pkg.yaml source.
     pub variable: Option<String>,

@@ -10,8 +10,11 @@ use std::ops::Range;
 /// How a literal scalar is quoted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Style {
+    /// Unquoted.
     Plain,
+    /// In single quotes.
     Single,
+    /// In double quotes.
     Double,
 }
 
@@ -20,8 +23,11 @@ pub enum Style {
 pub enum Token {
     /// A literal: `range` is the token's bytes in the whole text, quotes included.
     Literal {
+        /// The token's bytes in the whole text, quotes included.
         range: Range<usize>,
+        /// How it is quoted.
         style: Style,
+        /// The value, unquoted and unescaped.
         value: String,
     },
     /// The whole value is `{{ .NAME }}` (quoted or not, with or without `-` trimming).

@@ -172,22 +172,36 @@ impl Caps {
 /// A failed gateway interaction.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// The stdio transport could not be set up.
     #[error("cannot connect to BuildKit's gateway over stdio: {0}")]
     Connect(#[from] tonic::transport::Error),
+    /// BuildKit answered `call` with an error status, kept whole so its details can be forwarded.
     #[error("{call} failed: {}", .status.message())]
     Call {
+        /// The gateway method, e.g. `Solve`.
         call: &'static str,
+        /// The status BuildKit returned.
         status: tonic::Status,
     },
+    /// No answer to the call within the duration.
     #[error("BuildKit did not answer {0} within {1:?}")]
     Timeout(&'static str, Duration),
+    /// The call needs a capability the daemon did not announce in Ping.
     #[error("{call} needs BuildKit capability {cap:?}, which this daemon lacks; upgrade BuildKit")]
     MissingCap {
+        /// The gateway method, e.g. `ReadDir`.
         call: &'static str,
+        /// The missing capability id.
         cap: &'static str,
     },
+    /// BuildKit's answer to `call` did not have the shape the call promises.
     #[error("{call} returned an unexpected answer: {reason}")]
-    Unexpected { call: &'static str, reason: String },
+    Unexpected {
+        /// The gateway method.
+        call: &'static str,
+        /// What was wrong with the answer.
+        reason: String,
+    },
 }
 
 impl GatewayError {
@@ -213,11 +227,15 @@ impl GatewayError {
 /// What to solve.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SolveRequest {
+    /// The LLB graph to build; `None` with a `frontend` set.
     pub definition: Option<pb::Definition>,
     /// A sub-frontend such as `dockerfile.v0`; empty solves `definition`.
     pub frontend: String,
+    /// Options passed to the sub-frontend.
     pub frontend_opts: BTreeMap<String, String>,
+    /// Named input graphs passed to the sub-frontend.
     pub frontend_inputs: BTreeMap<String, pb::Definition>,
+    /// Caches to import; dropped (with a warning) when the daemon lacks the import-caches cap.
     pub cache_imports: Vec<CacheImport>,
     /// Build now rather than when a ref is read or exported.
     pub evaluate: bool,
@@ -240,6 +258,7 @@ pub enum SolvedRefs {
     /// Nothing (an empty definition, or a metadata-only result).
     #[default]
     None,
+    /// One ref id.
     Single(String),
     /// Refs keyed by platform id.
     Map(BTreeMap<String, String>),
@@ -248,7 +267,9 @@ pub enum SolvedRefs {
 /// The outcome of a solve.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Solved {
+    /// The refs produced.
     pub refs: SolvedRefs,
+    /// Metadata the solve returned, e.g. a sub-frontend's `result.json`.
     pub metadata: BTreeMap<String, Vec<u8>>,
 }
 
@@ -304,7 +325,9 @@ impl Solved {
 pub struct ResolveImageRequest {
     /// A normalised reference, e.g. `docker.io/library/alpine:3.20`.
     pub reference: String,
+    /// The platform whose image to pick from an index; `None`: the daemon's default.
     pub platform: Option<Platform>,
+    /// Whether to ask the registry or prefer the local image store.
     pub resolve_mode: ImageResolveMode,
     /// The progress line shown while resolving.
     pub log_name: String,
@@ -313,6 +336,7 @@ pub struct ResolveImageRequest {
 /// A resolved image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResolvedImage {
+    /// The manifest digest, `sha256:…`, to pin the reference to.
     pub digest: String,
     /// The image config JSON.
     pub config: Vec<u8>,

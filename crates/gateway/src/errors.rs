@@ -29,7 +29,9 @@ pub const SUBREQUEST_TYPE_URL: &str = "github.com/moby/buildkit/errdefs.Subreque
 /// A span of whole lines in a source file, 1-based and inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineRange {
+    /// First line.
     pub start: u32,
+    /// Last line (equal to `start` for one line).
     pub end: u32,
 }
 
@@ -52,6 +54,7 @@ pub struct SourceLocation {
     pub data: Vec<u8>,
     /// Syntax hint for the printer, e.g. `yaml`.
     pub language: String,
+    /// The lines buildx shows, each range printed with its surrounding lines.
     pub ranges: Vec<LineRange>,
 }
 
@@ -97,58 +100,55 @@ impl SourceLocation {
     /// Reads an `errdefs.Source` detail in the JSON form (what BuildKit sends)
     /// or the binary protobuf form; `None` for other details.
     pub fn from_any(any: &Any) -> Option<Self> {
-        match any.type_url.as_str() {
+        let (filename, data, language, ranges) = match any.type_url.as_str() {
             SOURCE_TYPE_URL => {
                 let json: SourceJson = serde_json::from_slice(&any.value).ok()?;
                 let info = json.info.unwrap_or_default();
-                Some(SourceLocation {
-                    filename: info.filename,
-                    data: base64::engine::general_purpose::STANDARD
-                        .decode(info.data)
-                        .ok()?,
-                    language: info.language,
-                    ranges: json
-                        .ranges
-                        .iter()
-                        .map(|r| {
-                            line_range(
-                                r.start.as_ref().map(|p| p.line),
-                                r.end.as_ref().map(|p| p.line),
-                            )
-                        })
-                        .collect(),
-                })
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(info.data)
+                    .ok()?;
+                let lines = json
+                    .ranges
+                    .iter()
+                    .map(|r| [&r.start, &r.end].map(|p| p.as_ref().map(|p| p.line)));
+                (
+                    info.filename,
+                    data,
+                    info.language,
+                    lines.map(line_range).collect(),
+                )
             }
             url if url.trim_start_matches("type.googleapis.com/") == "errdefs.Source" => {
                 let src = kiln_proto::errdefs::Source::decode(any.value.as_slice()).ok()?;
                 let info = src.info.unwrap_or_default();
-                Some(SourceLocation {
-                    filename: info.filename,
-                    data: info.data,
-                    language: info.language,
-                    ranges: src
-                        .ranges
-                        .iter()
-                        .map(|r| {
-                            line_range(
-                                r.start.as_ref().map(|p| p.line),
-                                r.end.as_ref().map(|p| p.line),
-                            )
-                        })
-                        .collect(),
-                })
+                let lines = src
+                    .ranges
+                    .iter()
+                    .map(|r| [&r.start, &r.end].map(|p| p.as_ref().map(|p| p.line)));
+                (
+                    info.filename,
+                    info.data,
+                    info.language,
+                    lines.map(line_range).collect(),
+                )
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        Some(SourceLocation {
+            filename,
+            data,
+            language,
+            ranges,
+        })
     }
 }
 
-/// A decoded range's lines; absent or negative lines read as 0.
-fn line_range(start: Option<i32>, end: Option<i32>) -> LineRange {
+/// A decoded range's lines (start, end); absent or negative lines read as 0.
+fn line_range(lines: [Option<i32>; 2]) -> LineRange {
     let line = |l: Option<i32>| l.map_or(0, |l| l.max(0) as u32);
     LineRange {
-        start: line(start),
-        end: line(end),
+        start: line(lines[0]),
+        end: line(lines[1]),
     }
 }
 

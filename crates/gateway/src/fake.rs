@@ -35,6 +35,7 @@ pub struct FakeState {
     pub gateway_caps: Vec<String>,
     /// LLB caps announced in Ping.
     pub llb_caps: Vec<String>,
+    /// Workers announced in ListWorkers.
     pub workers: Vec<WorkerRecord>,
     /// Files served by ReadFile/ReadDir/StatFile from any ref, by path.
     pub files: BTreeMap<String, Vec<u8>>,
@@ -45,11 +46,17 @@ pub struct FakeState {
     /// When set, Solve fails with this status (details included).
     pub solve_error: Option<Status>,
 
+    /// How many Ping calls arrived.
     pub pings: usize,
+    /// Every Solve request, in arrival order (what tests compare the LLB of).
     pub solves: Vec<gw::SolveRequest>,
+    /// Every ReadFile request, in arrival order.
     pub read_files: Vec<gw::ReadFileRequest>,
+    /// Every ResolveImageConfig request, in arrival order.
     pub resolves: Vec<gw::ResolveImageConfigRequest>,
+    /// Every Warn request (build warnings), in arrival order.
     pub warnings: Vec<gw::WarnRequest>,
+    /// The Return calls: the frontend's result or error.
     pub returns: Vec<gw::ReturnRequest>,
 }
 
@@ -100,6 +107,7 @@ pub struct FakeBuildKit {
 }
 
 impl FakeBuildKit {
+    /// A fake configured by `state`, not yet serving.
     pub fn new(state: FakeState) -> Self {
         FakeBuildKit {
             state: Arc::new(Mutex::new(state)),

@@ -10,6 +10,8 @@
 //! With the `testing` feature (always on in this crate's tests), [`fake`]
 //! provides an in-process LLBBridge server to test frontends against.
 
+#![warn(missing_docs)]
+
 pub mod client;
 #[cfg(test)]
 mod client_tests;

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::errors::LineRange;
 use crate::result::metadata_only;
-use crate::subrequests::{Named, RequestDescription};
+use crate::subrequests::RequestDescription;
 
 /// What buildx sends for `--call check`.
 pub const REQUEST_LINT: &str = "frontend.lint";
@@ -24,9 +24,12 @@ pub const REQUEST_CHECK: &str = "frontend.check";
 /// A file findings point into (BuildKit's `pb.SourceInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceInfo {
+    /// The name buildx shows, e.g. `gvisor/pkg.yaml`.
     pub filename: String,
+    /// The whole file (base64 in JSON); buildx cuts the finding's lines out of it.
     #[serde(serialize_with = "base64_bytes")]
     pub data: Vec<u8>,
+    /// Syntax hint for the printer, e.g. `yaml`.
     pub language: String,
 }
 
@@ -39,6 +42,7 @@ fn base64_bytes<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error>
 pub struct Location {
     /// Index into the sources; `None` for findings about no file in particular.
     pub source: Option<usize>,
+    /// The lines of the finding.
     pub ranges: Vec<LineRange>,
 }
 
@@ -57,6 +61,7 @@ impl Serialize for Location {
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
+    /// The rule's id, e.g. `UnknownKey`.
     #[serde(rename = "ruleName")]
     pub rule_name: String,
     /// What the rule checks.
@@ -65,13 +70,16 @@ pub struct Warning {
     /// This finding, in words.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// Where the finding is.
     pub location: Location,
 }
 
 /// Every finding of a check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LintResults {
+    /// The findings, in the order reported.
     pub warnings: Vec<Warning>,
+    /// The files the findings' locations index into.
     pub sources: Vec<SourceInfo>,
 }
 
@@ -131,24 +139,12 @@ pub fn lint_result(results: &LintResults, failed: bool) -> gw::Result {
 
 /// The description of `frontend.lint` for `frontend.subrequests.describe`.
 pub fn lint_description() -> RequestDescription {
-    RequestDescription {
-        name: REQUEST_LINT.to_string(),
-        version: "1.0.0".to_string(),
-        kind: "rpc".to_string(),
-        description: "Lint the package tree".to_string(),
-        opts: Some(Vec::new()),
-        inputs: None,
-        metadata: Some(
-            ["result.json", "result.txt", "result.statuscode"]
-                .iter()
-                .map(|n| Named {
-                    name: n.to_string(),
-                    description: String::new(),
-                })
-                .collect(),
-        ),
-        refs: None,
-    }
+    RequestDescription::rpc(
+        REQUEST_LINT,
+        "Lint the package tree",
+        Some(Vec::new()),
+        &["result.json", "result.txt", "result.statuscode"],
+    )
 }
 
 /// The description of buildx 0.13's `frontend.check`, answered like `frontend.lint`.

@@ -32,14 +32,17 @@ pub struct FrontendEnv {
     pub session_id: String,
     /// Workers from `BUILDKIT_WORKERS`; empty when absent or unreadable.
     pub workers: Vec<WorkerInfo>,
+    /// `BUILDKIT_EXPORTEDPRODUCT`: the client product (e.g. `buildx`) that started the build.
     pub exported_product: String,
 }
 
 /// A worker as described in `BUILDKIT_WORKERS` or the Ping response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct WorkerInfo {
+    /// The worker's id.
     #[serde(rename = "ID", alias = "id", default)]
     pub id: String,
+    /// The worker's labels (executor, hostname, snapshotter …).
     #[serde(rename = "Labels", alias = "labels", default)]
     pub labels: BTreeMap<String, String>,
     #[serde(
@@ -48,6 +51,7 @@ pub struct WorkerInfo {
         default,
         deserialize_with = "platforms_or_null"
     )]
+    /// The platforms the worker runs, natively or by emulation; the first is its native one.
     pub platforms: Vec<Platform>,
 }
 
@@ -134,8 +138,11 @@ pub fn parse_workers(json: &str) -> Vec<WorkerInfo> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("frontend option {key:?} has an invalid value {value:?}: {reason}")]
 pub struct OptionsError {
+    /// The option's name, e.g. `platform`.
     pub key: String,
+    /// The value as sent.
     pub value: String,
+    /// What is wrong and what to send instead.
     pub reason: String,
 }
 
@@ -162,6 +169,15 @@ pub enum NoCache {
 }
 
 impl NoCache {
+    /// Reads the `no-cache` option: empty means everything, else a comma-separated list of names.
+    pub fn parse(value: &str) -> Self {
+        if value.is_empty() {
+            NoCache::All
+        } else {
+            NoCache::Only(comma_list(value).map(String::from).collect())
+        }
+    }
+
     /// Whether the step called `name` must ignore the cache (names compare
     /// case-insensitively, as BuildKit's Dockerfile frontend does).
     pub fn applies_to(&self, name: &str) -> bool {
@@ -176,6 +192,7 @@ impl NoCache {
 /// How image references are resolved (`image-resolve-mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ImageResolveMode {
+    /// Empty or `default`: the daemon decides (use a local image when it has one).
     #[default]
     Default,
     /// `pull`: always ask the registry.
@@ -185,6 +202,16 @@ pub enum ImageResolveMode {
 }
 
 impl ImageResolveMode {
+    /// Reads the `image-resolve-mode` option (empty is the default); `None` for other values.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "" | "default" => Some(ImageResolveMode::Default),
+            "pull" => Some(ImageResolveMode::Pull),
+            "local" => Some(ImageResolveMode::Local),
+            _ => None,
+        }
+    }
+
     /// The value used for `image.resolvemode` attrs and `ResolveImageConfig`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -198,6 +225,7 @@ impl ImageResolveMode {
 /// A cache source to import from (`--cache-from`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CacheImport {
+    /// The cache backend, e.g. `registry` or `local`.
     #[serde(rename = "Type", alias = "type")]
     pub kind: String,
     #[serde(
@@ -206,7 +234,31 @@ pub struct CacheImport {
         default,
         deserialize_with = "map_or_null"
     )]
+    /// The backend's settings, e.g. `ref`.
     pub attrs: BTreeMap<String, String>,
+}
+
+impl CacheImport {
+    /// Reads the `cache-imports` option, a JSON list of `{"Type","Attrs"}` objects (empty or
+    /// `null`: none); `key` names the option in the error.
+    fn parse_list(key: &str, value: &str) -> Result<Vec<CacheImport>, OptionsError> {
+        if value.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parsed: Option<Vec<CacheImport>> = serde_json::from_str(value).map_err(|e| {
+            let expected = "expected a JSON list of {\"Type\",\"Attrs\"} objects";
+            OptionsError::new(key, value, format!("{expected} ({e})"))
+        })?;
+        Ok(parsed.unwrap_or_default())
+    }
+
+    /// A registry cache source, as a legacy `cache-from` ref names it.
+    fn registry(reference: &str) -> CacheImport {
+        CacheImport {
+            kind: "registry".to_string(),
+            attrs: BTreeMap::from([("ref".to_string(), reference.to_string())]),
+        }
+    }
 }
 
 fn map_or_null<'de, D: serde::Deserializer<'de>>(
@@ -277,9 +329,11 @@ pub struct BuildOptions {
     pub build_args: BTreeMap<String, String>,
     /// `label:NAME` values.
     pub labels: BTreeMap<String, String>,
+    /// `no-cache`: the steps to build without the cache.
     pub no_cache: NoCache,
     /// `cache-imports` (JSON) followed by legacy `cache-from` refs.
     pub cache_imports: Vec<CacheImport>,
+    /// `image-resolve-mode`.
     pub image_resolve_mode: ImageResolveMode,
     /// `context:NAME` and `context:NAME::PLATFORM`, keyed by what follows `context:`.
     pub named_contexts: BTreeMap<String, String>,
@@ -301,12 +355,12 @@ pub struct BuildOptions {
 
 /// Parses a comma-separated platform list as sent in the `platform` option.
 pub fn parse_platform_list(input: &str) -> Result<Vec<Platform>, PlatformError> {
-    input
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(Platform::parse)
-        .collect()
+    comma_list(input).map(Platform::parse).collect()
+}
+
+/// The non-empty, trimmed items of a comma-separated option value.
+fn comma_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 const BUILD_ARG_PREFIX: &str = "build-arg:";
@@ -317,6 +371,7 @@ const MULTI_PLATFORM_ARG: &str = "build-arg:BUILDKIT_MULTI_PLATFORM";
 
 impl BuildOptions {
     /// Reads typed options from the raw option map.
+    /// Long by design: one match arm per BuildKit option, as dockerui reads them.
     pub fn parse(opts: &BTreeMap<String, String>) -> Result<Self, OptionsError> {
         let mut out = BuildOptions {
             definition_local: DEFAULT_DEFINITION_LOCAL.to_string(),
@@ -359,48 +414,21 @@ impl BuildOptions {
                     out.definition_local = value.clone();
                     out.definition_local_forced = true;
                 }
-                "no-cache" => {
-                    out.no_cache = if value.is_empty() {
-                        NoCache::All
-                    } else {
-                        NoCache::Only(
-                            value
-                                .split(',')
-                                .map(str::trim)
-                                .filter(|s| !s.is_empty())
-                                .map(String::from)
-                                .collect(),
-                        )
-                    };
-                }
-                "cache-imports" => {
-                    if !value.is_empty() {
-                        let parsed: Option<Vec<CacheImport>> = serde_json::from_str(value).map_err(|e| {
-                            OptionsError::new(key, value, format!("expected a JSON list of {{\"Type\",\"Attrs\"}} objects ({e})"))
-                        })?;
-                        // Legacy cache-from refs are appended after the loop.
-                        out.cache_imports = parsed.unwrap_or_default();
-                    }
-                }
+                "no-cache" => out.no_cache = NoCache::parse(value),
+                // Legacy cache-from refs are appended after the loop.
+                "cache-imports" => out.cache_imports = CacheImport::parse_list(key, value)?,
                 "cache-from" => cache_from = Some(value),
                 "image-resolve-mode" => {
-                    out.image_resolve_mode = match value.as_str() {
-                        "" | "default" => ImageResolveMode::Default,
-                        "pull" => ImageResolveMode::Pull,
-                        "local" => ImageResolveMode::Local,
-                        _ => {
-                            return Err(OptionsError::new(key, value, "use default, pull or local"))
-                        }
-                    }
+                    out.image_resolve_mode = ImageResolveMode::parse(value).ok_or_else(|| {
+                        OptionsError::new(key, value, "use default, pull or local")
+                    })?;
                 }
                 "requestid" => out.request_id = non_empty(value),
                 "source" => out.source = non_empty(value),
                 "cmdline" => out.cmdline = non_empty(value),
                 "frontend.caps" => {
-                    out.frontend_caps = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
+                    // A cap may carry a `+suffix` (e.g. `moby.buildkit.frontend.contexts+forward`).
+                    out.frontend_caps = comma_list(value)
                         .map(|cap| {
                             cap.split_once('+')
                                 .map_or(cap, |(name, _)| name)
@@ -408,48 +436,53 @@ impl BuildOptions {
                         })
                         .collect();
                 }
-                _ => {
-                    if let Some(name) = key.strip_prefix(BUILD_ARG_PREFIX) {
-                        let epoch = value.trim();
-                        if name == "SOURCE_DATE_EPOCH" && !epoch.is_empty() {
-                            out.source_date_epoch = Some(epoch.parse::<i64>().map_err(|_| {
-                                OptionsError::new(
-                                    key,
-                                    value,
-                                    "SOURCE_DATE_EPOCH must be whole seconds since 1970",
-                                )
-                            })?);
-                        }
-                        out.build_args.insert(name.to_string(), value.clone());
-                    } else if let Some(name) = key.strip_prefix(LABEL_PREFIX) {
-                        out.labels.insert(name.to_string(), value.clone());
-                    } else if let Some(name) = key.strip_prefix(CONTEXT_PREFIX) {
-                        out.named_contexts.insert(name.to_string(), value.clone());
-                    } else if let Some(name) = key.strip_prefix(LOCAL_SESSION_PREFIX) {
-                        out.local_session_ids
-                            .insert(name.to_string(), value.clone());
-                    } else {
-                        out.raw.insert(key.clone(), value.clone());
-                    }
-                }
+                _ => out.prefixed(key, value)?,
             }
         }
-
-        if let Some(refs) = cache_from.filter(|v| !v.is_empty()) {
-            out.cache_imports.extend(
-                refs.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|r| CacheImport {
-                        kind: "registry".to_string(),
-                        attrs: BTreeMap::from([("ref".to_string(), r.to_string())]),
-                    }),
-            );
+        if let Some(refs) = cache_from {
+            out.cache_imports
+                .extend(comma_list(refs).map(CacheImport::registry));
         }
+        out.decide_multi_platform(multi_platform_flag)?;
+        Ok(out)
+    }
 
-        let several = out.platforms.len() > 1;
-        out.multi_platform = several;
-        if let Some((key, value)) = multi_platform_flag.filter(|(_, v)| !v.is_empty()) {
+    /// Reads an option with a prefix (`build-arg:`, `label:`, `context:`, `local-sessionid:`);
+    /// any other option is kept in `raw`.
+    fn prefixed(&mut self, key: &str, value: &str) -> Result<(), OptionsError> {
+        if let Some(name) = key.strip_prefix(BUILD_ARG_PREFIX) {
+            let epoch = value.trim();
+            if name == "SOURCE_DATE_EPOCH" && !epoch.is_empty() {
+                self.source_date_epoch = Some(epoch.parse::<i64>().map_err(|_| {
+                    OptionsError::new(
+                        key,
+                        value,
+                        "SOURCE_DATE_EPOCH must be whole seconds since 1970",
+                    )
+                })?);
+            }
+            self.build_args.insert(name.to_string(), value.to_string());
+        } else if let Some(name) = key.strip_prefix(LABEL_PREFIX) {
+            self.labels.insert(name.to_string(), value.to_string());
+        } else if let Some(name) = key.strip_prefix(CONTEXT_PREFIX) {
+            self.named_contexts
+                .insert(name.to_string(), value.to_string());
+        } else if let Some(name) = key.strip_prefix(LOCAL_SESSION_PREFIX) {
+            self.local_session_ids
+                .insert(name.to_string(), value.to_string());
+        } else {
+            self.raw.insert(key.to_string(), value.to_string());
+        }
+        Ok(())
+    }
+
+    /// A multi-platform result when several platforms are requested, unless `flag` (the
+    /// `multi-platform` option or its build-arg form) says otherwise; `false` with several
+    /// platforms is refused.
+    fn decide_multi_platform(&mut self, flag: Option<(&str, &str)>) -> Result<(), OptionsError> {
+        let several = self.platforms.len() > 1;
+        self.multi_platform = several;
+        if let Some((key, value)) = flag.filter(|(_, v)| !v.is_empty()) {
             let requested = parse_bool(value)
                 .ok_or_else(|| OptionsError::new(key, value, "use true or false"))?;
             if !requested && several {
@@ -459,9 +492,9 @@ impl BuildOptions {
                     "several target platforms need a multi-platform result; drop the option or pass one --platform",
                 ));
             }
-            out.multi_platform = requested;
+            self.multi_platform = requested;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The session to use for local `name`: a `local-sessionid:` override, else `default`.
@@ -883,34 +916,30 @@ mod tests {
     #[test]
     fn named_context_values() {
         use NamedContextValue::*;
-        assert_eq!(
-            NamedContextValue::parse("docker-image://alpine:3"),
-            Some(Image("alpine:3".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("local:ctx_base"),
-            Some(Local("ctx_base".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("input:base"),
-            Some(Input("base".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("oci-layout://store@sha256:ab"),
-            Some(OciLayout("store@sha256:ab".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("https://example.com/a.tar"),
-            Some(Http("https://example.com/a.tar".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("https://github.com/a/b.git#main"),
-            Some(Git("https://github.com/a/b.git#main".into()))
-        );
-        assert_eq!(
-            NamedContextValue::parse("git@github.com:a/b.git"),
-            Some(Git("git@github.com:a/b.git".into()))
-        );
+        let cases = [
+            ("docker-image://alpine:3", Image("alpine:3".into())),
+            ("local:ctx_base", Local("ctx_base".into())),
+            ("input:base", Input("base".into())),
+            (
+                "oci-layout://store@sha256:ab",
+                OciLayout("store@sha256:ab".into()),
+            ),
+            (
+                "https://example.com/a.tar",
+                Http("https://example.com/a.tar".into()),
+            ),
+            (
+                "https://github.com/a/b.git#main",
+                Git("https://github.com/a/b.git#main".into()),
+            ),
+            (
+                "git@github.com:a/b.git",
+                Git("git@github.com:a/b.git".into()),
+            ),
+        ];
+        for (value, want) in cases {
+            assert_eq!(NamedContextValue::parse(value), Some(want), "{value}");
+        }
         assert_eq!(NamedContextValue::parse("nonsense"), None);
     }
 }

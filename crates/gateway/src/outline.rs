@@ -12,14 +12,18 @@ use serde::Serialize;
 use crate::result::metadata_only;
 use crate::subrequests::{table, Named, RequestDescription, TargetLocation};
 
+/// What buildx sends for `--call outline`.
 pub const REQUEST_OUTLINE: &str = "frontend.outline";
 
 /// One parameter of the target.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Arg {
+    /// The parameter's name, e.g. a build arg.
     pub name: String,
+    /// What it changes.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// Its value for this build.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub value: String,
     /// Where it is used: lines of one of [`Outline::sources`].
@@ -30,10 +34,13 @@ pub struct Arg {
 /// A target's outline.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Outline {
+    /// The target's name.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// The target's description.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The parameters the target reads.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<Arg>,
     /// Files the locations point into (base64 in JSON).
@@ -100,27 +107,15 @@ pub fn outline_result(outline: &Outline) -> gw::Result {
 
 /// The description of `frontend.outline` for `frontend.subrequests.describe`.
 pub fn outline_description() -> RequestDescription {
-    RequestDescription {
-        name: REQUEST_OUTLINE.to_string(),
-        version: "1.0.0".to_string(),
-        kind: "rpc".to_string(),
-        description: "List all parameters current build target supports".to_string(),
-        opts: Some(vec![Named {
+    RequestDescription::rpc(
+        REQUEST_OUTLINE,
+        "List all parameters current build target supports",
+        Some(vec![Named {
             name: "target".to_string(),
             description: "Target build stage".to_string(),
         }]),
-        inputs: None,
-        metadata: Some(
-            ["result.json", "result.txt"]
-                .iter()
-                .map(|n| Named {
-                    name: n.to_string(),
-                    description: String::new(),
-                })
-                .collect(),
-        ),
-        refs: None,
-    }
+        &["result.json", "result.txt"],
+    )
 }
 
 #[cfg(test)]

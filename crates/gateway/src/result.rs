@@ -50,10 +50,13 @@ pub fn in_toto_attestation(
 /// Why a result could not be assembled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResultError {
+    /// Nothing was added.
     #[error("the build produced no platform result to return")]
     Empty,
+    /// The same platform was added twice.
     #[error("platform {0} was added to the result twice")]
     DuplicatePlatform(String),
+    /// Several platforms were added to a single-platform result.
     #[error("a single-platform result can hold one platform, but {0} were added; request a multi-platform result")]
     SeveralInSingle(usize),
 }
@@ -134,6 +137,7 @@ impl ResultBuilder {
 
     /// Produces the `Result`. Refs use `Ref` messages when the daemon has the
     /// `proto.refarray` cap, bare ids otherwise.
+    /// Long by design: the single- and multi-platform shapes of BuildKit's result side by side.
     pub fn build(self, caps: &Caps) -> Result<gw::Result, ResultError> {
         if self.entries.is_empty() {
             return Err(ResultError::Empty);
@@ -256,11 +260,17 @@ impl<'a> OciPlatform<'a> {
 /// need; `rootfs` is sent empty because the exporter fills it in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageConfig {
+    /// The platform the image is for (`architecture`, `os`, `variant`).
     pub platform: Option<Platform>,
+    /// `config.Labels`.
     pub labels: BTreeMap<String, String>,
+    /// `config.Env`, `NAME=value` entries.
     pub env: Vec<String>,
+    /// `config.Entrypoint`.
     pub entrypoint: Vec<String>,
+    /// `config.Cmd`.
     pub cmd: Vec<String>,
+    /// `config.WorkingDir`.
     pub working_dir: Option<String>,
     /// RFC 3339 creation time; left out when `None` so outputs stay reproducible.
     pub created: Option<String>,

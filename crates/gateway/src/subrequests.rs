@@ -21,7 +21,9 @@ pub const REQUEST_TARGETS: &str = "frontend.targets";
 /// The subrequest named by the `requestid` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subrequest<'a> {
+    /// `frontend.subrequests.describe`.
     Describe,
+    /// `frontend.targets`.
     Targets,
     /// Anything else; answer with [`crate::errors::unsupported_subrequest`].
     Other(&'a str),
@@ -41,12 +43,15 @@ impl<'a> Subrequest<'a> {
 /// A name with a description, as used in request descriptions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Named {
+    /// The name, e.g. an option or a metadata key.
     pub name: String,
+    /// What it is for; empty for metadata keys.
     pub description: String,
 }
 
 impl Named {
-    fn bare(name: &str) -> Self {
+    /// A name without a description, as BuildKit lists metadata keys.
+    pub(crate) fn bare(name: &str) -> Self {
         Named {
             name: name.to_string(),
             description: String::new(),
@@ -58,47 +63,65 @@ impl Named {
 /// Lists left `None` serialise as `null`, like BuildKit's unset slices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestDescription {
+    /// The request id, e.g. `frontend.targets`.
     pub name: String,
+    /// The answer's format version.
     pub version: String,
+    /// `rpc` for every kiln subrequest.
     #[serde(rename = "type")]
     pub kind: String,
+    /// What the request does, shown by buildx.
     pub description: String,
+    /// The options the request reads.
     pub opts: Option<Vec<Named>>,
+    /// The inputs it takes.
     pub inputs: Option<Vec<Named>>,
+    /// The metadata keys of its answer.
     pub metadata: Option<Vec<Named>>,
+    /// The refs of its answer.
     pub refs: Option<Vec<Named>>,
 }
 
-fn result_metadata() -> Option<Vec<Named>> {
-    Some(vec![Named::bare("result.json"), Named::bare("result.txt")])
+impl RequestDescription {
+    /// A version 1.0.0 `rpc` subrequest answering with the metadata keys `metadata`; kiln's
+    /// subrequests take no inputs and return no refs.
+    pub(crate) fn rpc(
+        name: &str,
+        description: &str,
+        opts: Option<Vec<Named>>,
+        metadata: &[&str],
+    ) -> Self {
+        RequestDescription {
+            name: name.to_string(),
+            version: "1.0.0".to_string(),
+            kind: "rpc".to_string(),
+            description: description.to_string(),
+            opts,
+            inputs: None,
+            metadata: Some(metadata.iter().map(|n| Named::bare(n)).collect()),
+            refs: None,
+        }
+    }
 }
 
 /// The description of `frontend.subrequests.describe` itself.
 pub fn describe_description() -> RequestDescription {
-    RequestDescription {
-        name: REQUEST_DESCRIBE.to_string(),
-        version: "1.0.0".to_string(),
-        kind: "rpc".to_string(),
-        description: "List available subrequest types".to_string(),
-        opts: None,
-        inputs: None,
-        metadata: result_metadata(),
-        refs: None,
-    }
+    RequestDescription::rpc(
+        REQUEST_DESCRIBE,
+        "List available subrequest types",
+        None,
+        &["result.json", "result.txt"],
+    )
 }
 
 /// The description of `frontend.targets`.
 pub fn targets_description() -> RequestDescription {
-    RequestDescription {
-        name: REQUEST_TARGETS.to_string(),
-        version: "1.0.0".to_string(),
-        kind: "rpc".to_string(),
-        description: "List all targets current build supports".to_string(),
-        opts: Some(Vec::new()),
-        inputs: None,
-        metadata: result_metadata(),
-        refs: None,
-    }
+    RequestDescription::rpc(
+        REQUEST_TARGETS,
+        "List all targets current build supports",
+        Some(Vec::new()),
+        &["result.json", "result.txt"],
+    )
 }
 
 /// The answer to `frontend.subrequests.describe`: `supported` followed by the
@@ -134,7 +157,9 @@ pub fn describe_result(supported: &[RequestDescription]) -> gw::Result {
 /// in [`TargetList::sources`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetLocation {
+    /// Index into the sources; -1 for none.
     pub source_index: i32,
+    /// The lines in that source (a target's definition, an argument's use, a finding).
     pub ranges: Vec<LineRange>,
 }
 
@@ -178,16 +203,22 @@ impl Serialize for TargetLocation {
 /// One build target.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Target {
+    /// The target's name, what `--target` takes.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// Whether it is built when no target is given.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub default: bool,
+    /// What it builds.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The image it starts from.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub base: String,
+    /// The platform it is pinned to, if any.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub platform: String,
+    /// Where it is defined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<TargetLocation>,
 }
@@ -195,6 +226,7 @@ pub struct Target {
 /// The answer to `frontend.targets`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TargetList {
+    /// The targets, by name.
     pub targets: Vec<Target>,
     /// Source files referred to by target locations (base64 in JSON).
     #[serde(serialize_with = "base64_list")]

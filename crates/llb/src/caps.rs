@@ -11,40 +11,75 @@ use kiln_proto::pb;
 
 /// Capability ids used by this crate (the strings BuildKit defines in solver/pb/caps.go).
 pub mod cap {
+    /// Pulling an image as a source.
     pub const SOURCE_IMAGE: &str = "source.image";
+    /// `image.resolvemode` on an image source (force pull, prefer local).
     pub const SOURCE_IMAGE_RESOLVE_MODE: &str = "source.image.resolvemode";
+    /// A directory of the client as a source.
     pub const SOURCE_LOCAL: &str = "source.local";
+    /// Naming the client session that holds a local directory.
     pub const SOURCE_LOCAL_SESSION_ID: &str = "source.local.sessionid";
+    /// Transferring only the files of a local that match include patterns.
     pub const SOURCE_LOCAL_INCLUDE_PATTERNS: &str = "source.local.includepatterns";
+    /// Leaving out the files of a local that match exclude patterns.
     pub const SOURCE_LOCAL_EXCLUDE_PATTERNS: &str = "source.local.excludepatterns";
+    /// Transferring only the given paths of a local (and the targets of symlinks in them).
     pub const SOURCE_LOCAL_FOLLOW_PATHS: &str = "source.local.followpaths";
+    /// A cache-sharing hint for transfers of the same local directory.
     pub const SOURCE_LOCAL_SHARED_KEY_HINT: &str = "source.local.sharedkeyhint";
+    /// Choosing how a local transfer detects changed files.
     pub const SOURCE_LOCAL_DIFFER: &str = "source.local.differ";
+    /// Downloading a file over HTTP(S) as a source.
     pub const SOURCE_HTTP: &str = "source.http";
+    /// Pinning a download to a checksum.
     pub const SOURCE_HTTP_CHECKSUM: &str = "source.http.checksum";
+    /// Permission bits of a downloaded file.
     pub const SOURCE_HTTP_PERM: &str = "source.http.perm";
+    /// Request headers on a download (BuildKit v0.21).
     pub const SOURCE_HTTP_HEADER: &str = "source.http.header";
+    /// Credentials for a download from the client session.
     pub const SOURCE_HTTP_AUTH: &str = "source.http.auth";
+    /// An exec with args, env, cwd and user.
     pub const EXEC_META_BASE: &str = "exec.meta.base";
+    /// Proxy settings for an exec, kept out of its cache key.
     pub const EXEC_META_PROXY: &str = "exec.meta.proxyenv";
+    /// An exec's network mode (none, host).
     pub const EXEC_META_NETWORK: &str = "exec.meta.network";
+    /// An exec's security mode (sandbox, insecure).
     pub const EXEC_META_SECURITY: &str = "exec.meta.security";
+    /// Bind mounts in an exec.
     pub const EXEC_MOUNT_BIND: &str = "exec.mount.bind";
+    /// Cache mounts in an exec.
     pub const EXEC_MOUNT_CACHE: &str = "exec.mount.cache";
+    /// Sharing modes of cache mounts (shared, private, locked).
     pub const EXEC_MOUNT_CACHE_SHARING: &str = "exec.mount.cache.sharing";
+    /// Mounting a sub-path of an input.
     pub const EXEC_MOUNT_SELECTOR: &str = "exec.mount.selector";
+    /// Tmpfs mounts in an exec.
     pub const EXEC_MOUNT_TMPFS: &str = "exec.mount.tmpfs";
+    /// A size limit on a tmpfs mount.
     pub const EXEC_MOUNT_TMPFS_SIZE: &str = "exec.mount.tmpfs.size";
+    /// Exit codes other than 0 that count as success (BuildKit v0.17).
     pub const EXEC_VALID_EXIT_CODE: &str = "exec.validexitcode";
+    /// File ops: mkdir, mkfile, rm and copy.
     pub const FILE_BASE: &str = "file.base";
+    /// Include and exclude patterns on a file copy.
     pub const FILE_COPY_INCLUDE_EXCLUDE_PATTERNS: &str = "file.copy.includeexcludepatterns";
+    /// Creating symlinks in a file op.
     pub const FILE_SYMLINK_CREATE: &str = "file.symlink.create";
+    /// Merging filesystems without copying.
     pub const MERGE_OP: &str = "mergeop";
+    /// The difference between two filesystems as a layer.
     pub const DIFF_OP: &str = "diffop";
+    /// Per-op constraints (worker selection).
     pub const CONSTRAINTS: &str = "constraints";
+    /// A per-op platform.
     pub const PLATFORM: &str = "platform";
+    /// Building an op without its cache (`--no-cache`).
     pub const META_IGNORE_CACHE: &str = "meta.ignorecache";
+    /// Descriptions such as `llb.customname` on ops.
     pub const META_DESCRIPTION: &str = "meta.description";
+    /// Exporting an op's cache.
     pub const META_EXPORT_CACHE: &str = "meta.exportcache";
 }
 
@@ -139,26 +174,32 @@ pub fn known_caps(minor: u32) -> Caps {
 pub struct Caps(BTreeSet<String>);
 
 impl Caps {
+    /// An empty set, i.e. what a daemon that reports no caps offers.
     pub fn new() -> Self {
         Caps::default()
     }
 
+    /// Adds `cap_id`; adding it again changes nothing.
     pub fn insert(&mut self, cap_id: impl Into<String>) {
         self.0.insert(cap_id.into());
     }
 
+    /// Whether `cap_id` is in the set.
     pub fn contains(&self, cap_id: &str) -> bool {
         self.0.contains(cap_id)
     }
 
+    /// Whether the set has no caps.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// How many caps the set has.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// The cap ids in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
@@ -190,13 +231,16 @@ impl<S: Into<String>> Extend<S> for Caps {
 /// One cap the daemon lacks, with the release that introduced it when known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingCap {
+    /// The cap id, e.g. `exec.validexitcode`.
     pub id: String,
+    /// The BuildKit release that introduced it, e.g. `v0.17`.
     pub since: Option<String>,
 }
 
 /// The daemon lacks caps the definition needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingCapsError {
+    /// The caps the daemon lacks, sorted by id.
     pub missing: Vec<MissingCap>,
 }
 

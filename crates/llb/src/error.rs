@@ -5,7 +5,12 @@
 pub enum LlbError {
     /// An image reference that BuildKit would reject.
     #[error("invalid image reference `{reference}`: {reason}")]
-    InvalidImageRef { reference: String, reason: String },
+    InvalidImageRef {
+        /// The reference as given.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An exec without a command.
     #[error("exec needs at least one argument (the program to run)")]
     EmptyArgs,

@@ -26,9 +26,12 @@ pub enum NetworkMode {
 /// How concurrent builds share a cache mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CacheSharing {
+    /// One cache shared by all concurrent builds (BuildKit's default).
     #[default]
     Shared,
+    /// Each concurrent build gets its own copy.
     Private,
+    /// Concurrent builds wait for each other.
     Locked,
 }
 
@@ -252,6 +255,7 @@ impl Exec {
         }
     }
 
+    /// The command and its arguments; the first is the program.
     pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.args = args.into_iter().map(Into::into).collect();
         self
@@ -269,6 +273,7 @@ impl Exec {
         self
     }
 
+    /// The working directory of the process.
     pub fn cwd(mut self, dir: impl Into<String>) -> Self {
         self.cwd = dir.into();
         self
@@ -280,6 +285,7 @@ impl Exec {
         self
     }
 
+    /// The network the process sees (default: BuildKit's sandbox).
     pub fn network(mut self, mode: NetworkMode) -> Self {
         self.network = mode;
         self
@@ -304,12 +310,14 @@ impl Exec {
         self
     }
 
+    /// Adds a mount; the one at `/` is the root filesystem.
     pub fn mount(mut self, mount: Mount) -> Self {
         self.mounts.push(mount);
         self
     }
 
     /// Validates and creates the op.
+    /// Long by design: validates the mounts and fills the ExecOp with the caps each field implies.
     pub fn build(self) -> Result<ExecResult, LlbError> {
         if self.args.is_empty() {
             return Err(LlbError::EmptyArgs);

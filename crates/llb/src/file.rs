@@ -12,7 +12,9 @@ use crate::LlbError;
 /// Numeric owner for created or copied files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChownOwner {
+    /// Numeric user id.
     pub uid: u32,
+    /// Numeric group id.
     pub gid: u32,
 }
 
@@ -41,7 +43,9 @@ fn timestamp_nanos(seconds: Option<i64>) -> Result<i64, LlbError> {
 /// Options of [`FileOp::mkdir`].
 #[derive(Debug, Clone, Default)]
 pub struct MkdirOptions {
+    /// Create missing parent directories, like `mkdir -p`.
     pub make_parents: bool,
+    /// Owner of the new directories; `None` is root.
     pub owner: Option<ChownOwner>,
     /// Modification time in Unix seconds.
     pub timestamp: Option<i64>,
@@ -50,6 +54,7 @@ pub struct MkdirOptions {
 /// Options of [`FileOp::mkfile`].
 #[derive(Debug, Clone, Default)]
 pub struct MkfileOptions {
+    /// Owner of the new file; `None` is root.
     pub owner: Option<ChownOwner>,
     /// Modification time in Unix seconds.
     pub timestamp: Option<i64>,
@@ -58,25 +63,34 @@ pub struct MkfileOptions {
 /// Options of [`FileOp::rm`].
 #[derive(Debug, Clone, Default)]
 pub struct RmOptions {
+    /// Succeed when the path does not exist.
     pub allow_not_found: bool,
+    /// Treat the path as a glob.
     pub allow_wildcard: bool,
 }
 
 /// Options of [`FileOp::copy`].
 #[derive(Debug, Clone, Default)]
 pub struct CopyOptions {
+    /// Owner of the copied files; `None` keeps the source's.
     pub owner: Option<ChownOwner>,
     /// Permission bits; `None` keeps the source's.
     pub mode: Option<u32>,
     /// Modification time in Unix seconds; `None` keeps the source's.
     pub timestamp: Option<i64>,
+    /// Create the destination's missing parent directories.
     pub create_dest_path: bool,
     /// Copy a directory's contents rather than the directory itself.
     pub dir_copy_contents: bool,
+    /// Copy what a source symlink points to rather than the link.
     pub follow_symlinks: bool,
+    /// Treat the source path as a glob.
     pub allow_wildcard: bool,
+    /// With `allow_wildcard`, succeed when the glob matches nothing.
     pub allow_empty_wildcard: bool,
+    /// Copy only files matching these patterns (`file.copy.includeexcludepatterns`).
     pub include_patterns: Vec<String>,
+    /// Leave out files matching these patterns.
     pub exclude_patterns: Vec<String>,
 }
 
@@ -229,6 +243,7 @@ pub struct FileOp {
 }
 
 impl FileOp {
+    /// A file op whose actions apply to `base` (scratch for a new filesystem).
     pub fn new(base: &Output) -> Self {
         FileOp {
             base: base.clone(),
@@ -283,6 +298,7 @@ impl FileOp {
         self.push(action)
     }
 
+    /// Removes `path`.
     pub fn rm(self, path: &str, opts: RmOptions) -> Self {
         self.push(Ok(Action::Rm(pb::FileActionRm {
             path: normalize_path(path, false),

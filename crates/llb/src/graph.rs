@@ -33,6 +33,7 @@ impl Output {
         }
     }
 
+    /// Whether this is the empty filesystem, which no op produces.
     pub fn is_scratch(&self) -> bool {
         self.node.is_none()
     }
@@ -130,12 +131,16 @@ impl Drop for Node {
 /// A file that ops can point back to (e.g. a `pkg.yaml`), shown by BuildKit when an op fails.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SourceMap {
+    /// The name BuildKit shows, e.g. `gvisor/pkg.yaml`.
     pub filename: String,
+    /// Syntax hint for the printer, e.g. `yaml`.
     pub language: String,
+    /// The whole file, as written.
     pub data: Vec<u8>,
 }
 
 impl SourceMap {
+    /// A shared source map: ops that point into the same file share one.
     pub fn new(
         filename: impl Into<String>,
         language: impl Into<String>,
@@ -152,9 +157,13 @@ impl SourceMap {
 /// An area of a source file; lines and characters are 1-based like BuildKit's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
+    /// First line.
     pub start_line: i32,
+    /// First character of the first line; 0 for the whole line.
     pub start_character: i32,
+    /// Last line.
     pub end_line: i32,
+    /// Last character of the last line; 0 for the whole line.
     pub end_character: i32,
 }
 
@@ -186,25 +195,32 @@ impl Range {
 /// Ranges of one source map that produced an op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceLocation {
+    /// The file, shared by every op that points into it.
     pub source: Arc<SourceMap>,
+    /// Its areas that produced the op.
     pub ranges: Vec<Range>,
 }
 
 /// Per-op settings that every builder accepts.
 #[derive(Debug, Clone, Default)]
 pub struct Constraints {
+    /// The platform the op runs for; `None` is the daemon's default.
     pub platform: Option<Platform>,
+    /// Build the op without its cache.
     pub ignore_cache: bool,
     /// `OpMetadata.description`; the vertex name lives under `llb.customname`.
     pub description: BTreeMap<String, String>,
     /// Extra caps beyond those the op's fields imply.
     pub caps: BTreeSet<String>,
+    /// Groups the op's progress with others under one name.
     pub progress_group: Option<pb::ProgressGroup>,
+    /// Where the op comes from in the user's files, shown when it fails.
     pub locations: Vec<SourceLocation>,
 }
 
 /// Setters shared by all op builders.
 pub trait OpBuilder: Sized {
+    /// The constraints the shared setters below write to.
     fn constraints_mut(&mut self) -> &mut Constraints;
 
     /// Target platform of this op (images, execs).

@@ -90,9 +90,7 @@ fn exec_json(e: &pb::ExecOp) -> Value {
         .mounts
         .iter()
         .map(|m| {
-            let kind = pb::MountType::try_from(m.mount_type)
-                .map(|t| t.as_str_name().to_ascii_lowercase())
-                .unwrap_or_else(|_| m.mount_type.to_string());
+            let kind = enum_name(m.mount_type, pb::MountType::as_str_name);
             let mut v = json!({
                 "dest": m.dest,
                 "input": m.input,
@@ -106,9 +104,7 @@ fn exec_json(e: &pb::ExecOp) -> Value {
                 v["selector"] = json!(m.selector);
             }
             if let Some(c) = &m.cache_opt {
-                let sharing = pb::CacheSharingOpt::try_from(c.sharing)
-                    .map(|s| s.as_str_name().to_ascii_lowercase())
-                    .unwrap_or_else(|_| c.sharing.to_string());
+                let sharing = enum_name(c.sharing, pb::CacheSharingOpt::as_str_name);
                 v["cache"] = json!({"id": c.id, "sharing": sharing});
             }
             if let Some(t) = &m.tmpfs_opt {
@@ -117,9 +113,7 @@ fn exec_json(e: &pb::ExecOp) -> Value {
             v
         })
         .collect();
-    let network = pb::NetMode::try_from(e.network)
-        .map(|n| n.as_str_name().to_ascii_lowercase())
-        .unwrap_or_else(|_| e.network.to_string());
+    let network = enum_name(e.network, pb::NetMode::as_str_name);
     let mut v = json!({
         "args": meta.args,
         "env": meta.env,
@@ -229,4 +223,11 @@ fn locations_json(locs: &pb::Locations) -> Value {
             })
             .collect(),
     )
+}
+
+/// A proto enum value's name in lower case, or its number when this version does not know it.
+fn enum_name<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str) -> String {
+    E::try_from(value)
+        .map(|e| name(&e).to_ascii_lowercase())
+        .unwrap_or_else(|_| value.to_string())
 }

@@ -14,6 +14,8 @@
 //! assert_eq!(def.ops().len(), 3); // image, exec, terminal
 //! ```
 
+#![warn(missing_docs)]
+
 mod caps;
 mod error;
 mod exec;

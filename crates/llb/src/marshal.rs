@@ -90,6 +90,7 @@ pub fn embed_definition(bytes: &[u8]) -> Result<Output, LlbError> {
 pub struct Definition(pub pb::Definition);
 
 impl Definition {
+    /// Decodes a definition from its protobuf bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, LlbError> {
         pb::Definition::decode(bytes)
             .map(Definition)
@@ -101,10 +102,12 @@ impl Definition {
         self.0.encode_to_vec()
     }
 
+    /// The protobuf message.
     pub fn as_pb(&self) -> &pb::Definition {
         &self.0
     }
 
+    /// The protobuf message, consuming the definition.
     pub fn into_pb(self) -> pb::Definition {
         self.0
     }
@@ -288,6 +291,7 @@ impl Marshaler {
 
     /// Builds the op for a non-embedded node whose inputs are all visited, with the caps its
     /// fields imply.
+    /// Long by design: one arm per op kind, each filling its proto message and the caps it implies.
     fn lower(&self, node: &Node) -> (pb::Op, BTreeSet<String>) {
         let mut inputs: Vec<pb::Input> = Vec::new();
         // Identical inputs share one slot, as in the Go client (execs and file ops).

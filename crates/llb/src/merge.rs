@@ -12,6 +12,7 @@ pub struct Merge {
 }
 
 impl Merge {
+    /// Merges `inputs`, later ones winning where paths overlap.
     pub fn new(inputs: &[Output]) -> Self {
         Merge {
             inputs: inputs.to_vec(),
@@ -70,6 +71,7 @@ pub struct Diff {
 }
 
 impl Diff {
+    /// The changes that turn `lower` into `upper`.
     pub fn new(lower: &Output, upper: &Output) -> Self {
         Diff {
             lower: lower.clone(),

@@ -66,6 +66,7 @@ impl Image {
         })
     }
 
+    /// How the image is resolved: from the registry or the local store.
     pub fn resolve_mode(mut self, mode: ResolveMode) -> Self {
         self.resolve_mode = Some(mode);
         self
@@ -76,6 +77,7 @@ impl Image {
         &self.reference
     }
 
+    /// The image's root filesystem.
     pub fn output(self) -> Output {
         let mut attrs = BTreeMap::new();
         let mut caps = vec![cap::SOURCE_IMAGE];
@@ -103,6 +105,7 @@ impl OpBuilder for Image {
 
 /// Normalises an image reference to `domain/path[:tag][@digest]`, adding `docker.io`,
 /// `library/` and `:latest` where Docker would. Digests are kept.
+/// Long by design: the parts of Docker's reference grammar in order (digest, tag, domain, path).
 pub fn normalize_image_ref(reference: &str) -> Result<String, LlbError> {
     let fail = |reason: &str| LlbError::InvalidImageRef {
         reference: reference.to_string(),
@@ -214,6 +217,7 @@ pub struct Local {
 }
 
 impl Local {
+    /// The client directory BuildKit knows as `name` (e.g. `context`).
     pub fn new(name: impl Into<String>) -> Self {
         Local {
             name: name.into(),
@@ -233,6 +237,7 @@ impl Local {
         self
     }
 
+    /// Transfer only files matching these patterns.
     pub fn include_patterns<S: Into<String>>(
         mut self,
         patterns: impl IntoIterator<Item = S>,
@@ -241,6 +246,7 @@ impl Local {
         self
     }
 
+    /// Leave out files matching these patterns.
     pub fn exclude_patterns<S: Into<String>>(
         mut self,
         patterns: impl IntoIterator<Item = S>,
@@ -249,6 +255,7 @@ impl Local {
         self
     }
 
+    /// Transfer only these paths (and what their symlinks point to).
     pub fn follow_paths<S: Into<String>>(mut self, paths: impl IntoIterator<Item = S>) -> Self {
         self.follow_paths = paths.into_iter().map(Into::into).collect();
         self
@@ -266,6 +273,7 @@ impl Local {
         self
     }
 
+    /// The transferred directory.
     pub fn output(self) -> Output {
         let mut attrs = BTreeMap::new();
         let mut caps = vec![cap::SOURCE_LOCAL];
@@ -326,6 +334,7 @@ pub struct Http {
 }
 
 impl Http {
+    /// A download of `url`.
     pub fn new(url: impl Into<String>) -> Self {
         Http {
             url: url.into(),
@@ -352,6 +361,7 @@ impl Http {
         Ok(self)
     }
 
+    /// The name of the downloaded file; default: the URL's last segment.
     pub fn filename(mut self, name: impl Into<String>) -> Self {
         self.filename = Some(name.into());
         self
@@ -371,6 +381,7 @@ impl Http {
         self
     }
 
+    /// A filesystem holding the one downloaded file.
     pub fn output(self) -> Output {
         let mut attrs = BTreeMap::new();
         let mut caps = vec![cap::SOURCE_HTTP];

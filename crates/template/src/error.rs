@@ -5,8 +5,11 @@ use std::fmt;
 /// A parse or execution error located in the template source (1-based line and column).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateError {
+    /// 1-based line of the error in the template source.
     pub line: usize,
+    /// 1-based column of the error.
     pub column: usize,
+    /// What went wrong, in Go's words where Go has them.
     pub message: String,
 }
 

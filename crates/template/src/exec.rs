@@ -232,6 +232,7 @@ impl<'t> State<'t> {
         flow
     }
 
+    /// Long by design: Go's `range` over lists, maps and integers with `else`, `break` and `continue`.
     fn range_body(&mut self, dot: &Value, c: &'t Control) -> Result<Flow, RawError> {
         let outer = self.vars.len();
         let v = self.pipeline(dot, &c.pipe)?;
@@ -355,6 +356,7 @@ impl<'t> State<'t> {
         Ok(value)
     }
 
+    /// Long by design: one arm per kind of command head (function, field, variable, value), as Go evaluates them.
     fn command(
         &mut self,
         dot: &Value,
@@ -469,6 +471,7 @@ impl<'t> State<'t> {
         Ok(receiver)
     }
 
+    /// Long by design: Go's argument checks (count, variadic, types) before the call, in Go's order.
     fn call(
         &mut self,
         dot: &Value,

@@ -431,7 +431,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// String argument (already type-checked by the caller).
-fn s(v: &Value) -> &str {
+pub(crate) fn s(v: &Value) -> &str {
     match v {
         Value::Str(s) => s,
         _ => "",
@@ -439,7 +439,7 @@ fn s(v: &Value) -> &str {
 }
 
 /// Integer argument (already type-checked by the caller).
-fn i(v: &Value) -> i64 {
+pub(crate) fn i(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
         _ => 0,

@@ -89,6 +89,7 @@ fn is_alnum(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
 
+/// Long by design: the text/action loop of Go's lexer with its trim-marker state in one place.
 pub(crate) fn lex(src: &str) -> Result<Vec<Token>, RawError> {
     let bytes = src.as_bytes();
     let mut tokens = Vec::new();
@@ -192,6 +193,7 @@ fn scan_alnum(src: &str, from: usize) -> usize {
         .unwrap_or(src.len())
 }
 
+/// Long by design: one arm per character that starts a token.
 fn lex_one(src: &str, p: usize, c: char) -> Result<(Tok, usize), RawError> {
     let bytes = src.as_bytes();
     let next = src[p + c.len_utf8()..].chars().next();
@@ -346,6 +348,7 @@ pub(crate) fn parse_number(text: &str) -> Option<Number> {
     })
 }
 
+/// Long by design: one arm per escape Go's strconv.Unquote accepts.
 fn lex_quoted(src: &str, p: usize) -> Result<(Tok, usize), RawError> {
     let mut out = String::new();
     let mut chars = src[p + 1..].char_indices();

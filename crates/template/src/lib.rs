@@ -15,6 +15,8 @@
 //! assert_eq!(out.source_line(3), 5);
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod exec;
 mod funcs;
@@ -104,15 +106,18 @@ impl Template {
 /// A `.NAME` lookup that found no entry (it rendered as `<no value>` or counted as false).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingKey {
+    /// The key that was looked up.
     pub name: String,
     /// 1-based position of the expression in the template source.
     pub line: usize,
+    /// 1-based column of the expression.
     pub column: usize,
 }
 
 /// Rendered text plus the map from rendered lines to template source lines.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    /// The rendered text.
     pub text: String,
     /// `lines[i]` is the source line of output line `i + 1`.
     lines: Vec<usize>,
@@ -146,9 +151,11 @@ impl Rendered {
 /// A read of a top-level variable (`.NAME`, the first segment of `.NAME.More`) in a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariableUse {
+    /// The variable's name, without the dot.
     pub name: String,
     /// 1-based position in the template source.
     pub line: usize,
+    /// 1-based column of the read.
     pub column: usize,
 }
 

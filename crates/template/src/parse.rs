@@ -216,6 +216,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses nodes until EOF, `{{end}}` or `{{else}}`.
+    /// Long by design: one arm per action keyword, as Go's parser switches on them.
     fn list(&mut self, top_level: bool) -> Result<(Vec<Node>, Stop), RawError> {
         let mut nodes = Vec::new();
         loop {
@@ -451,6 +452,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A pipeline up to `end` (`}}` or `)`), with optional variable declarations in front.
+    /// Long by design: the pipeline grammar (declarations, commands, `|`) follows Go's parser step by step.
     fn pipeline(&mut self, context: &str, multi_decl: bool, end: &Tok) -> Result<Pipe, RawError> {
         let pos = self.peek().start;
         let mut decl = Vec::new();
@@ -553,6 +555,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A term plus the `.Field` segments that touch it.
+    /// Long by design: one arm per term token, then the field chain, as in Go's parser.
     fn operand(&mut self) -> Result<Arg, RawError> {
         let t = self.next();
         let pos = t.start;

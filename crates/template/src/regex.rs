@@ -7,9 +7,11 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
+use crate::funcs::{i, s};
 use crate::value::Value;
 
 /// Rewrites Go's ASCII Perl classes into explicit classes the `regex` crate reads the same way.
+/// Long by design: a character scanner whose class and escape state lives in one loop.
 fn translate(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut chars = pattern.chars().peekable();
@@ -95,20 +97,6 @@ fn compile(pattern: &str) -> Result<Regex, String> {
     Ok(re)
 }
 
-fn s(v: &Value) -> &str {
-    match v {
-        Value::Str(s) => s,
-        _ => "",
-    }
-}
-
-fn n(v: &Value) -> i64 {
-    match v {
-        Value::Int(i) => *i,
-        _ => 0,
-    }
-}
-
 fn limit(count: i64) -> usize {
     if count < 0 {
         usize::MAX
@@ -134,7 +122,7 @@ pub(crate) fn regex_find_all(a: &[Value]) -> Result<Value, String> {
     let re = compile(s(&a[0]))?;
     let found = re
         .find_iter(s(&a[1]))
-        .take(limit(n(&a[2])))
+        .take(limit(i(&a[2])))
         .map(|m| Value::str(m.as_str()))
         .collect();
     Ok(Value::list(found))
@@ -158,7 +146,7 @@ pub(crate) fn regex_replace_all_literal(a: &[Value]) -> Result<Value, String> {
 
 pub(crate) fn regex_split(a: &[Value]) -> Result<Value, String> {
     let re = compile(s(&a[0]))?;
-    let count = n(&a[2]);
+    let count = i(&a[2]);
     if count == 0 {
         return Ok(Value::list(Vec::new()));
     }

@@ -147,6 +147,7 @@ fn go_exponent(exp: i32) -> String {
 }
 
 /// Go's `%g` (shortest when `prec` is None), which is also `%v` for floats.
+/// Long by design: Go's `%g` choice between `%e` and `%f` with its trimming rules.
 pub fn format_float_g(f: f64, prec: Option<usize>) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -303,6 +304,7 @@ fn bad_verb(verb: char, v: &Value) -> String {
     }
 }
 
+/// Long by design: one arm per verb and value kind, the table Go's fmt applies.
 fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
     // Lists and maps apply the verb element-wise, as fmt does.
     match v {
@@ -394,28 +396,14 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
             spec.pad(format!("{}{digits}", spec.sign(*i < 0)), true)
         }
         ('t', Value::Bool(b)) => spec.pad(b.to_string(), false),
-        ('f' | 'F', Value::Float(f)) => {
-            let body = format!("{:.*}", spec.prec.unwrap_or(6), f.abs());
-            spec.pad(
-                format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)),
-                true,
-            )
-        }
-        ('e' | 'E', Value::Float(f)) => {
-            let body = format_float_e(f.abs(), spec.prec.unwrap_or(6));
-            let body = if verb == 'E' {
-                body.to_uppercase()
-            } else {
-                body
+        ('f' | 'F' | 'e' | 'E' | 'g' | 'G', Value::Float(f)) => {
+            let body = match verb {
+                'f' | 'F' => format!("{:.*}", spec.prec.unwrap_or(6), f.abs()),
+                'e' | 'E' => format_float_e(f.abs(), spec.prec.unwrap_or(6)),
+                _ => format_float_g(f.abs(), spec.prec),
             };
-            spec.pad(
-                format!("{}{body}", spec.sign(f.is_sign_negative() && *f != 0.0)),
-                true,
-            )
-        }
-        ('g' | 'G', Value::Float(f)) => {
-            let body = format_float_g(f.abs(), spec.prec);
-            let body = if verb == 'G' {
+            // %E and %G print the exponent (and Inf/NaN) in capitals; %F is %f.
+            let body = if matches!(verb, 'E' | 'G') {
                 body.to_uppercase()
             } else {
                 body
@@ -431,6 +419,7 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
 
 /// `fmt.Sprintf` for the verbs templates use: %v %s %d %q %x %X %o %b %c %t %f %e %g %T %%,
 /// with flags `-+# 0`, width and precision. Mismatches render like Go (`%!d(string=x)`).
+/// Long by design: Go's flag, width, precision and verb scan of one format string.
 pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::with_capacity(format.len() + 16);
     let mut next_arg = 0;

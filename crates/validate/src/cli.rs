@@ -71,6 +71,7 @@ impl Args {
 /// The result of one platform of one image.
 #[derive(Debug, Serialize)]
 pub struct TargetResult {
+    /// `os/arch[/variant]` for OCI and registry inputs; `None` for a plain image root.
     pub platform: Option<String>,
     /// The violations for the one Talos version checked (empty when sweeping releases).
     #[serde(flatten)]
@@ -83,19 +84,25 @@ pub struct TargetResult {
 /// The result of one input.
 #[derive(Debug, Serialize)]
 pub struct ImageResult {
+    /// The input as given on the command line.
     pub input: String,
     /// Why the input could not be read (exit code 2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Errors over all its platforms.
     pub errors: usize,
+    /// Warnings over all its platforms.
     pub warnings: usize,
+    /// One result per platform (one for a plain image root).
     pub targets: Vec<TargetResult>,
 }
 
 /// The set checks of one platform.
 #[derive(Debug, Serialize)]
 pub struct SetResult {
+    /// The platform whose images were checked together; `None` for plain image roots.
     pub platform: Option<String>,
+    /// What breaks only when the images are installed together.
     pub violations: Vec<SetViolation>,
 }
 
@@ -104,8 +111,11 @@ pub struct SetResult {
 pub struct Outcome {
     /// What was checked against: a version such as `v1.14.0`, `all` or a range.
     pub talos: String,
+    /// Errors over all inputs and set checks; any makes the exit code 1.
     pub errors: usize,
+    /// Warnings over all inputs and set checks.
     pub warnings: usize,
+    /// One result per input, in the order given.
     pub images: Vec<ImageResult>,
     /// Per platform, the checks across images (empty for a single image).
     pub set: Vec<SetResult>,
@@ -284,6 +294,7 @@ fn check_set(images: &[(&str, &Vec<Target>)]) -> Vec<SetResult> {
 
 /// The human output: per image one line per violation (prefixed with the platform for OCI
 /// inputs) or its release spans, a summary line per image, then the set's violations.
+/// Long by design: the text report in output order (violations or spans, summaries, set checks).
 pub fn render(outcome: &Outcome) -> String {
     let mut out = String::new();
     for image in &outcome.images {

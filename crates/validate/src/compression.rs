@@ -14,8 +14,11 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// What a stream is compressed with, judged from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// Not compressed (a plain tar).
     None,
+    /// Gzip (`1f 8b`).
     Gzip,
+    /// Zstandard (`28 b5 2f fd`), possibly several frames.
     Zstd,
 }
 
@@ -55,6 +58,7 @@ fn zstd_error(e: impl std::fmt::Display) -> io::Error {
 }
 
 impl<R: BufRead> ZstdFrames<R> {
+    /// Decodes the concatenated zstd frames read from `source`.
     pub fn new(source: R) -> ZstdFrames<R> {
         ZstdFrames {
             source,

@@ -6,6 +6,8 @@
 //! from disk or a registry. [`set`] checks several images as Talos stacks them, [`releases`] finds
 //! the Talos releases an image is valid for, and [`modsig`] reads kernel module signatures.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod compression;
 pub mod modsig;
@@ -29,60 +31,78 @@ pub use version::{TalosVersion, DEFAULT_TALOS_VERSION};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Fails the build: Talos would refuse or break on the image.
     Error,
+    /// Shown only: the image works but something is likely unintended.
     Warning,
+}
+
+impl std::fmt::Display for Severity {
+    /// `error` or `warning`, as the messages and the JSON output spell it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`, so that widths such as `{:7}` apply.
+        f.pad(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
 }
 
 /// One broken rule at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
+    /// Whether the violation fails the build.
     pub severity: Severity,
     /// Relative to the image root, e.g. `rootfs/usr/bin/foo` or `manifest.yaml`; `""` for the root.
     pub path: String,
     /// The broken rule; serialized as its id, e.g. `hardlink`.
     pub rule: &'static Rule,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
         let path = if self.path.is_empty() {
             "."
         } else {
             &self.path
         };
-        write!(f, "{severity}: {path}: {}: {}", self.rule, self.message)
+        write!(
+            f,
+            "{}: {path}: {}: {}",
+            self.severity, self.rule, self.message
+        )
     }
 }
 
 /// All violations of one image (one platform), sorted by path, then severity and rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The violations, sorted by path, then severity and rule.
     pub violations: Vec<Violation>,
 }
 
 impl Report {
     /// Whether any violation is an error.
     pub fn has_errors(&self) -> bool {
-        self.violations
-            .iter()
-            .any(|v| v.severity == Severity::Error)
+        self.errors().next().is_some()
     }
 
+    /// The violations that fail the build.
     pub fn errors(&self) -> impl Iterator<Item = &Violation> {
-        self.violations
-            .iter()
-            .filter(|v| v.severity == Severity::Error)
+        self.of(Severity::Error)
     }
 
+    /// The violations that are only shown.
     pub fn warnings(&self) -> impl Iterator<Item = &Violation> {
+        self.of(Severity::Warning)
+    }
+
+    fn of(&self, severity: Severity) -> impl Iterator<Item = &Violation> {
         self.violations
             .iter()
-            .filter(|v| v.severity == Severity::Warning)
+            .filter(move |v| v.severity == severity)
     }
 
     pub(crate) fn push(

@@ -24,6 +24,7 @@ const KEEP: usize = 64 * 1024;
 pub enum ModuleSignature {
     /// No marker: the kernel refuses to load it ("Required key not available").
     Unsigned,
+    /// A signature the kernel can check, naming the key that made it.
     Signed(Signer),
     /// A marker with data the kernel cannot use, or a module that could not be read.
     Invalid(String),

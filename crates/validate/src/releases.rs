@@ -16,6 +16,7 @@ pub struct Span {
     pub from: String,
     /// Last version of the span, e.g. `v1.14.x` (every patch) or `v1.12.4`.
     pub to: String,
+    /// Whether the image is valid for every release of the span.
     pub valid: bool,
     /// The rules that fail throughout the span (by id, in catalog order); empty when valid.
     pub failing: Vec<&'static str>,
@@ -35,6 +36,7 @@ impl std::fmt::Display for Span {
 
 /// The spans of known releases (inside `selection` when given) for which `tree` is valid or not,
 /// in version order. `options.talos_version` is ignored.
+/// Long by design: one pass over the release table that opens and closes spans as verdicts change.
 pub fn sweep(tree: &Tree, options: &Options, selection: Option<&Range>) -> Vec<Span> {
     let releases: Vec<(u64, u64)> = known_releases().collect();
     let known = |v: &Version| releases.contains(&(v.major, v.minor));

@@ -28,6 +28,7 @@ pub struct Rule {
     pub summary: &'static str,
     /// The Talos releases the rule is checked for.
     pub talos: Releases,
+    /// Whether the rule looks at one image or at images together.
     pub scope: Scope,
 }
 

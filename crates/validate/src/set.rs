@@ -17,32 +17,33 @@ use crate::{rules, EntryKind, Severity, Tree};
 /// One image of the set: the input it came from (for messages) and its tree for one platform.
 #[derive(Debug, Clone, Copy)]
 pub struct Member<'a> {
+    /// The input as given, e.g. a path or reference.
     pub input: &'a str,
+    /// The image's files for this platform.
     pub tree: &'a Tree,
 }
 
 /// One broken rule across images, naming every image involved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SetViolation {
+    /// Whether the violation fails the check.
     pub severity: Severity,
     /// Relative to the image root (`rootfs/usr/local/bin/x`, `manifest.yaml`).
     pub path: String,
+    /// The broken rule; serialized as its id.
     pub rule: &'static Rule,
     /// The inputs involved, in the order given.
     pub images: Vec<String>,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
 impl std::fmt::Display for SetViolation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
         write!(
             f,
-            "{severity}: {}: {}: {}",
-            self.path, self.rule, self.message
+            "{}: {}: {}: {}",
+            self.severity, self.path, self.rule, self.message
         )
     }
 }

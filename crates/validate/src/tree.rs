@@ -10,15 +10,21 @@ use std::cmp::Ordering;
 /// What kind of filesystem object an entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
     /// A symbolic link with its target exactly as stored.
     Symlink(String),
     /// A tar link entry; the target is the image-root-relative path of the first link.
     HardLink(String),
+    /// A named pipe.
     Fifo,
+    /// A Unix socket.
     Socket,
+    /// A character device node.
     CharDevice,
+    /// A block device node.
     BlockDevice,
 }
 
@@ -43,6 +49,7 @@ impl EntryKind {
 pub struct Entry {
     /// Relative to the image root, e.g. `rootfs/usr/local/bin/x`.
     pub path: String,
+    /// What kind of object it is.
     pub kind: EntryKind,
     /// Permission bits including setuid/setgid/sticky (`0o7777`).
     pub mode: u32,

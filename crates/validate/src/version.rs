@@ -50,10 +50,12 @@ impl TalosVersion {
         TalosVersion(Version::new(major, minor, patch))
     }
 
+    /// The major version, e.g. 1 of `v1.10.3`.
     pub fn major(&self) -> u64 {
         self.0.major
     }
 
+    /// The minor version, e.g. 10 of `v1.10.3`.
     pub fn minor(&self) -> u64 {
         self.0.minor
     }
@@ -85,7 +87,9 @@ impl std::str::FromStr for TalosVersion {
 /// A span of Talos releases (`(major, minor)`): from `since` on, up to but not including `until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Releases {
+    /// The first release the span covers.
     pub since: (u64, u64),
+    /// The first release it no longer covers; `None`: every release from `since` on.
     pub until: Option<(u64, u64)>,
 }
 

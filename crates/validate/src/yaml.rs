@@ -90,12 +90,27 @@ impl<'a> Node<'a> {
             .map(|(_, v)| v)
     }
 
+    /// The value under `key` of a mapping unless it is null: YAML's `key:` and `key: ~` count as
+    /// not set, as in Talos' Go structs.
+    pub fn value(&self, key: &str) -> Option<Node<'a>> {
+        self.get(key).filter(|n| !n.is_null())
+    }
+
     /// Sequence items; `None` if not a sequence.
     pub fn items(&self) -> Option<Vec<Node<'a>>> {
         match self.data() {
             YamlData::Sequence(items) => Some(items.iter().map(Node::new).collect()),
             _ => None,
         }
+    }
+
+    /// `line N: WHAT must be EXPECTED, found KIND`, the message for a value of the wrong shape.
+    pub fn shape_error(&self, what: &str, expected: &str) -> String {
+        format!(
+            "line {}: {what} must be {expected}, found {}",
+            self.line(),
+            self.kind()
+        )
     }
 
     /// What kind of node this is, for "expected a mapping, found …" messages.

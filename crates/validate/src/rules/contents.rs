@@ -9,6 +9,7 @@ use super::{inside_container_rootfs, item_path};
 use crate::tree::normalize;
 use crate::{Entry, EntryKind, Options, Report, Tree};
 
+/// Long by design: one walk over rootfs applies every per-entry rule with shared skip state.
 pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     let talos = options.talos();
     let allowed = super::allowed_hierarchies(&talos);

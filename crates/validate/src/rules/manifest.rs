@@ -7,26 +7,10 @@ use crate::{EntryKind, Options, Report, Tree};
 
 const PATH: &str = "manifest.yaml";
 
+/// Checks manifest.yaml: readable YAML, `version: v1alpha1`, a `metadata` mapping with its
+/// fields, and the compatibility constraint.
 pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
-    let Some(entry) = tree.get(PATH) else {
-        return; // reported by the image-root rule
-    };
-    if entry.kind != EntryKind::File {
-        return;
-    }
-    let Some(data) = &entry.data else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "manifest is larger than {} bytes; it should be a few lines",
-                crate::tree::MAX_CONTENT
-            ),
-        );
-        return;
-    };
-    let Ok(text) = std::str::from_utf8(data) else {
-        report.error(PATH, &rule::MANIFEST_YAML, "manifest is not UTF-8 text");
+    let Some(text) = manifest_text(tree, report) else {
         return;
     };
     let doc = match yaml::parse(text) {
@@ -44,22 +28,8 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         );
         return;
     };
-    let Some(top) = doc.entries() else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "line {}: the manifest must be a mapping, found {}",
-                doc.line(),
-                doc.kind()
-            ),
-        );
+    if !known_mapping(report, doc, None, &["version", "metadata"]) {
         return;
-    };
-    for (key, value) in &top {
-        if !matches!(*key, "version" | "metadata") {
-            unknown_key(report, key, value);
-        }
     }
 
     match doc.get("version").and_then(|v| v.scalar()) {
@@ -82,27 +52,48 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
         );
         return;
     };
-    let Some(fields) = metadata.entries() else {
+    let known = [
+        "name",
+        "version",
+        "author",
+        "description",
+        "compatibility",
+        "extraInfo",
+    ];
+    if !known_mapping(report, metadata, Some("metadata"), &known) {
+        return;
+    }
+    check_metadata_fields(report, metadata, options);
+    check_compatibility(report, metadata, options);
+}
+
+/// The manifest's text; `None` when there is no regular manifest.yaml (the image-root rule
+/// reports that) or it cannot be read as text (reported).
+fn manifest_text<'t>(tree: &'t Tree, report: &mut Report) -> Option<&'t str> {
+    let entry = tree.get(PATH)?;
+    if entry.kind != EntryKind::File {
+        return None;
+    }
+    let Some(data) = &entry.data else {
         report.error(
             PATH,
             &rule::MANIFEST_YAML,
             format!(
-                "line {}: metadata must be a mapping, found {}",
-                metadata.line(),
-                metadata.kind()
+                "manifest is larger than {} bytes; it should be a few lines",
+                crate::tree::MAX_CONTENT
             ),
         );
-        return;
+        return None;
     };
-    for (key, value) in &fields {
-        if !matches!(
-            *key,
-            "name" | "version" | "author" | "description" | "compatibility" | "extraInfo"
-        ) {
-            unknown_key(report, &format!("metadata.{key}"), value);
-        }
-    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        report.error(PATH, &rule::MANIFEST_YAML, "manifest is not UTF-8 text");
+        return None;
+    };
+    Some(text)
+}
 
+/// `metadata.name` (equal to the package's when known), `version`, `author` and `description`.
+fn check_metadata_fields(report: &mut Report, metadata: Node<'_>, options: &Options) {
     let name = string_field(report, metadata, "name");
     match (&options.pkg_name, name) {
         (_, None) => report.error(PATH, &rule::MANIFEST_NAME, "metadata.name is missing: set it to the package name"),
@@ -136,15 +127,15 @@ pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
             );
         }
     }
-
-    check_compatibility(report, metadata, options);
 }
 
 /// What the checks across images compare: `metadata.name` and the compatibility constraint as
 /// written. Fields that are missing or malformed are `None` (the image's own rules report them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManifestFacts {
+    /// `metadata.name`, trimmed.
     pub name: Option<String>,
+    /// `metadata.compatibility.talos.version`, trimmed.
     pub talos_constraint: Option<String>,
 }
 
@@ -175,6 +166,27 @@ pub fn facts(tree: &Tree) -> ManifestFacts {
     }
 }
 
+/// Whether `node` (the manifest itself when `path` is `None`) is a mapping, reported as a YAML
+/// shape error when not; keys outside `known` are warned about as ignored by Talos.
+fn known_mapping(report: &mut Report, node: Node<'_>, path: Option<&str>, known: &[&str]) -> bool {
+    let Some(entries) = node.entries() else {
+        let what = path.unwrap_or("the manifest");
+        report.error(
+            PATH,
+            &rule::MANIFEST_YAML,
+            node.shape_error(what, "a mapping"),
+        );
+        return false;
+    };
+    for (key, value) in entries.iter().filter(|(key, _)| !known.contains(key)) {
+        match path {
+            Some(path) => unknown_key(report, &format!("{path}.{key}"), value),
+            None => unknown_key(report, key, value),
+        }
+    }
+    true
+}
+
 fn unknown_key(report: &mut Report, key: &str, value: &Node<'_>) {
     report.warn(
         PATH,
@@ -188,82 +200,40 @@ fn unknown_key(report: &mut Report, key: &str, value: &Node<'_>) {
 
 /// A scalar field as text; a collection there is reported as a YAML shape error.
 fn string_field<'a>(report: &mut Report, parent: Node<'a>, key: &str) -> Option<&'a str> {
-    let node = parent.get(key)?;
-    if node.is_null() {
-        return None;
-    }
+    let node = parent.value(key)?;
     let value = node.scalar();
     if value.is_none() {
         report.error(
             PATH,
             &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata.{key} must be a string, found {}",
-                node.line(),
-                node.kind()
-            ),
+            node.shape_error(&format!("metadata.{key}"), "a string"),
         );
     }
     value
 }
 
 fn check_compatibility(report: &mut Report, metadata: Node<'_>, options: &Options) {
-    let Some(compat) = metadata.get("compatibility").filter(|n| !n.is_null()) else {
+    let Some(compat) = metadata.value("compatibility") else {
         return;
     };
-    let Some(entries) = compat.entries() else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata.compatibility must be a mapping, found {}",
-                compat.line(),
-                compat.kind()
-            ),
-        );
+    if !known_mapping(report, compat, Some("metadata.compatibility"), &["talos"]) {
         return;
-    };
-    for (key, value) in &entries {
-        if *key != "talos" {
-            unknown_key(report, &format!("metadata.compatibility.{key}"), value);
-        }
     }
-    let Some(talos) = compat.get("talos").filter(|n| !n.is_null()) else {
+    let Some(talos) = compat.value("talos") else {
         return;
     };
-    let Some(talos_entries) = talos.entries() else {
-        report.error(
-            PATH,
-            &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata.compatibility.talos must be a mapping, found {}",
-                talos.line(),
-                talos.kind()
-            ),
-        );
+    let talos_path = Some("metadata.compatibility.talos");
+    if !known_mapping(report, talos, talos_path, &["version"]) {
         return;
-    };
-    for (key, value) in &talos_entries {
-        if *key != "version" {
-            unknown_key(
-                report,
-                &format!("metadata.compatibility.talos.{key}"),
-                value,
-            );
-        }
     }
-    let Some(node) = talos.get("version").filter(|n| !n.is_null()) else {
+    let Some(node) = talos.value("version") else {
         return;
     };
     let Some(constraint) = node.scalar() else {
         report.error(
             PATH,
             &rule::MANIFEST_YAML,
-            format!(
-                "line {}: metadata.compatibility.talos.version must be a string, found {}",
-                node.line(),
-                node.kind()
-            ),
+            node.shape_error("metadata.compatibility.talos.version", "a string"),
         );
         return;
     };

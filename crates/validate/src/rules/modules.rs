@@ -9,6 +9,7 @@ use crate::modsig::{key_id_matches, ModuleSignature};
 use crate::rule;
 use crate::{EntryKind, Options, Report, Tree};
 
+/// Long by design: where the modules directory is, what it may hold and its one release directory, as one layout rule.
 pub(super) fn check(tree: &Tree, options: &Options, report: &mut Report) {
     let talos = options.talos();
     if !rule::KERNEL_MODULES.applies_to(&talos) {

@@ -34,7 +34,8 @@ const fn moved(
     }
 }
 
-/// The table from issue 5 (Talos `pkg/machinery/extensions` history).
+/// Every hierarchy Talos has allowed, with the releases that allowed it (from the history of
+/// Talos' `pkg/machinery/extensions`).
 pub const HIERARCHIES: &[Hierarchy] = &[
     h("/etc/cri/conf.d", (0, 0)),
     moved("/lib/firmware", (0, 0), (1, 10), "/usr/lib/firmware"),

@@ -3,58 +3,55 @@
 use crate::rule;
 use crate::{EntryKind, Report, Tree};
 
+/// The entries an image root needs: path, name in messages, kind, and what the fix is when missing.
+const REQUIRED: [(&str, &str, EntryKind, &str); 2] = [
+    (
+        "manifest.yaml",
+        "manifest",
+        EntryKind::File,
+        "the image root needs manifest.yaml",
+    ),
+    (
+        "rootfs",
+        "rootfs",
+        EntryKind::Dir,
+        "the image root needs rootfs/ (an empty directory if this platform ships nothing)",
+    ),
+];
+
 pub(super) fn check(tree: &Tree, report: &mut Report) {
-    let mut manifest = false;
-    let mut rootfs = false;
+    let mut seen = [false; REQUIRED.len()];
     for entry in tree.children("") {
-        match entry.path.as_str() {
-            "manifest.yaml" => {
-                manifest = true;
-                if entry.kind != EntryKind::File {
-                    report.error(
-                        &entry.path,
-                        &rule::IMAGE_ROOT,
-                        format!(
-                            "extension manifest must be a regular file, found a {}",
-                            entry.kind.describe()
-                        ),
-                    );
-                }
-            }
-            "rootfs" => {
-                rootfs = true;
-                if entry.kind != EntryKind::Dir {
-                    report.error(
-                        &entry.path,
-                        &rule::IMAGE_ROOT,
-                        format!(
-                            "extension rootfs must be a directory, found a {}",
-                            entry.kind.describe()
-                        ),
-                    );
-                }
-            }
-            other => report.error(
+        let Some(i) = REQUIRED.iter().position(|r| r.0 == entry.path) else {
+            report.error(
                 &entry.path,
                 &rule::IMAGE_ROOT,
                 format!(
-                    "unexpected file {other:?}: the image root may only hold manifest.yaml and rootfs/ (put payload under rootfs/)"
+                    "unexpected file {:?}: the image root may only hold manifest.yaml and rootfs/ (put payload under rootfs/)",
+                    entry.path
                 ),
-            ),
+            );
+            continue;
+        };
+        seen[i] = true;
+        let (_, name, kind, _) = &REQUIRED[i];
+        if entry.kind != *kind {
+            report.error(
+                &entry.path,
+                &rule::IMAGE_ROOT,
+                format!(
+                    "extension {name} must be a {}, found a {}",
+                    kind.describe(),
+                    entry.kind.describe()
+                ),
+            );
         }
     }
-    if !manifest {
+    for (&(path, name, _, fix), _) in REQUIRED.iter().zip(seen).filter(|(_, seen)| !seen) {
         report.error(
-            "manifest.yaml",
+            path,
             &rule::IMAGE_ROOT,
-            "extension manifest is missing: the image root needs manifest.yaml",
-        );
-    }
-    if !rootfs {
-        report.error(
-            "rootfs",
-            &rule::IMAGE_ROOT,
-            "extension rootfs is missing: the image root needs rootfs/ (an empty directory if this platform ships nothing)",
+            format!("extension {name} is missing: {fix}"),
         );
     }
 }

@@ -92,56 +92,25 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
         }
     }
 
-    let name = doc.get("name").and_then(|n| n.scalar()).unwrap_or("");
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b == b'-' || b == b'_' || b.is_ascii_lowercase() || b.is_ascii_digit());
-    if !name_ok {
-        report.error(
-            path,
-            &rule::SERVICE_NAME,
-            format!("name {name:?} is invalid: it must match [-_a-z0-9]+"),
-        );
-    }
-
-    let restart = doc.get("restart").and_then(|n| n.scalar()).unwrap_or("");
-    if !["always", "never", "untilsuccess"].contains(&restart.to_ascii_lowercase().as_str()) {
-        report.error(
-            path,
-            &rule::SERVICE_RESTART,
-            format!("restart kind is invalid: {restart:?}; set restart to always, never or untilSuccess"),
-        );
-    }
-
+    let name = check_name(doc, path, report);
+    check_restart(doc, path, report);
     check_depends(doc, path, report);
-
     let container = doc.get("container");
-    if let Some(entries) = container.and_then(|c| c.entries()) {
-        for (key, value) in &entries {
-            if !matches!(
-                *key,
-                "entrypoint" | "environment" | "environmentFile" | "args" | "mounts" | "security"
-            ) {
-                unknown(report, path, &format!("container.{key}"), value);
-            }
-        }
+    let entrypoint = check_container_keys(container, path, report);
+    if let Some(name) = name {
+        check_rootfs(tree, path, name, container, entrypoint, report);
     }
-    let entrypoint = container
-        .and_then(|c| c.get("entrypoint"))
-        .and_then(|n| n.scalar())
-        .unwrap_or("");
-    if entrypoint.is_empty() {
-        report.error(
-            path,
-            &rule::SERVICE_ENTRYPOINT,
-            "container endpoint can't be empty: set container.entrypoint",
-        );
-    }
+}
 
-    if !name_ok {
-        return;
-    }
+/// The container's rootfs directory must exist; then its entrypoint must resolve inside it.
+fn check_rootfs(
+    tree: &Tree,
+    path: &str,
+    name: &str,
+    container: Option<Node<'_>>,
+    entrypoint: &str,
+    report: &mut Report,
+) {
     let root = format!("rootfs{CONTAINERS_DIR}/{name}");
     if !tree
         .resolve_in("rootfs", &format!("{CONTAINERS_DIR}/{name}"))
@@ -172,6 +141,66 @@ fn check_spec(tree: &Tree, path: &str, text: &str, report: &mut Report) {
     }
 }
 
+/// The service's name when it is valid (it names the container's rootfs directory).
+fn check_name<'a>(doc: Node<'a>, path: &str, report: &mut Report) -> Option<&'a str> {
+    let name = doc.get("name").and_then(|n| n.scalar()).unwrap_or("");
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b == b'-' || b == b'_' || b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !name_ok {
+        report.error(
+            path,
+            &rule::SERVICE_NAME,
+            format!("name {name:?} is invalid: it must match [-_a-z0-9]+"),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+fn check_restart(doc: Node<'_>, path: &str, report: &mut Report) {
+    let restart = doc.get("restart").and_then(|n| n.scalar()).unwrap_or("");
+    if !["always", "never", "untilsuccess"].contains(&restart.to_ascii_lowercase().as_str()) {
+        report.error(
+            path,
+            &rule::SERVICE_RESTART,
+            format!("restart kind is invalid: {restart:?}; set restart to always, never or untilSuccess"),
+        );
+    }
+}
+
+/// Warns about unknown keys under `container` and returns its entrypoint (`""`, reported, when
+/// there is none).
+fn check_container_keys<'a>(
+    container: Option<Node<'a>>,
+    path: &str,
+    report: &mut Report,
+) -> &'a str {
+    if let Some(entries) = container.and_then(|c| c.entries()) {
+        for (key, value) in &entries {
+            if !matches!(
+                *key,
+                "entrypoint" | "environment" | "environmentFile" | "args" | "mounts" | "security"
+            ) {
+                unknown(report, path, &format!("container.{key}"), value);
+            }
+        }
+    }
+    let entrypoint = container
+        .and_then(|c| c.get("entrypoint"))
+        .and_then(|n| n.scalar())
+        .unwrap_or("");
+    if entrypoint.is_empty() {
+        report.error(
+            path,
+            &rule::SERVICE_ENTRYPOINT,
+            "container endpoint can't be empty: set container.entrypoint",
+        );
+    }
+    entrypoint
+}
+
 fn unknown(report: &mut Report, path: &str, key: &str, value: &Node<'_>) {
     report.warn(
         path,
@@ -183,19 +212,16 @@ fn unknown(report: &mut Report, path: &str, key: &str, value: &Node<'_>) {
     );
 }
 
+/// Long by design: one arm per dependency kind Talos knows (service, path, network, time, configuration).
 fn check_depends(doc: Node<'_>, path: &str, report: &mut Report) {
-    let Some(depends) = doc.get("depends").filter(|n| !n.is_null()) else {
+    let Some(depends) = doc.value("depends") else {
         return;
     };
     let Some(items) = depends.items() else {
         report.error(
             path,
             &rule::SERVICE_DEPENDS,
-            format!(
-                "line {}: depends must be a list, found {}",
-                depends.line(),
-                depends.kind()
-            ),
+            depends.shape_error("depends", "a list"),
         );
         return;
     };
@@ -309,6 +335,7 @@ fn path_from_environment(container: Node<'_>) -> Option<String> {
         .find_map(|kv| kv.strip_prefix("PATH=").map(str::to_owned))
 }
 
+/// Long by design: resolves the entrypoint as Talos' runner does (candidates, mounts, PATH, symlinks).
 #[allow(clippy::too_many_arguments)]
 fn check_entrypoint(
     tree: &Tree,

@@ -22,6 +22,7 @@ pub fn read(root: &Path) -> Result<Tree, LoadError> {
 }
 
 /// Reads one directory into `out`, queueing its subdirectories on `pending`.
+/// Long by design: one branch per file type read from disk, each recorded as the tar reader records it.
 fn walk(
     dir: &Path,
     rel: &str,

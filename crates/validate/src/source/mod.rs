@@ -16,10 +16,12 @@ use crate::Tree;
 pub struct LoadError {
     /// The input path, file inside it, or reference that failed.
     pub path: String,
+    /// What went wrong.
     pub message: String,
 }
 
 impl LoadError {
+    /// An error about `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> LoadError {
         LoadError {
             path: path.into(),
@@ -45,6 +47,7 @@ impl std::error::Error for LoadError {}
 pub struct Target {
     /// `os/arch[/variant]` for OCI and registry inputs.
     pub platform: Option<String>,
+    /// The image's files.
     pub tree: Tree,
 }
 

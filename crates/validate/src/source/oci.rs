@@ -40,6 +40,7 @@ pub struct LayoutDir {
 }
 
 impl LayoutDir {
+    /// The OCI layout directory at `root` (holding `index.json` and `blobs/`).
     pub fn new(root: &Path) -> LayoutDir {
         LayoutDir {
             root: root.to_owned(),

@@ -17,9 +17,11 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, applicat
 pub struct Reference {
     /// `host[:port]`
     pub registry: String,
+    /// The repository path, e.g. `siderolabs/gvisor`.
     pub repository: String,
     /// The tag; `latest` when neither tag nor digest is given.
     pub tag: Option<String>,
+    /// The manifest digest, `sha256:…`, when pinned; it wins over the tag.
     pub digest: Option<String>,
 }
 

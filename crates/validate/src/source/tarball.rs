@@ -20,6 +20,7 @@ pub fn read_file(path: &Path) -> Result<Tree, LoadError> {
 
 /// All entries of a tar stream in order, paths normalised to the image-root-relative form.
 /// Contents are kept only for the files the rules read.
+/// Long by design: one arm per tar entry type, mapped to the tree's entry kinds.
 pub(crate) fn read_entries(reader: impl Read) -> Result<Vec<Entry>, String> {
     let mut archive = tar::Archive::new(reader);
     let mut out = Vec::new();
