@@ -13,6 +13,11 @@ use crate::Template;
 /// instead of overflowing the stack.
 const MAX_TEMPLATE_DEPTH: usize = 2 * crate::MAX_NESTING;
 
+/// String bytes a function handles per execution step: the slowest string functions (`upper`,
+/// `title`) take about as long per 16 bytes as the engine takes per step, so the step limit
+/// bounds time whatever mix of calls a template makes.
+const STR_BYTES_PER_STEP: usize = 16;
+
 /// Output text plus the source line of the first byte of every output line.
 #[derive(Default)]
 pub(crate) struct Out {
@@ -86,6 +91,8 @@ pub(crate) struct State<'t> {
     data: &'t crate::Data,
     /// `data` as a `Map`, built the first time a template needs the whole map.
     root_map: Option<Value>,
+    /// `.KEY` values of `data` read so far.
+    root_values: std::collections::HashMap<&'t str, Value>,
     vars: Vec<(&'t str, Value)>,
     pub out: Out,
     depth: usize,
@@ -101,6 +108,7 @@ impl<'t> State<'t> {
             tmpl,
             data,
             root_map: None,
+            root_values: std::collections::HashMap::new(),
             vars: vec![("$", Value::Root)],
             out: Out::new(),
             depth: 0,
@@ -119,7 +127,7 @@ impl<'t> State<'t> {
             .get_or_insert_with(|| {
                 let map = data
                     .iter()
-                    .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+                    .map(|(k, v)| (k.clone(), Value::str(v.clone())))
                     .collect();
                 Value::Map(std::rc::Rc::new(map))
             })
@@ -452,8 +460,13 @@ impl<'t> State<'t> {
                         Value::Missing
                     }
                 },
-                Value::Root => match self.data.get(name) {
-                    Some(v) => Value::Str(v.clone()),
+                Value::Root => match self.data.get_key_value(name.as_str()) {
+                    // Copied once per key: a loop reading a long variable shares that copy.
+                    Some((key, v)) => self
+                        .root_values
+                        .entry(key.as_str())
+                        .or_insert_with(|| Value::str(v.clone()))
+                        .clone(),
                     None => {
                         self.missing.insert((pos, name.clone()));
                         Value::Missing
@@ -531,8 +544,12 @@ impl<'t> State<'t> {
                     values.push(validate(v, param(args.len()), pos)?);
                 }
                 self.charge(pos, call_cost(func, &values))?;
-                imp(&values)
-                    .map_err(|e| RawError::new(pos, format!("error calling {}: {e}", func.name)))
+                let result = imp(&values)
+                    .map_err(|e| RawError::new(pos, format!("error calling {}: {e}", func.name)))?;
+                // What a call builds costs like what it reads: `until`, `splitList` and `repeat`
+                // take tiny arguments and return large values.
+                self.charge(pos, value_cost(&result))?;
+                Ok(result)
             }
         }
     }
@@ -611,12 +628,20 @@ fn call_cost(func: &Func, values: &[Value]) -> u64 {
             Value::List(items) if func.name == "uniq" => {
                 (items.len() as u64).saturating_pow(2) / 64
             }
-            Value::List(items) => items.len() as u64,
-            Value::Map(map) => map.len() as u64,
-            Value::Str(s) => s.len() as u64 / 1024,
-            _ => 0,
+            other => value_cost(other),
         })
         .fold(0, u64::saturating_add)
+}
+
+/// Steps charged for handling `v` in a function call: one per list item or map entry, one per
+/// [`STR_BYTES_PER_STEP`] bytes of a string.
+fn value_cost(v: &Value) -> u64 {
+    match v {
+        Value::List(items) => items.len() as u64,
+        Value::Map(map) => map.len() as u64,
+        Value::Str(s) => (s.len() / STR_BYTES_PER_STEP) as u64,
+        _ => 0,
+    }
 }
 
 /// Where a node starts, for errors about it.

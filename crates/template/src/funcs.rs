@@ -74,12 +74,12 @@ static FUNCS: &[Func] = &[
     f!("len", [Any], None, length),
     f!("index", [Any], Some(Any), index),
     f!("slice", [Any], Some(Any), slice),
-    f!("print", [], Some(Any), |a| Ok(Value::Str(sprint(a)))),
-    f!("printf", [Str], Some(Any), |a| Ok(Value::Str(sprintf(
+    f!("print", [], Some(Any), |a| Ok(Value::str(sprint(a)))),
+    f!("printf", [Str], Some(Any), |a| Ok(Value::str(sprintf(
         s(&a[0]),
         &a[1..]
     )))),
-    f!("println", [], Some(Any), |a| Ok(Value::Str(sprintln(a)))),
+    f!("println", [], Some(Any), |a| Ok(Value::str(sprintln(a)))),
     f!("eq", [Any], Some(Any), eq),
     f!("ne", [Any, Any], None, |a| Ok(Value::Bool(!eq_pair(
         &a[0], &a[1]
@@ -96,13 +96,13 @@ static FUNCS: &[Func] = &[
     f!("ge", [Any, Any], None, |a| Ok(Value::Bool(!lt(
         &a[0], &a[1]
     )?))),
-    f!("html", [], Some(Any), |a| Ok(Value::Str(html_escape(
+    f!("html", [], Some(Any), |a| Ok(Value::str(html_escape(
         &eval_args(a)
     )))),
-    f!("urlquery", [], Some(Any), |a| Ok(Value::Str(query_escape(
+    f!("urlquery", [], Some(Any), |a| Ok(Value::str(query_escape(
         &eval_args(a)
     )))),
-    f!("js", [], Some(Any), |a| Ok(Value::Str(js_escape(
+    f!("js", [], Some(Any), |a| Ok(Value::str(js_escape(
         &eval_args(a)
     )))),
     // Sprig: defaults and logic.
@@ -141,7 +141,7 @@ static FUNCS: &[Func] = &[
             src.len() / old.len()
         };
         check_size(src.len().saturating_add(matches.saturating_mul(new.len())))?;
-        Ok(Value::Str(src.replace(old, new)))
+        Ok(Value::str(src.replace(old, new)))
     }),
     f!("substr", [Int, Int, Str], None, |a| substr(
         i(&a[0]),
@@ -155,7 +155,7 @@ static FUNCS: &[Func] = &[
             .filter(|v| !matches!(v, Value::Missing))
             .map(Value::sprint)
             .collect();
-        Ok(Value::Str(parts.join(" ")))
+        Ok(Value::str(parts.join(" ")))
     }),
     f!("trim", [Str], None, |a| Ok(Value::str(s(&a[0]).trim()))),
     f!("trimAll", [Str, Str], None, trim_all),
@@ -170,23 +170,23 @@ static FUNCS: &[Func] = &[
             s(&a[1]).strip_suffix(s(&a[0])).unwrap_or(s(&a[1])),
         ))
     }),
-    f!("upper", [Str], None, |a| Ok(Value::Str(map_chars(
+    f!("upper", [Str], None, |a| Ok(Value::str(map_chars(
         s(&a[0]),
         char::to_uppercase
     )))),
-    f!("lower", [Str], None, |a| Ok(Value::Str(map_chars(
+    f!("lower", [Str], None, |a| Ok(Value::str(map_chars(
         s(&a[0]),
         char::to_lowercase
     )))),
-    f!("title", [Str], None, |a| Ok(Value::Str(title(s(&a[0]))))),
-    f!("untitle", [Str], None, |a| Ok(Value::Str(untitle(
+    f!("title", [Str], None, |a| Ok(Value::str(title(s(&a[0]))))),
+    f!("untitle", [Str], None, |a| Ok(Value::str(untitle(
         s(&a[0])
     )))),
     f!("repeat", [Int, Str], None, |a| {
         let count =
             usize::try_from(i(&a[0])).map_err(|_| "strings: negative Repeat count".to_string())?;
         check_size(s(&a[1]).len().saturating_mul(count))?;
-        Ok(Value::Str(s(&a[1]).repeat(count)))
+        Ok(Value::str(s(&a[1]).repeat(count)))
     }),
     f!("contains", [Str, Str], None, |a| Ok(Value::Bool(
         s(&a[1]).contains(s(&a[0]))
@@ -209,7 +209,7 @@ static FUNCS: &[Func] = &[
         Ok(Value::list(
             go_split(s(&a[1]), s(&a[0]), -1)
                 .into_iter()
-                .map(Value::Str)
+                .map(Value::str)
                 .collect(),
         ))
     }),
@@ -221,7 +221,7 @@ static FUNCS: &[Func] = &[
                 .map(|item| item.len().saturating_add(s(&a[0]).len()))
                 .fold(0usize, usize::saturating_add),
         )?;
-        Ok(Value::Str(items.join(s(&a[0]))))
+        Ok(Value::str(items.join(s(&a[0]))))
     }),
     f!("sortAlpha", [Any], None, |a| {
         let mut items = match &a[0] {
@@ -229,10 +229,10 @@ static FUNCS: &[Func] = &[
             other => vec![strval(other)],
         };
         items.sort();
-        Ok(Value::list(items.into_iter().map(Value::Str).collect()))
+        Ok(Value::list(items.into_iter().map(Value::str).collect()))
     }),
     f!("toStrings", [Any], None, |a| Ok(Value::list(
-        strslice(&a[0]).into_iter().map(Value::Str).collect()
+        strslice(&a[0]).into_iter().map(Value::str).collect()
     ))),
     f!("quote", [], Some(Any), |a| {
         let parts: Vec<String> = a
@@ -240,7 +240,7 @@ static FUNCS: &[Func] = &[
             .filter(|v| !matches!(v, Value::Missing))
             .map(|v| go_quote(&strval(v)))
             .collect();
-        Ok(Value::Str(parts.join(" ")))
+        Ok(Value::str(parts.join(" ")))
     }),
     f!("squote", [], Some(Any), |a| {
         let parts: Vec<String> = a
@@ -248,27 +248,30 @@ static FUNCS: &[Func] = &[
             .filter(|v| !matches!(v, Value::Missing))
             .map(|v| format!("'{}'", strval(v)))
             .collect();
-        Ok(Value::Str(parts.join(" ")))
+        Ok(Value::str(parts.join(" ")))
     }),
     f!("indent", [Int, Str], None, |a| indent(i(&a[0]), s(&a[1]))
-        .map(Value::Str)),
+        .map(Value::str)),
     f!("nindent", [Int, Str], None, |a| indent(i(&a[0]), s(&a[1]))
-        .map(|t| Value::Str(format!("\n{t}")))),
-    f!("nospace", [Str], None, |a| Ok(Value::Str(
-        s(&a[0]).chars().filter(|c| !c.is_whitespace()).collect()
+        .map(|t| Value::str(format!("\n{t}")))),
+    f!("nospace", [Str], None, |a| Ok(Value::str(
+        s(&a[0])
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
     ))),
     f!("plural", [Str, Str, Int], None, |a| Ok(if i(&a[2]) == 1 {
         a[0].clone()
     } else {
         a[1].clone()
     })),
-    f!("toString", [Any], None, |a| Ok(Value::Str(strval(&a[0])))),
-    f!("b64enc", [Str], None, |a| Ok(Value::Str(b64_encode(
+    f!("toString", [Any], None, |a| Ok(Value::str(strval(&a[0])))),
+    f!("b64enc", [Str], None, |a| Ok(Value::str(b64_encode(
         s(&a[0]).as_bytes()
     )))),
     f!("b64dec", [Str], None, |a| {
         // Sprig returns the decoder's error text as the result instead of failing.
-        Ok(Value::Str(match b64_decode(s(&a[0])) {
+        Ok(Value::str(match b64_decode(s(&a[0])) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => e,
         }))
@@ -305,7 +308,7 @@ static FUNCS: &[Func] = &[
         None,
         crate::regex::regex_quote_meta
     ),
-    f!("sha256sum", [Str], None, |a| Ok(Value::Str(
+    f!("sha256sum", [Str], None, |a| Ok(Value::str(
         crate::sha256::hex_digest(s(&a[0]).as_bytes())
     ))),
     // Sprig: conversions and integer math (int64 results, like Sprig).
@@ -453,7 +456,7 @@ fn divide_by_zero() -> String {
 /// Sprig's `strval`: strings as is, everything else as `%v`.
 fn strval(v: &Value) -> String {
     match v {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s.to_string(),
         other => other.sprint(),
     }
 }
@@ -492,7 +495,7 @@ pub(crate) fn empty(v: &Value) -> bool {
 
 fn eval_args(a: &[Value]) -> String {
     match a {
-        [Value::Str(s)] => s.clone(),
+        [Value::Str(s)] => s.to_string(),
         _ => sprint(a),
     }
 }
@@ -529,7 +532,7 @@ fn index(a: &[Value]) -> Result<Value, String> {
             }
             Value::Map(m) => match idx {
                 // A missing key gives the element type's zero value (our maps hold strings).
-                Value::Str(k) => m.get(k).cloned().unwrap_or_else(|| Value::str("")),
+                Value::Str(k) => m.get(&**k).cloned().unwrap_or_else(|| Value::str("")),
                 other => {
                     return Err(format!(
                         "value has type {}; should be string",
@@ -834,7 +837,7 @@ fn numbered_map(parts: Vec<String>) -> Value {
     let map: BTreeMap<String, Value> = parts
         .into_iter()
         .enumerate()
-        .map(|(k, p)| (format!("_{k}"), Value::Str(p)))
+        .map(|(k, p)| (format!("_{k}"), Value::str(p)))
         .collect();
     Value::Map(Rc::new(map))
 }

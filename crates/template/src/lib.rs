@@ -36,7 +36,8 @@ pub use error::TemplateError;
 pub const MAX_RENDERED_BYTES: usize = 16 << 20;
 
 /// Most execution steps one render may take (each text or action node, range iteration and
-/// function call is one step, more for functions over long lists), so a template cannot hang.
+/// function call is one step, plus the size of the values a call reads and returns), so a
+/// template cannot hang.
 pub const MAX_STEPS: u64 = 1_000_000;
 
 /// Longest list a function may build (`until`).

@@ -129,7 +129,7 @@ pub(crate) fn regex_find_all(a: &[Value]) -> Result<Value, String> {
 }
 
 pub(crate) fn regex_replace_all(a: &[Value]) -> Result<Value, String> {
-    Ok(Value::Str(
+    Ok(Value::str(
         compile(s(&a[0]))?
             .replace_all(s(&a[1]), s(&a[2]))
             .into_owned(),
@@ -137,7 +137,7 @@ pub(crate) fn regex_replace_all(a: &[Value]) -> Result<Value, String> {
 }
 
 pub(crate) fn regex_replace_all_literal(a: &[Value]) -> Result<Value, String> {
-    Ok(Value::Str(
+    Ok(Value::str(
         compile(s(&a[0]))?
             .replace_all(s(&a[1]), regex::NoExpand(s(&a[2])))
             .into_owned(),
@@ -155,7 +155,7 @@ pub(crate) fn regex_split(a: &[Value]) -> Result<Value, String> {
 }
 
 pub(crate) fn regex_quote_meta(a: &[Value]) -> Result<Value, String> {
-    Ok(Value::Str(regex::escape(s(&a[0]))))
+    Ok(Value::str(regex::escape(s(&a[0]))))
 }
 
 #[cfg(test)]

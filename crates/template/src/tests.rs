@@ -878,9 +878,32 @@ fn execution_steps_are_bounded() {
 }
 
 #[test]
+fn what_functions_build_costs_steps_like_what_they_read() {
+    // Each call takes a tiny argument and returns a million items or bytes: charged for the result,
+    // a loop of them stops at the step limit instead of running for seconds.
+    for src in [
+        "{{ range until 300 }}{{ $x := until 1000000 }}{{ end }}",
+        "{{ $s := repeat 1000000 \"x\" }}{{ range until 30 }}{{ $x := splitList \"\" $s }}{{ end }}",
+        "{{ range until 300 }}{{ $x := repeat 1000000 \"x\" }}{{ end }}",
+        "{{ $s := repeat 1000000 \"x\" }}{{ range until 300 }}{{ $x := upper $s }}{{ end }}",
+    ] {
+        let e = err(src, &[]);
+        assert!(e.message.contains("1000000 execution steps"), "{src}: {e}");
+    }
+    // Reading a large string variable is not a call: it costs one step, however long the string.
+    let out = render(
+        "t",
+        "{{ $s := repeat 1000000 \"x\" }}{{ range until 1000 }}{{ $x := $s }}{{ if $s }}{{ end }}{{ end }}done",
+        &Data::new(),
+    )
+    .unwrap();
+    assert_eq!(out.text, "done");
+}
+
+#[test]
 fn rendered_size_is_bounded() {
     let e = err(
-        "ok\n{{ range until 20 }}{{ repeat 1000000 \"x\" }}{{ end }}",
+        "ok\n{{ $s := repeat 4000000 \"x\" }}{{ range until 5 }}{{ $s }}{{ end }}",
         &[],
     );
     assert!(e.message.contains("exceed 16 MiB"), "{e}");

@@ -12,7 +12,7 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Rc<str>),
     List(Rc<Vec<Value>>),
     Map(Rc<BTreeMap<String, Value>>),
     /// The render's data map, read in place; the executor turns it into a `Map` before it reaches
@@ -22,7 +22,7 @@ pub enum Value {
 
 impl Value {
     pub fn str(s: impl Into<String>) -> Value {
-        Value::Str(s.into())
+        Value::Str(Rc::from(s.into()))
     }
 
     pub fn list(items: Vec<Value>) -> Value {
@@ -81,7 +81,7 @@ impl Value {
     pub fn to_output(&self) -> String {
         match self {
             Value::Missing => "<no value>".to_string(),
-            Value::Str(s) => s.clone(),
+            Value::Str(s) => s.to_string(),
             other => {
                 let mut out = String::new();
                 write_v(&mut out, other);
@@ -337,7 +337,7 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
         ('s', Value::Str(s)) => {
             let s = match spec.prec {
                 Some(p) => s.chars().take(p).collect(),
-                None => s.clone(),
+                None => s.to_string(),
             };
             spec.pad(s, false)
         }
