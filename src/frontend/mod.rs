@@ -16,7 +16,8 @@ mod tree_source;
 use kiln_gateway::concurrent::all_or_most_detailed;
 use kiln_gateway::subrequests::Subrequests;
 use kiln_gateway::{
-    gateway_pb, BuildOptions, Client, FrontendEnv, ImageConfig, ResultBuilder, SolveRequest, Status,
+    gateway_pb, BuildOptions, Client, FrontendEnv, ImageConfig, ResultBuilder, SolveRequest,
+    Status, Trace,
 };
 use kiln_llb::{Caps, OpBuilder, Output};
 
@@ -39,15 +40,20 @@ pub fn main() -> i32 {
         }
     };
     let code = runtime.block_on(async {
-        let client = match Client::connect_stdio().await {
+        let env = FrontendEnv::from_process();
+        let trace = Trace::new("kiln trace", trace_requested(&env));
+        let client = match trace.time_async("connect", Client::connect_stdio()).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("kiln frontend: {e} (is this running inside BuildKit?)");
                 return 1;
             }
         };
-        let env = FrontendEnv::from_process();
-        let outcome = build(&client, &env).await;
+        let outcome = build(&client, &env, &trace).await;
+        // Shown on failure too: a slow failing build is worth explaining. The trace is advisory.
+        if let Err(e) = trace.show(&client).await {
+            eprintln!("kiln frontend: showing the trace failed: {e}");
+        }
         let returned = match outcome {
             Ok(result) => client.return_result(result).await,
             Err(status) => client.return_error(status).await,
@@ -66,6 +72,15 @@ pub fn main() -> i32 {
     code
 }
 
+/// The build arg that turns on [`Trace`]: `KILN_TRACE=1` (or `true`).
+pub const TRACE_BUILD_ARG: &str = "KILN_TRACE";
+
+fn trace_requested(env: &FrontendEnv) -> bool {
+    env.opts
+        .get(&format!("build-arg:{TRACE_BUILD_ARG}"))
+        .is_some_and(|v| matches!(v.trim(), "1" | "true"))
+}
+
 /// The platform BuildKit's first worker runs natively, which the helper image runs on.
 fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
     let workers = if client.workers().is_empty() {
@@ -82,13 +97,21 @@ fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
 }
 
 /// One build: what the frontend returns, or the error to return instead.
-pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Result, Status> {
-    let opts = BuildOptions::parse(&env.opts).map_err(|e| plain_error(e.to_string()))?;
+/// Each phase's duration goes to `trace`.
+pub async fn build(
+    client: &Client,
+    env: &FrontendEnv,
+    trace: &Trace,
+) -> Result<gateway_pb::Result, Status> {
+    let opts = trace
+        .time("options", || BuildOptions::parse(&env.opts))
+        .map_err(|e| plain_error(e.to_string()))?;
     let pkgfile = request::pkgfile(&opts);
     let session = opts.local_session(&opts.definition_local, &env.session_id);
-    let (files, load_vertex) = tree_source::read(client, &opts.definition_local, session, &pkgfile)
-        .await
-        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
+    let (files, load_vertex) =
+        tree_source::read(client, &opts.definition_local, session, &pkgfile, trace)
+            .await
+            .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
     if files.get(&pkgfile).is_none() {
         return Err(plain_error(format!(
             "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
@@ -97,10 +120,12 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     let native = native_platform(client, env);
     let platforms = request::platforms(&opts, &native).map_err(|e| plain_error(e.0))?;
     let trees = Trees::new(files, request::load_options(&opts, &platforms[0]));
-    let loaded = guarded(
-        &format!("loading the package tree for {}", platforms[0]),
-        || Ok(trees.get(&platforms[0])),
-    )?;
+    let loaded = trace.time(format!("load the tree for {}", platforms[0]), || {
+        guarded(
+            &format!("loading the package tree for {}", platforms[0]),
+            || Ok(trees.get(&platforms[0])),
+        )
+    })?;
     if let Some(request_id) = &opts.request_id {
         let tree = || {
             trees
@@ -140,7 +165,9 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
 
     // The lint rules' findings show as build warnings; with `check=error=true` they fail it.
     if let Ok(tree) = loaded {
-        let findings = crate::tree::lint::check(trees.files(), &tree, trees.options());
+        let findings = trace.time("lint", || {
+            crate::tree::lint::check(trees.files(), &tree, trees.options())
+        });
         warn_all(client, &load_vertex, &findings, trees.files()).await;
         if crate::tree::lint::failed(&findings) {
             return Err(status::diagnostics_status(
@@ -169,19 +196,21 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     let mut not_extension = None;
     for platform in &platforms {
         let doing = format!("converting package {target:?} for {platform}");
-        let plan = guarded(&doing, || {
-            let converted = converter
-                .target(&target, platform)
-                .map_err(|e| convert_status(&e, trees.files()))?;
-            let def = kiln_llb::marshal(&converted.result());
-            check_caps(&def, &llb_caps)?;
-            let validation = converted.validation.as_ref().map(kiln_llb::marshal);
-            let sbom = sbom_definition(&converted.sboms, platform, &target)?;
-            let not_extension = converted
-                .extension
-                .filter(|d| d.extension == Some(false))
-                .map(|d| d.describe(&target));
-            Ok(((platform.clone(), def, validation, sbom), not_extension))
+        let plan = trace.time(format!("convert {target} for {platform}"), || {
+            guarded(&doing, || {
+                let converted = converter
+                    .target(&target, platform)
+                    .map_err(|e| convert_status(&e, trees.files()))?;
+                let def = kiln_llb::marshal(&converted.result());
+                check_caps(&def, &llb_caps)?;
+                let validated = converted.validation.is_some();
+                let sbom = sbom_definition(&converted.sboms, platform, &target)?;
+                let not_extension = converted
+                    .extension
+                    .filter(|d| d.extension == Some(false))
+                    .map(|d| d.describe(&target));
+                Ok(((platform.clone(), def, validated, sbom), not_extension))
+            })
         })?;
         plans.push(plan.0);
         not_extension = plan.1;
@@ -201,9 +230,9 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     };
 
     // Each result depends on its validation stage, so a failing check fails the build before the
-    // exporter gets anything: nothing is exported or pushed. Every platform's stage is also
-    // evaluated now, concurrently, so that all of them report their violations (a lazy solve
-    // would stop at the first failure) before we return.
+    // exporter gets anything: nothing is exported or pushed. A validated result is evaluated now,
+    // every platform concurrently in one solve each, so that all of them report their violations
+    // (a lazy solve would stop at the first failure) before we return.
     let attest = client
         .caps()
         .gateway(kiln_gateway::client::CAP_ATTESTATIONS);
@@ -217,28 +246,32 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
             )
             .await;
     }
-    let solves = plans.iter().map(|(platform, def, validation, sbom)| {
+    let solves = plans.iter().map(|(platform, def, validated, sbom)| {
         let cache = opts.cache_imports.clone();
         async move {
-            if let Some(validation) = validation {
-                let mut req = SolveRequest::definition(validation.0.clone(), &cache);
-                req.evaluate = true;
-                client.solve(req).await.map_err(|e| e.to_status())?;
-            }
-            let image_ref = client
-                .solve(SolveRequest::definition(def.0.clone(), &cache))
-                .await
-                .map_err(|e| e.to_status())?;
+            let mut req = SolveRequest::definition(def.0.clone(), &cache);
+            req.evaluate = *validated;
+            let image = trace.time_async(format!("solve {platform}"), client.solve(req));
+            // The SBOM's solve is lazy and independent of the image's: issued alongside it.
+            let sbom_solve = async {
+                match (sbom, attest) {
+                    (Some((def, paths)), true) => {
+                        let req = SolveRequest::definition(def.0.clone(), &cache);
+                        let solving = format!("solve the SBOM for {platform}");
+                        Some((trace.time_async(solving, client.solve(req)).await, paths))
+                    }
+                    _ => None,
+                }
+            };
+            let (image_ref, sbom_solved) = tokio::join!(image, sbom_solve);
             let id = image_ref
+                .map_err(|e| e.to_status())?
                 .single_ref()
                 .map_err(|e| e.to_status())?
                 .to_string();
             let mut attestations = Vec::new();
-            if let (Some((def, paths)), true) = (sbom, attest) {
-                let solved = client
-                    .solve(SolveRequest::definition(def.0.clone(), &cache))
-                    .await
-                    .map_err(|e| e.to_status())?;
+            if let Some((solved, paths)) = sbom_solved {
+                let solved = solved.map_err(|e| e.to_status())?;
                 let sbom_id = solved.single_ref().map_err(|e| e.to_status())?.to_string();
                 for path in paths {
                     attestations.push(kiln_gateway::result::in_toto_attestation(
@@ -252,8 +285,11 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
             Ok::<_, Status>((platform.clone(), id, attestations))
         }
     });
-    let solved = all_or_most_detailed(solves).await?;
+    let solved = trace
+        .time_async("solve every platform", all_or_most_detailed(solves))
+        .await?;
 
+    let assembling = std::time::Instant::now();
     let mut result = ResultBuilder::new(opts.multi_platform || platforms.len() > 1);
     result.source_date_epoch(opts.source_date_epoch);
     for (platform, id, attestations) in solved {
@@ -266,9 +302,11 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
             .add(platform, id, config.to_json())
             .map_err(|e| plain_error(e.to_string()))?;
     }
-    result
+    let built = result
         .build(client.caps())
-        .map_err(|e| plain_error(e.to_string()))
+        .map_err(|e| plain_error(e.to_string()));
+    trace.record("result", assembling.elapsed());
+    built
 }
 
 /// A definition holding the target's SPDX documents side by side (the attestations' predicates),
