@@ -194,6 +194,8 @@ pub struct Converter<'t> {
     opts: ConvertOptions,
     done: BTreeMap<(String, Platform, Platform), Output>,
     sources: BTreeMap<String, Arc<SourceMap>>,
+    /// The build context's local source, per tree platform (see `Converter::context_source`).
+    contexts: BTreeMap<Platform, Output>,
 }
 
 impl<'t> Converter<'t> {
@@ -204,6 +206,7 @@ impl<'t> Converter<'t> {
             opts,
             done: BTreeMap::new(),
             sources: BTreeMap::new(),
+            contexts: BTreeMap::new(),
         }
     }
 

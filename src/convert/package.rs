@@ -360,31 +360,47 @@ impl Converter<'_> {
         Ok(BuildState { root, ..state })
     }
 
-    /// Long by design: the transfer's patterns and the copy into the build root must agree, so they stay together.
-    fn context(&mut self, p: &Pkg<'_>, state: BuildState) -> Result<BuildState, ConvertError> {
-        let package = p.package;
-        let err = |e| llb_err(package, package.pkg.span, e);
-        let dir = &package.dir;
-        // Only this package's directory is transferred; definition files and dot-files are not
-        // build inputs (bldr excludes them too).
-        // The directory itself is included so it exists even when it holds only pkg.yaml.
-        let include = if dir.is_empty() {
+    /// The build context as one local source holding every package's directory of the tree for
+    /// `platform`: one transfer for the whole build (BuildKit merges identical sources), from
+    /// which each package copies only its own directory, so its cache key depends on its files
+    /// alone. Definition files and dot-files are not build inputs (bldr excludes them too).
+    fn context_source(&mut self, platform: &Platform) -> Result<Output, ConvertError> {
+        if let Some(local) = self.contexts.get(platform) {
+            return Ok(local.clone());
+        }
+        let tree = self.trees.get(platform)?;
+        let dirs: std::collections::BTreeSet<&str> =
+            tree.packages.values().map(|p| p.dir.as_str()).collect();
+        // Each directory itself is included so it exists even when it holds only pkg.yaml.
+        let include: Vec<String> = if dirs.contains("") {
             vec!["**".to_string()]
         } else {
-            vec![dir.clone(), format!("{dir}/**")]
+            dirs.iter()
+                .flat_map(|dir| [dir.to_string(), format!("{dir}/**")])
+                .collect()
         };
         let mut local = Local::new(self.opts.context.name.clone())
             .include_patterns(include)
             .exclude_patterns(["**/.*", "**/pkg.yaml", "**/vars.yaml", "_out"])
             .shared_key_hint(self.opts.context.name.clone())
-            .custom_name(p.name(&format!(
-                "context {}",
-                if dir.is_empty() { "." } else { dir }
-            )));
+            .custom_name(format!(
+                "[internal] load build context ({} package director{})",
+                dirs.len(),
+                if dirs.len() == 1 { "y" } else { "ies" }
+            ));
         if let Some(session) = &self.opts.context.session_id {
             local = local.session_id(session.clone());
         }
         let local = local.output();
+        self.contexts.insert(platform.clone(), local.clone());
+        Ok(local)
+    }
+
+    fn context(&mut self, p: &Pkg<'_>, state: BuildState) -> Result<BuildState, ConvertError> {
+        let package = p.package;
+        let err = |e| llb_err(package, package.pkg.span, e);
+        let dir = &package.dir;
+        let local = self.context_source(&p.target)?;
         // A wildcard, allowed to match nothing: a directory holding only pkg.yaml arrives empty,
         // and then does not exist in the transferred context at all.
         let src = if dir.is_empty() {

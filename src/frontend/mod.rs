@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use kiln_gateway::concurrent::all_or_most_detailed;
 use kiln_gateway::subrequests::Subrequests;
 use kiln_gateway::{
-    gateway_pb, BuildOptions, Client, FrontendEnv, ImageConfig, ResultBuilder, SolveRequest, Status,
+    gateway_pb, BuildOptions, Client, FrontendEnv, ImageConfig, ResultBuilder, SolveRequest,
+    Status, Trace,
 };
 use kiln_llb::{Caps, OpBuilder, Output};
 
@@ -41,15 +42,20 @@ pub fn main() -> i32 {
         }
     };
     let code = runtime.block_on(async {
-        let client = match Client::connect_stdio().await {
+        let env = FrontendEnv::from_process();
+        let trace = Trace::new("kiln trace", trace_requested(&env));
+        let client = match trace.time_async("connect", Client::connect_stdio()).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("kiln frontend: {e} (is this running inside BuildKit?)");
                 return 1;
             }
         };
-        let env = FrontendEnv::from_process();
-        let outcome = build(&client, &env).await;
+        let outcome = build(&client, &env, &trace).await;
+        // Shown on failure too: a slow failing build is worth explaining. The trace is advisory.
+        if let Err(e) = trace.show(&client).await {
+            eprintln!("kiln frontend: showing the trace failed: {e}");
+        }
         let returned = match outcome {
             Ok(result) => client.return_result(result).await,
             Err(status) => client.return_error(status).await,
@@ -68,6 +74,15 @@ pub fn main() -> i32 {
     code
 }
 
+/// The build arg that turns on [`Trace`]: `KILN_TRACE=1` (or `true`).
+pub const TRACE_BUILD_ARG: &str = "KILN_TRACE";
+
+fn trace_requested(env: &FrontendEnv) -> bool {
+    env.opts
+        .get(&format!("build-arg:{TRACE_BUILD_ARG}"))
+        .is_some_and(|v| matches!(v.trim(), "1" | "true"))
+}
+
 /// The platform BuildKit's first worker runs natively, which the helper image runs on.
 fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
     let workers = if client.workers().is_empty() {
@@ -83,22 +98,31 @@ fn native_platform(client: &Client, env: &FrontendEnv) -> Platform {
         .unwrap_or_else(platform::host)
 }
 
-/// One build: what the frontend returns, or the error to return instead.
-pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Result, Status> {
-    let opts = BuildOptions::parse(&env.opts).map_err(|e| plain_error(e.to_string()))?;
-    let (files, load_vertex) = read_files(client, env, &opts).await?;
+/// One build: what the frontend returns, or the error to return instead. Each phase's duration
+/// goes to `trace`.
+pub async fn build(
+    client: &Client,
+    env: &FrontendEnv,
+    trace: &Trace,
+) -> Result<gateway_pb::Result, Status> {
+    let opts = trace
+        .time("options", || BuildOptions::parse(&env.opts))
+        .map_err(|e| plain_error(e.to_string()))?;
+    let (files, load_vertex) = read_files(client, env, &opts, trace).await?;
     let native = native_platform(client, env);
     let platforms = request::platforms(&opts, &native).map_err(|e| plain_error(e.0))?;
     let trees = Trees::new(files, request::load_options(&opts, &platforms[0]));
-    let loaded = guarded(
-        &format!("loading the package tree for {}", platforms[0]),
-        || Ok(trees.get(&platforms[0])),
-    )?;
+    let loaded = trace.time(format!("load the tree for {}", platforms[0]), || {
+        guarded(
+            &format!("loading the package tree for {}", platforms[0]),
+            || Ok(trees.get(&platforms[0])),
+        )
+    })?;
     if let Some(request_id) = &opts.request_id {
         return answer_subrequest(request_id, &opts, &trees, &platforms[0]);
     }
     if let Ok(tree) = loaded {
-        check_tree(client, &load_vertex, &trees, &tree).await?;
+        check_tree(client, &load_vertex, &trees, &tree, trace).await?;
     }
     let target = opts.target.clone().ok_or_else(|| {
         plain_error(
@@ -118,7 +142,9 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     let mut plans = Vec::new();
     let mut not_extension = None;
     for platform in &platforms {
-        let (plan, line) = plan(&mut converter, &trees, &target, platform, &llb_caps)?;
+        let (plan, line) = trace.time(format!("convert {target} for {platform}"), || {
+            plan(&mut converter, &trees, &target, platform, &llb_caps)
+        })?;
         plans.push(plan);
         not_extension = line;
     }
@@ -133,15 +159,23 @@ pub async fn build(client: &Client, env: &FrontendEnv) -> Result<gateway_pb::Res
     let mut labels = tree.pkgfile.labels.clone();
     labels.extend(opts.labels.clone());
     let attest = attestations_taken(client, &load_vertex, &plans).await;
-    let solved = solve_all(client, &plans, &opts.cache_imports, attest).await?;
+    let solved = trace
+        .time_async(
+            "solve every platform",
+            solve_all(client, &plans, &opts.cache_imports, attest, trace),
+        )
+        .await?;
     let multi_platform = opts.multi_platform || platforms.len() > 1;
-    assemble(
+    let assembling = std::time::Instant::now();
+    let built = assemble(
         client,
         solved,
         labels,
         multi_platform,
         opts.source_date_epoch,
-    )
+    );
+    trace.record("result", assembling.elapsed());
+    built
 }
 
 /// The definition files from the `dockerfile` local (or the one `dockerfilekey` names), and the
@@ -150,12 +184,14 @@ async fn read_files(
     client: &Client,
     env: &FrontendEnv,
     opts: &BuildOptions,
+    trace: &Trace,
 ) -> Result<(crate::tree::FileSet, String), Status> {
     let pkgfile = request::pkgfile(opts);
     let session = opts.local_session(&opts.definition_local, &env.session_id);
-    let (files, load_vertex) = tree_source::read(client, &opts.definition_local, session, &pkgfile)
-        .await
-        .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
+    let (files, load_vertex) =
+        tree_source::read(client, &opts.definition_local, session, &pkgfile, trace)
+            .await
+            .map_err(|e| plain_error(format!("reading the package tree: {e}")))?;
     if files.get(&pkgfile).is_none() {
         return Err(plain_error(format!(
             "no {pkgfile} in the build's definition directory; pass the Pkgfile with -f"
@@ -259,8 +295,11 @@ async fn check_tree(
     load_vertex: &str,
     trees: &Trees,
     tree: &crate::tree::Tree,
+    trace: &Trace,
 ) -> Result<(), Status> {
-    let findings = crate::tree::lint::check(trees.files(), tree, trees.options());
+    let findings = trace.time("lint", || {
+        crate::tree::lint::check(trees.files(), tree, trees.options())
+    });
     warn_all(client, load_vertex, &findings, trees.files()).await;
     if crate::tree::lint::failed(&findings) {
         return Err(status::diagnostics_status(
@@ -275,12 +314,12 @@ async fn check_tree(
 /// One platform's solved image: its platform, its ref id and its attestations.
 type Solved = (Platform, String, Vec<gateway_pb::Attestation>);
 
-/// One platform's build, converted and marshaled: the image, the validation stage it depends
-/// on, and the SBOM documents with their paths.
+/// One platform's build, converted and marshaled: the image (depending on its validation stage
+/// when it has one), and the SBOM documents with their paths.
 struct Plan {
     platform: Platform,
     image: kiln_llb::Definition,
-    validation: Option<kiln_llb::Definition>,
+    validated: bool,
     sbom: Option<(kiln_llb::Definition, Vec<String>)>,
 }
 
@@ -303,7 +342,7 @@ fn plan(
         let plan = Plan {
             platform: platform.clone(),
             image,
-            validation: converted.validation.as_ref().map(kiln_llb::marshal),
+            validated: converted.validation.is_some(),
             sbom: sbom_definition(&converted.sboms, platform, target)?,
         };
         let not_extension = converted
@@ -318,35 +357,41 @@ fn plan(
 /// attestations (when the daemon takes them).
 ///
 /// Each result depends on its validation stage, so a failing check fails the build before the
-/// exporter gets anything: nothing is exported or pushed. Every platform's stage is also
-/// evaluated now, concurrently, so that all of them report their violations (a lazy solve
-/// would stop at the first failure) before we return.
+/// exporter gets anything: nothing is exported or pushed. A validated result is evaluated now,
+/// every platform concurrently in one solve each, so that all of them report their violations
+/// (a lazy solve would stop at the first failure) before we return.
 async fn solve_all(
     client: &Client,
     plans: &[Plan],
     cache: &[kiln_gateway::CacheImport],
     attest: bool,
+    trace: &Trace,
 ) -> Result<Vec<Solved>, Status> {
     let solves = plans.iter().map(|plan| async move {
-        if let Some(validation) = &plan.validation {
-            let mut req = SolveRequest::definition(validation.0.clone(), cache);
-            req.evaluate = true;
-            client.solve(req).await.map_err(|e| e.to_status())?;
-        }
-        let image_ref = client
-            .solve(SolveRequest::definition(plan.image.0.clone(), cache))
-            .await
-            .map_err(|e| e.to_status())?;
+        let platform = &plan.platform;
+        let mut req = SolveRequest::definition(plan.image.0.clone(), cache);
+        req.evaluate = plan.validated;
+        let image = trace.time_async(format!("solve {platform}"), client.solve(req));
+        // The SBOM's solve is lazy and independent of the image's: issued alongside it.
+        let sbom_solve = async {
+            match (&plan.sbom, attest) {
+                (Some((def, paths)), true) => {
+                    let req = SolveRequest::definition(def.0.clone(), cache);
+                    let solving = format!("solve the SBOM for {platform}");
+                    Some((trace.time_async(solving, client.solve(req)).await, paths))
+                }
+                _ => None,
+            }
+        };
+        let (image_ref, sbom_solved) = tokio::join!(image, sbom_solve);
         let id = image_ref
+            .map_err(|e| e.to_status())?
             .single_ref()
             .map_err(|e| e.to_status())?
             .to_string();
         let mut attestations = Vec::new();
-        if let (Some((def, paths)), true) = (&plan.sbom, attest) {
-            let solved = client
-                .solve(SolveRequest::definition(def.0.clone(), cache))
-                .await
-                .map_err(|e| e.to_status())?;
+        if let Some((solved, paths)) = sbom_solved {
+            let solved = solved.map_err(|e| e.to_status())?;
             let sbom_id = solved.single_ref().map_err(|e| e.to_status())?.to_string();
             for path in paths {
                 attestations.push(kiln_gateway::result::in_toto_attestation(

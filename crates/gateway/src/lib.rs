@@ -4,8 +4,9 @@
 //! single- and multi-platform builds ([`ResultBuilder`]), errors with source
 //! locations ([`errors`]), concurrent solves reporting the most detailed
 //! failure ([`concurrent`]), subrequests and their answers ([`subrequests`]),
-//! named contexts ([`BuildOptions::named_image`]), and the frontend's own
-//! image definition ([`frontend_bin`]).
+//! named contexts ([`BuildOptions::named_image`]), the frontend's own
+//! image definition ([`frontend_bin`]), and phase timings shown as progress
+//! vertices ([`trace`]).
 //!
 //! With the `testing` feature (always on in this crate's tests), [`fake`]
 //! provides an in-process LLBBridge server to test frontends against.
@@ -25,6 +26,7 @@ pub mod options;
 pub mod outline;
 pub mod result;
 pub mod subrequests;
+pub mod trace;
 pub mod transport;
 
 pub use client::{
@@ -38,6 +40,7 @@ pub use options::{
     WorkerInfo,
 };
 pub use result::{ImageConfig, ResultBuilder};
+pub use trace::Trace;
 
 /// The generated protocol types this crate's API uses.
 pub use kiln_proto::fsutil::types::Stat;
