@@ -38,13 +38,17 @@ pub fn list(tree: &Tree) -> TargetList {
 /// A package's description: the first line of its manifest's `metadata.description`, else
 /// where it lives.
 pub fn describe(package: &Package) -> String {
-    use saphyr::{LoadableYamlNode, YamlOwned};
+    use saphyr::{YamlLoader, YamlOwned};
     let from_manifest = package
         .templated
         .iter()
         .find(|t| t.path == "manifest.yaml")
-        .and_then(|m| YamlOwned::load_from_str(&m.contents).ok())
-        .and_then(|docs| docs.into_iter().next())
+        .and_then(|m| {
+            // Bounded like every YAML kiln reads: this runs on the user's file.
+            let mut loader: YamlLoader<'_, YamlOwned> = YamlLoader::default();
+            kiln_validate::load_yaml(&m.contents, &mut loader).ok()?;
+            loader.into_documents().into_iter().next()
+        })
         .and_then(|doc| {
             let text = doc
                 .as_mapping_get("metadata")?

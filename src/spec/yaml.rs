@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use saphyr::{MarkedYamlOwned, YamlDataOwned, YamlLoader};
-use saphyr_parser::{Parser, ScalarStyle};
+use saphyr_parser::ScalarStyle;
 
 use super::diag::{Diagnostics, Span};
 use super::lint::{self, LintRule};
@@ -54,8 +54,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, (usize, usize, String)> {
     let mut loader: YamlLoader<'_, Node> = YamlLoader::default();
     // Keep scalars as written: Go's decoder fills string fields from the literal text.
     loader.early_parse(false);
-    let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut loader, true) {
+    if let Err(e) = kiln_validate::load_yaml(text, &mut loader) {
         return Err((
             e.marker().line(),
             e.marker().col() + 1,
@@ -427,6 +426,22 @@ mod tests {
         let mut r = Reader::new("pkg.yaml", text, &Identity, &mut diags);
         let out = f(&mut r, &node);
         (out, diags)
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused_at_its_line_without_recursing() {
+        let limit = kiln_validate::MAX_YAML_DEPTH;
+        // The mapping is one level, so `limit - 1` sequences reach the limit exactly.
+        let at_limit = format!("a:\n  {}x\n", "- ".repeat(limit - 1));
+        assert!(parse(&at_limit).is_ok());
+        // Deep enough that a recursive loader or destructor would overflow the test's stack.
+        let deep = format!("a:\n  {}x\n", "- ".repeat(200_000));
+        let (line, _, message) = parse(&deep).unwrap_err();
+        assert_eq!(line, 2);
+        assert!(
+            message.contains(&format!("more than {limit} deep")),
+            "{message}"
+        );
     }
 
     #[test]

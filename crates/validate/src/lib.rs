@@ -26,6 +26,7 @@ pub use rule::Rule;
 pub use source::{load, LoadError, Target};
 pub use tree::{Entry, EntryKind, Tree};
 pub use version::{TalosVersion, DEFAULT_TALOS_VERSION};
+pub use yaml::{load_yaml, MAX_YAML_DEPTH};
 
 /// How bad a violation is: errors fail the build, warnings are shown only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

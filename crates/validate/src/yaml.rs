@@ -4,6 +4,7 @@
 //! an unquoted `version: 1.10` is the string `"1.10"` there, not the float 1.1.
 
 use saphyr::{MarkedYaml, ScalarStyle, YamlData, YamlLoader};
+use saphyr_parser::{Event, Parser, ScanError, SpannedEventReceiver};
 
 /// A node of a loaded document with the 1-based line it starts on.
 #[derive(Debug, Clone, Copy)]
@@ -11,13 +12,47 @@ pub struct Node<'a> {
     node: &'a MarkedYaml<'a>,
 }
 
+/// Deepest nesting of YAML sequences and mappings read (a fixed limit). Loaded documents, their
+/// readers and their destructors recurse once per level, so deeper input is refused while it is
+/// parsed, before any of them runs: `- - - …` nests a level every two bytes.
+pub const MAX_YAML_DEPTH: usize = 1000;
+
+/// Feeds every event of `text` to `recv`, as `saphyr_parser::Parser::load` does for a stream of
+/// documents but without recursing, and fails at the first collection nested deeper than
+/// [`MAX_YAML_DEPTH`].
+pub fn load_yaml<'i, R: SpannedEventReceiver<'i>>(
+    text: &'i str,
+    recv: &mut R,
+) -> Result<(), ScanError> {
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event?;
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(ScanError::new(
+                        span.start,
+                        format!(
+                            "sequences and mappings nest more than {MAX_YAML_DEPTH} deep (a fixed limit); flatten the document"
+                        ),
+                    ));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        recv.on_event(event, span);
+    }
+    Ok(())
+}
+
 /// Parses the first document of `text`; `Ok(None)` for an empty stream or an empty document.
 pub fn parse(text: &str) -> Result<Option<MarkedYaml<'_>>, String> {
-    let mut parser = saphyr_parser::Parser::new_from_str(text);
     let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
     loader.early_parse(false);
     loader.allow_duplicate_keys(false);
-    parser.load(&mut loader, true).map_err(|e| e.to_string())?;
+    load_yaml(text, &mut loader).map_err(|e| e.to_string())?;
     if let Some(e) = loader.error() {
         return Err(e.to_string());
     }
@@ -124,5 +159,23 @@ impl<'a> Node<'a> {
             YamlData::Alias(_) => "an alias",
             _ => "a scalar",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("metadata:\n  {}x\n", "- ".repeat(300_000));
+        let err = parse(&deep).unwrap_err();
+        let limit = format!("more than {MAX_YAML_DEPTH} deep");
+        assert!(err.contains(&limit), "{err}");
+        // Flow collections stop earlier, at the scanner's own limit.
+        let flow = format!("metadata:\n  {}x\n", "[".repeat(300_000));
+        assert!(parse(&flow).unwrap_err().contains("recursion limit"));
+        let shallow = format!("metadata:\n  {}x{}\n", "[".repeat(10), "]".repeat(10));
+        assert!(parse(&shallow).unwrap().is_some());
     }
 }
