@@ -180,11 +180,12 @@ fn main() {
 
             std::fs::write(
                 &hello,
-                format!("{hello_original}# change {nonce}-{round}\n"),
+                format!("{hello_original}# change {nonce}-{platforms}-{round}\n"),
             )
             .expect("hello.sh");
             let changed = pair(&|| kiln("kiln", false), &|| floor("floor", false));
-            chain.change(&leaf, &format!("{leaf} {nonce}-{round}\n"));
+            // The platform set too: a change the amd64 rounds already built would be cached here.
+            chain.change(&leaf, &format!("{leaf} {nonce}-{platforms}-{round}\n"));
             let chain_changed = chain_build();
             let rebuilt = rebuilt_packages(&chain_changed.vertices);
             if rebuilt != expected {
