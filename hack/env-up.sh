@@ -328,8 +328,9 @@ EOF
 }
 
 start=$(date +%s)
-# jq: the Makefile reads `kiln targets --json` and buildx metadata with it.
-apt_install "jq" -- jq
+# jq: the Makefile reads `kiln targets --json` and buildx metadata with it; curl, python3 and make are
+# used here, by the tests and by the Makefile's targets, and a minimal Debian lacks some of them.
+apt_install "tools" -- jq curl python3 make
 setup_docker
 setup_binfmt
 setup_registry
