@@ -166,16 +166,15 @@ pub async fn build(
         )
         .await?;
     let multi_platform = opts.multi_platform || platforms.len() > 1;
-    let assembling = std::time::Instant::now();
-    let built = assemble(
-        client,
-        solved,
-        labels,
-        multi_platform,
-        opts.source_date_epoch,
-    );
-    trace.record("result", assembling.elapsed());
-    built
+    trace.time("result", || {
+        assemble(
+            client,
+            solved,
+            labels,
+            multi_platform,
+            opts.source_date_epoch,
+        )
+    })
 }
 
 /// The definition files from the `dockerfile` local (or the one `dockerfilekey` names), and the

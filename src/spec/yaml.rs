@@ -54,19 +54,16 @@ pub fn parse(text: &str) -> Result<Option<Node>, (usize, usize, String)> {
     let mut loader: YamlLoader<'_, Node> = YamlLoader::default();
     // Keep scalars as written: Go's decoder fills string fields from the literal text.
     loader.early_parse(false);
-    if let Err(e) = kiln_validate::load_yaml(text, &mut loader) {
-        return Err((
+    let located = |e: &saphyr_parser::ScanError| {
+        (
             e.marker().line(),
             e.marker().col() + 1,
             e.info().to_string(),
-        ));
-    }
+        )
+    };
+    kiln_validate::load_yaml(text, &mut loader).map_err(|e| located(&e))?;
     if let Some(e) = loader.error() {
-        return Err((
-            e.marker().line(),
-            e.marker().col() + 1,
-            e.info().to_string(),
-        ));
+        return Err(located(e));
     }
     Ok(loader.into_documents().into_iter().next())
 }

@@ -33,11 +33,6 @@ impl Trace {
         }
     }
 
-    /// Whether the build asked for the trace (otherwise nothing is recorded or shown).
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Records that `phase` took `took`.
     pub fn record(&self, phase: impl Into<String>, took: Duration) {
         if !self.enabled {
