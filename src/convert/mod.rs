@@ -3,7 +3,8 @@
 //! Each package becomes: a base (scratch or pinned Alpine) with `/pkg` and the built-in
 //! environment; its dependencies merged on top; `apk add` for `install:`; its own directory of the
 //! build context and its rendered templates at `/pkg`; each step's verified downloads, env and
-//! scripts (tests on a discarded branch); and finally the `finalize` copies, merged, as its output.
+//! scripts (tests on a discarded branch that only the target's result waits for); and finally the
+//! `finalize` copies, merged, as its output.
 //! Every vertex is named for people reading progress and carries its pkg.yaml location.
 //!
 //! Layout: [`trees`] loads a tree per platform on demand, [`package`] converts one package,
@@ -143,6 +144,10 @@ pub struct Converted {
     pub sboms: Vec<SbomDocument>,
     /// The validation stage; it must succeed before the image is exported.
     pub validation: Option<Output>,
+    /// The tests of the target and of every stage below it, each an empty diff of its test
+    /// branch: they must pass before the image is exported, but nothing waits for them on the
+    /// way, so they run alongside the rest of the build.
+    pub tests: Vec<Output>,
     /// Whether the target is validated as a system extension, and why (`None` without
     /// validation options).
     pub extension: Option<ExtensionDecision>,
@@ -151,22 +156,34 @@ pub struct Converted {
 }
 
 impl Converted {
-    /// What gets exported: the image, made to depend on its validation stage without taking any
-    /// of its files. The diff of the stage against itself is empty, so the merge adds no layer,
-    /// yet BuildKit must build the stage first, and caches it with the rest of the result.
+    /// What gets exported: the image, made to depend on its validation stage and on every test
+    /// without taking any of their files. The diff of a stage against itself is empty, so the
+    /// merge adds no layer, yet BuildKit must build the stage first, and caches it with the rest
+    /// of the result.
     pub fn result(&self) -> Output {
         use kiln_llb::OpBuilder;
-        match &self.validation {
-            Some(v) => {
-                let nothing = kiln_llb::Diff::new(v, v)
+        let mut gates = Vec::new();
+        if let Some(v) = &self.validation {
+            gates.push(
+                kiln_llb::Diff::new(v, v)
                     .custom_name(format!("{}: nothing", self.name))
-                    .output();
-                kiln_llb::Merge::new(&[self.image.clone(), nothing])
-                    .custom_name(format!("{}: validated image", self.name))
-                    .output()
-            }
-            None => self.image.clone(),
+                    .output(),
+            );
         }
+        gates.extend(self.tests.iter().cloned());
+        if gates.is_empty() {
+            return self.image.clone();
+        }
+        let what = if self.validation.is_some() {
+            "validated image"
+        } else {
+            "tested image"
+        };
+        let mut layers = vec![self.image.clone()];
+        layers.extend(gates);
+        kiln_llb::Merge::new(&layers)
+            .custom_name(format!("{}: {what}", self.name))
+            .output()
     }
 }
 
@@ -192,7 +209,9 @@ pub enum ConvertError {
 pub struct Converter<'t> {
     trees: &'t Trees,
     opts: ConvertOptions,
-    done: BTreeMap<(String, Platform, Platform), Output>,
+    done: BTreeMap<package::Key, Output>,
+    /// Each converted package's test gates (see `Converted::tests`), when it has tests.
+    tests: BTreeMap<package::Key, Vec<Output>>,
     sources: BTreeMap<String, Arc<SourceMap>>,
     /// The build context's local source, per tree platform (see `Converter::context_source`).
     contexts: BTreeMap<Platform, Output>,
@@ -205,6 +224,7 @@ impl<'t> Converter<'t> {
             trees,
             opts,
             done: BTreeMap::new(),
+            tests: BTreeMap::new(),
             sources: BTreeMap::new(),
             contexts: BTreeMap::new(),
         }
@@ -220,6 +240,7 @@ impl<'t> Converter<'t> {
             .as_ref()
             .unwrap_or(platform);
         let image = self.package(target, platform, build)?;
+        let tests = self.test_gates((target.to_string(), platform.clone(), build.clone()))?;
         let (validation, extension) = match self.opts.validate.clone() {
             Some(v) => {
                 let decision = ExtensionDecision::decide(
@@ -241,6 +262,7 @@ impl<'t> Converter<'t> {
             image,
             sboms,
             validation,
+            tests,
             extension,
             name: format!("[{platform}] {target}"),
         })

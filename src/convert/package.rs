@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kiln_llb::{
-    clean_path, CacheSharing, ChownOwner, CopyOptions, Exec, FileOp, Http, Image, Local, Merge,
-    MkdirOptions, MkfileOptions, Mount, NetworkMode as LlbNetwork, OpBuilder, Output, Range,
+    clean_path, CacheSharing, ChownOwner, CopyOptions, Diff, Exec, FileOp, Http, Image, Local,
+    Merge, MkdirOptions, MkfileOptions, Mount, NetworkMode as LlbNetwork, OpBuilder, Output, Range,
     SourceMap,
 };
 
@@ -24,9 +24,8 @@ const MKDIR_P: MkdirOptions = MkdirOptions {
     timestamp: None,
 };
 
-/// Marker created on a test branch and copied (empty) onto the main chain, so the test must pass
-/// while its file changes are discarded. Nested so BuildKit only hashes this directory.
-const EMPTY_MARKER: &str = "/.kiln/empty";
+/// A package converted for a target platform with execs on a build platform.
+pub(super) type Key = (String, Platform, Platform);
 
 /// A root filesystem with the environment and working directory execs on it use.
 #[derive(Clone)]
@@ -136,34 +135,15 @@ impl Converter<'_> {
 
     /// `key` and the (package, target, build platform) keys it depends on that are not converted
     /// yet, dependencies before dependents.
-    fn unconverted_below(
-        &self,
-        key: (String, Platform, Platform),
-    ) -> Result<Vec<(String, Platform, Platform)>, ConvertError> {
-        type Key = (String, Platform, Platform);
+    fn unconverted_below(&self, key: Key) -> Result<Vec<Key>, ConvertError> {
         let mut order = Vec::new();
         let mut seen: std::collections::BTreeSet<Key> = std::collections::BTreeSet::new();
         // (key, its dependencies' keys, how many were followed)
         let mut frames: Vec<(Key, Vec<Key>, usize)> = Vec::new();
         let below = |key: &Key| -> Result<Vec<Key>, ConvertError> {
-            let (name, target, build) = key;
-            let tree = self.trees.get(target)?;
-            if !tree.packages.contains_key(name) {
-                tree.resolve(name)?;
-            }
-            Ok(tree
-                .effective_deps(name)
-                .iter()
-                .filter_map(|d| match d.dep.target() {
-                    DepRef::Stage(stage) => {
-                        // Stages build natively at their own platform (`platform:` or this build's).
-                        let at = d.dep.platform.as_ref().unwrap_or(build);
-                        Some((stage.to_string(), at.clone(), at.clone()))
-                    }
-                    DepRef::Image(_) => None,
-                })
-                .filter(|k| !self.done.contains_key(k))
-                .collect())
+            let mut deps = self.stage_dependencies(key)?;
+            deps.retain(|k| !self.done.contains_key(k));
+            Ok(deps)
         };
         seen.insert(key.clone());
         frames.push((key.clone(), below(&key)?, 0));
@@ -184,6 +164,51 @@ impl Converter<'_> {
             }
         }
         Ok(order)
+    }
+
+    /// The (package, target, build platform) keys of `key`'s stage dependencies, in order.
+    fn stage_dependencies(&self, key: &Key) -> Result<Vec<Key>, ConvertError> {
+        let (name, target, build) = key;
+        let tree = self.trees.get(target)?;
+        if !tree.packages.contains_key(name) {
+            tree.resolve(name)?;
+        }
+        Ok(tree
+            .effective_deps(name)
+            .iter()
+            .filter_map(|d| match d.dep.target() {
+                DepRef::Stage(stage) => {
+                    // Stages build natively at their own platform (`platform:` or this build's).
+                    let at = d.dep.platform.as_ref().unwrap_or(build);
+                    Some((stage.to_string(), at.clone(), at.clone()))
+                }
+                DepRef::Image(_) => None,
+            })
+            .collect())
+    }
+
+    /// The test gates of `key` (converted) and of every stage below it, each package's once,
+    /// dependencies before dependents.
+    pub(super) fn test_gates(&self, key: Key) -> Result<Vec<Output>, ConvertError> {
+        let mut gates = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        // Depth first, each key's gates after all of its dependencies' (`true`: deps pushed).
+        let mut stack = vec![(key, false)];
+        while let Some((key, expanded)) = stack.pop() {
+            if expanded {
+                if let Some(own) = self.tests.get(&key) {
+                    gates.extend(own.iter().cloned());
+                }
+                continue;
+            }
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let deps = self.stage_dependencies(&key)?;
+            stack.push((key, true));
+            stack.extend(deps.into_iter().rev().map(|k| (k, false)));
+        }
+        Ok(gates)
     }
 
     /// Converts one package whose stage dependencies are all converted.
@@ -208,8 +233,13 @@ impl Converter<'_> {
         state = self.dependencies(&p, state, &deps)?;
         state = self.install(&p, state)?;
         state = self.context(&p, state)?;
+        let mut gates = Vec::new();
         for i in 0..package.pkg.steps.len() {
-            state = self.step(&p, state, i)?;
+            state = self.step(&p, state, i, &mut gates)?;
+        }
+        if !gates.is_empty() {
+            let key = (name.to_string(), target.clone(), build.clone());
+            self.tests.insert(key, gates);
         }
         self.finalize(&p, &state)
     }
@@ -436,6 +466,11 @@ impl Converter<'_> {
                 MkfileOptions::default(),
             );
         }
+        // The first step's build directory, made here rather than by an op of its own: one
+        // vertex fewer on every build's critical path.
+        if !package.pkg.steps.is_empty() {
+            file = file.mkdir(BUILD_DIR, 0o755, MKDIR_P);
+        }
         let root = file
             .custom_name(p.name("context -> /pkg"))
             .output()
@@ -448,6 +483,7 @@ impl Converter<'_> {
         p: &Pkg<'_>,
         state: BuildState,
         index: usize,
+        gates: &mut Vec<Output>,
     ) -> Result<BuildState, ConvertError> {
         let step = &p.package.pkg.steps[index];
         let mut env = state.env.clone();
@@ -458,18 +494,24 @@ impl Converter<'_> {
             index,
             env,
         };
-        let mut root = FileOp::new(&state.root)
-            .mkdir(BUILD_DIR, 0o755, MKDIR_P)
-            .custom_name(p.name(&s.label("mkdir /tmp/build")))
-            .output()
-            .map_err(|e| s.err(e))?;
+        // A script of an earlier step may have removed it; the first step's comes with the
+        // context (`Converter::context`).
+        let mut root = if index == 0 {
+            state.root.clone()
+        } else {
+            FileOp::new(&state.root)
+                .mkdir(BUILD_DIR, 0o755, MKDIR_P)
+                .custom_name(p.name(&s.label("mkdir /tmp/build")))
+                .output()
+                .map_err(|e| s.err(e))?
+        };
         root = self.step_downloads(&s, root)?;
         for phase in [Phase::Prepare, Phase::Build, Phase::Install] {
             for (i, script) in step.scripts(phase).iter().enumerate() {
                 root = self.script(&s, &root, phase, i, script)?;
             }
         }
-        root = self.step_tests(&s, root)?;
+        gates.extend(self.step_tests(&s, &root)?);
         root = self.step_sbom(&s, root)?;
         Ok(BuildState {
             root,
@@ -555,12 +597,19 @@ impl Converter<'_> {
             .map_err(|e| llb_err(p.package, script.span, e))
     }
 
-    /// The step's tests, on a branch whose file changes are discarded: only an empty marker
-    /// comes back, so the main chain depends on the tests passing.
-    fn step_tests(&self, s: &StepContext<'_, '_>, root: Output) -> Result<Output, ConvertError> {
+    /// The step's tests, on a branch off the main chain whose file changes are discarded: its
+    /// gate is the branch's diff against itself, empty, which the target's result merges in
+    /// (`Converted::result`). So the tests must pass before anything is exported, yet the rest
+    /// of the build does not wait for them (bldr joins them back onto the main chain instead,
+    /// which puts every test on the critical path).
+    fn step_tests(
+        &self,
+        s: &StepContext<'_, '_>,
+        root: &Output,
+    ) -> Result<Option<Output>, ConvertError> {
         let tests = &s.step.test;
         if tests.is_empty() {
-            return Ok(root);
+            return Ok(None);
         }
         let mut branch = root.clone();
         for (i, script) in tests.iter().enumerate() {
@@ -569,23 +618,8 @@ impl Converter<'_> {
         let span = tests
             .iter()
             .fold(Span::default(), |acc, t| acc.join(t.span));
-        let marker = FileOp::new(&branch)
-            .mkdir(EMPTY_MARKER, 0o755, MKDIR_P)
-            .custom_name(s.p.name(&s.label("test passed")))
-            .output()
-            .map_err(|e| s.err(e))?;
-        let join = FileOp::new(&root)
-            .copy(
-                &marker,
-                EMPTY_MARKER,
-                "/",
-                CopyOptions {
-                    dir_copy_contents: true,
-                    ..Default::default()
-                },
-            )
-            .custom_name(s.p.name(&s.label("discard test changes")));
-        s.p.at(join, span).output().map_err(|e| s.err(e))
+        let gate = Diff::new(&branch, &branch).custom_name(s.p.name(&s.label("test passed")));
+        Ok(Some(s.p.at(gate, span).output()))
     }
 
     /// The step's SPDX document (`sbom:`), written into the build root.

@@ -893,16 +893,18 @@ mod tests {
         );
         assert_eq!(doc["creationInfo"]["created"], "2023-11-14T22:13:20Z");
 
-        // The file is written on the main chain after the tests, so the test branch's discard
-        // cannot drop it: its input is the vertex that joins the test marker back in.
+        // The file is written on the main chain, after the step's last script: the tests run on
+        // a branch of their own whose changes are discarded, so they can neither see nor drop it.
         let input = &named[0].inputs[0].digest;
         let input_name = ops
             .iter()
             .find(|(digest, _, _)| digest == input)
             .map(|(_, name, _)| name.as_str());
-        assert_eq!(
-            input_name,
-            Some("[linux/amd64] hello: discard test changes")
+        assert_eq!(input_name, Some("[linux/amd64] hello: install 1/1"));
+        assert!(
+            !ops.iter().any(|(_, name, _)| name.contains("test")),
+            "the image's own definition holds no test: {:?}",
+            ops.iter().map(|(_, n, _)| n).collect::<Vec<_>>()
         );
     }
 

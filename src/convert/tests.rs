@@ -324,27 +324,94 @@ fn context_and_templates_land_in_pkg() {
 }
 
 #[test]
-fn tests_run_on_a_discarded_branch() {
-    let (d, _) = convert(&full_tree(), "hello", Platform::linux("amd64"), options());
-    let test = d.named("[linux/amd64] hello: step 1 test 1/1");
-    let discard = d.named("[linux/amd64] hello: step 1 discard test changes");
-    // The main chain depends on the test (through its marker) but copies nothing from it.
-    let test_digest = d.ops.iter().find(|(_, op)| op == test).unwrap().0.clone();
-    let marker = d.named("[linux/amd64] hello: step 1 test passed");
-    assert!(marker.inputs.iter().any(|i| i.digest == test_digest));
-    let copy = match &discard.op {
-        Some(OpKind::File(f)) => f.actions.iter().find_map(|a| match &a.action {
-            Some(pb::file_action::Action::Copy(c)) => Some(c.clone()),
-            _ => None,
-        }),
-        _ => None,
+fn tests_run_on_a_discarded_branch_the_result_waits_for() {
+    let converted = Converter::new(&full_tree(), options())
+        .target("hello", &Platform::linux("amd64"))
+        .unwrap();
+    // The image itself neither holds nor waits for the test: nothing on the main chain does.
+    let image = kiln_llb::marshal(&converted.image);
+    let image = Decoded {
+        ops: image.decode_ops().unwrap(),
+        def: image,
+    };
+    assert!(
+        !image.names().iter().any(|n| n.contains("test")),
+        "{:?}",
+        image.names()
+    );
+    assert_eq!(converted.tests.len(), 1);
+
+    let def = kiln_llb::marshal(&converted.result());
+    let d = Decoded {
+        ops: def.decode_ops().unwrap(),
+        def,
+    };
+    let digest = |name: &str| {
+        d.ops
+            .iter()
+            .find(|(dg, _)| d.name(dg) == name)
+            .map(|(dg, _)| dg.clone())
+            .unwrap()
+    };
+    let test = digest("[linux/amd64] hello: step 1 test 1/1");
+    // The gate: the test branch against itself, an empty change set the result merges in.
+    let gate = d.named("[linux/amd64] hello: step 1 test passed");
+    match &gate.op {
+        Some(OpKind::Diff(diff)) => {
+            let lower = &gate.inputs[diff.lower.as_ref().unwrap().input as usize];
+            let upper = &gate.inputs[diff.upper.as_ref().unwrap().input as usize];
+            assert_eq!(lower, upper);
+            assert_eq!(lower.digest, test);
+        }
+        other => panic!("{other:?}"),
     }
-    .unwrap();
-    assert_eq!(copy.src, "/.kiln/empty");
-    assert!(copy.dir_copy_contents);
-    // Later scripts build on the discard op, not on the test.
+    let top = d.named("[linux/amd64] hello: tested image");
+    assert!(matches!(top.op, Some(OpKind::Merge(_))));
+    let gate_digest = digest("[linux/amd64] hello: step 1 test passed");
+    assert!(top.inputs.iter().any(|i| i.digest == gate_digest));
+    // The test runs on the first step's install, and the next step does not wait for it.
+    let install = digest("[linux/amd64] hello: step 1 install 1/1");
+    let test_op = d.named("[linux/amd64] hello: step 1 test 1/1");
+    assert_eq!(test_op.inputs[0].digest, install);
     let later = d.named("[linux/amd64] hello: step 2 install 1/1");
-    assert!(!later.inputs.iter().any(|i| i.digest == test_digest));
+    assert!(!later.inputs.iter().any(|i| i.digest == test));
+}
+
+#[test]
+fn tests_of_stages_below_gate_the_target_once_each() {
+    let stage = |name: &str, dep: &str| {
+        format!(
+            "name: {name}\nvariant: scratch\n{dep}steps:\n  - install: [\"true\"]\n    test: [\"test {name}\"]\nfinalize:\n  - from: /\n    to: /\n"
+        )
+    };
+    let trees = tree(&[
+        ("low/pkg.yaml", stage("low", "")),
+        ("left/pkg.yaml", stage("left", "dependencies:\n  - stage: low\n")),
+        ("right/pkg.yaml", stage("right", "dependencies:\n  - stage: low\n")),
+        (
+            "top/pkg.yaml",
+            "name: top\nvariant: scratch\ndependencies:\n  - stage: left\n  - stage: right\nfinalize:\n  - from: /\n    to: /\n".into(),
+        ),
+    ]);
+    let converted = Converter::new(&trees, options())
+        .target("top", &Platform::linux("amd64"))
+        .unwrap();
+    let def = kiln_llb::marshal(&converted.result());
+    let d = Decoded {
+        ops: def.decode_ops().unwrap(),
+        def,
+    };
+    let top = d.named("[linux/amd64] top: tested image");
+    let gates: Vec<String> = top.inputs[1..].iter().map(|i| d.name(&i.digest)).collect();
+    // `low` is below both stages and gates once; dependencies come before dependents.
+    assert_eq!(
+        gates,
+        [
+            "[linux/amd64] low: test passed",
+            "[linux/amd64] left: test passed",
+            "[linux/amd64] right: test passed"
+        ]
+    );
 }
 
 #[test]
@@ -780,9 +847,10 @@ fn a_step_with_100000_scripts_converts() {
         .target("big", &Platform::linux("amd64"))
         .unwrap();
     let def = kiln_llb::marshal(&converted.image);
-    // mkdir /pkg, the context (local + copy), mkdir /tmp/build, the scripts, finalize, terminal.
-    assert_eq!(def.ops().len(), SCRIPTS + 6);
-    let last_script = kiln_proto::prost::Message::decode(def.ops()[SCRIPTS + 3].as_slice())
+    // mkdir /pkg, the context (local + copy with the build directory), the scripts, finalize,
+    // terminal.
+    assert_eq!(def.ops().len(), SCRIPTS + 5);
+    let last_script = kiln_proto::prost::Message::decode(def.ops()[SCRIPTS + 2].as_slice())
         .map(|op: pb::Op| op)
         .unwrap();
     match last_script.op {
