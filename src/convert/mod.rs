@@ -230,6 +230,12 @@ impl<'t> Converter<'t> {
         }
     }
 
+    /// The build-context sources the converted targets copy from, one per tree platform. The
+    /// frontend transfers them ahead of the solve that needs them (their vertices are the same).
+    pub fn context_sources(&self) -> Vec<Output> {
+        self.contexts.values().cloned().collect()
+    }
+
     /// Converts `target` for `platform`, honouring its `buildPlatform`, plus the validation stage.
     pub fn target(&mut self, target: &str, platform: &Platform) -> Result<Converted, ConvertError> {
         let tree = self.trees.get(platform)?;

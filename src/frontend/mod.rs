@@ -158,13 +158,18 @@ pub async fn build(
         .map_err(|e| load_status(e, trees.files()))?;
     let mut labels = tree.pkgfile.labels.clone();
     labels.extend(opts.labels.clone());
+    let contexts: Vec<_> = converter
+        .context_sources()
+        .iter()
+        .map(kiln_llb::marshal)
+        .collect();
     let attest = attestations_taken(client, &load_vertex, &plans).await;
-    let solved = trace
-        .time_async(
-            "solve every platform",
-            solve_all(client, &plans, &opts.cache_imports, attest, trace),
-        )
-        .await?;
+    let solving = trace.time_async(
+        "solve every platform",
+        solve_all(client, &plans, &opts.cache_imports, attest, trace),
+    );
+    let (solved, ()) = tokio::join!(solving, transfer_early(client, &contexts, trace));
+    let solved = solved?;
     let multi_platform = opts.multi_platform || platforms.len() > 1;
     trace.time("result", || {
         assemble(
@@ -197,6 +202,31 @@ async fn read_files(
         )));
     }
     Ok((files, load_vertex))
+}
+
+/// Transfers the build context alongside the solves rather than when they reach it: BuildKit
+/// only starts a copy's source once the copy's other inputs have their cache keys (resolving
+/// the base images first), so on a cached build the transfer would wait for them. The vertex is
+/// the same as the solves', so BuildKit transfers once. Advisory: a failure here is the solves'
+/// to report.
+async fn transfer_early(client: &Client, contexts: &[kiln_llb::Definition], trace: &Trace) {
+    if !client
+        .caps()
+        .gateway(kiln_gateway::client::CAP_GATEWAY_EVALUATE_SOLVE)
+    {
+        return;
+    }
+    let transfers = contexts.iter().map(|def| async move {
+        let mut req = SolveRequest::definition(def.0.clone(), &[]);
+        req.evaluate = true;
+        let _ = client.solve(req).await;
+    });
+    trace
+        .time_async(
+            "transfer the build context",
+            futures::future::join_all(transfers),
+        )
+        .await;
 }
 
 /// Whether the daemon takes attestations from a frontend; when it does not and a plan has an
