@@ -83,13 +83,37 @@ fn solved_by_the_frontend() -> Vec<u8> {
             .unwrap_or_else(|status| panic!("the frontend failed: {}", status.message));
     });
     let state = fake.state();
-    // The tree's load, then the result, which holds its validation stage, in one evaluated solve.
-    assert_eq!(state.solves.len(), 2, "{:#?}", state.solves.len());
+    // The tree's load; then, concurrently, the build context's early transfer and the result,
+    // which holds its validation stage, in one evaluated solve.
+    assert_eq!(state.solves.len(), 3, "{:#?}", state.solves.len());
+    let ops = |i: usize| {
+        kiln_llb::Definition(state.solves[i].definition.clone().unwrap())
+            .decode_ops()
+            .unwrap()
+    };
+    let is_transfer = |i: usize| {
+        let ops = ops(i);
+        // The source and the definition's terminal op.
+        ops.len() == 2
+            && ops.iter().any(|(_, op)| {
+                matches!(&op.op, Some(kiln_llb::pb::op::Op::Source(s)) if s.identifier.starts_with("local://"))
+            })
+    };
+    let (transfer, result) = if is_transfer(1) { (1, 2) } else { (2, 1) };
     assert!(
-        state.solves[1].evaluate,
+        is_transfer(transfer),
+        "one solve transfers the build context alone"
+    );
+    assert!(state.solves[transfer].evaluate);
+    assert!(
+        state.solves[result].evaluate,
         "the validated result is evaluated, so every platform reports its violations"
     );
-    state.solves[1].definition.as_ref().unwrap().encode_to_vec()
+    state.solves[result]
+        .definition
+        .as_ref()
+        .unwrap()
+        .encode_to_vec()
 }
 
 fn printed_by_kiln_llb() -> Vec<u8> {
