@@ -230,9 +230,27 @@ impl Converter<'_> {
         };
 
         let mut state = self.base(&p)?;
-        state = self.dependencies(&p, state, &deps)?;
-        state = self.install(&p, state)?;
-        state = self.context(&p, state)?;
+        let mut layers = vec![state.root.clone()];
+        layers.extend(self.dependency_layers(&p, &deps)?);
+        // The package's directory is a layer of its own, built alongside the dependencies and
+        // merged over them (last, so it wins as bldr's copy into /pkg does): one vertex fewer
+        // than copying it onto the merge, and not on the critical path.
+        let context = self.context_layer(&p)?;
+        if package.pkg.install.is_empty() {
+            layers.push(context);
+            state.root = Merge::new(&layers)
+                .custom_name(p.name("dependencies and context"))
+                .output();
+        } else {
+            // `apk add` runs on the dependencies before the context arrives, as in bldr.
+            state.root = Merge::new(&layers)
+                .custom_name(p.name("dependencies"))
+                .output();
+            state = self.install(&p, state)?;
+            state.root = Merge::new(&[state.root, context])
+                .custom_name(p.name("context"))
+                .output();
+        }
         let mut gates = Vec::new();
         for i in 0..package.pkg.steps.len() {
             state = self.step(&p, state, i, &mut gates)?;
@@ -287,11 +305,16 @@ impl Converter<'_> {
                     .root()
             }
         };
-        let root = FileOp::new(&root)
-            .mkdir("/pkg", 0o755, MKDIR_P)
-            .custom_name(p.name("mkdir /pkg"))
-            .output()
-            .map_err(err)?;
+        // A scratch base gets /pkg from the context layer; Alpine's `apk add` runs in it first.
+        let root = if root.is_scratch() {
+            root
+        } else {
+            FileOp::new(&root)
+                .mkdir("/pkg", 0o755, MKDIR_P)
+                .custom_name(p.name("mkdir /pkg"))
+                .output()
+                .map_err(err)?
+        };
         Ok(BuildState {
             root,
             env: builtin(&p.build, &p.target),
@@ -300,16 +323,13 @@ impl Converter<'_> {
     }
 
     /// Long by design: stage and image dependencies share the copy, platform and runtime handling.
-    fn dependencies(
+    /// Each dependency's files as a layer to merge over the base, in order.
+    fn dependency_layers(
         &mut self,
         p: &Pkg<'_>,
-        state: BuildState,
         deps: &[crate::tree::ResolvedDep],
-    ) -> Result<BuildState, ConvertError> {
-        if deps.is_empty() {
-            return Ok(state);
-        }
-        let mut layers = vec![state.root.clone()];
+    ) -> Result<Vec<Output>, ConvertError> {
+        let mut layers = Vec::new();
         for d in deps {
             let dep = &d.dep;
             let err = |e| llb_err(p.package, dep.span, e);
@@ -361,10 +381,7 @@ impl Converter<'_> {
             };
             layers.push(layer);
         }
-        let root = Merge::new(&layers)
-            .custom_name(p.name("dependencies"))
-            .output();
-        Ok(BuildState { root, ..state })
+        Ok(layers)
     }
 
     fn install(&mut self, p: &Pkg<'_>, state: BuildState) -> Result<BuildState, ConvertError> {
@@ -426,7 +443,9 @@ impl Converter<'_> {
         Ok(local)
     }
 
-    fn context(&mut self, p: &Pkg<'_>, state: BuildState) -> Result<BuildState, ConvertError> {
+    /// The package's own directory of the build context and its rendered templates, at `/pkg`
+    /// of an otherwise empty layer.
+    fn context_layer(&mut self, p: &Pkg<'_>) -> Result<Output, ConvertError> {
         let package = p.package;
         let err = |e| llb_err(package, package.pkg.span, e);
         let dir = &package.dir;
@@ -438,18 +457,20 @@ impl Converter<'_> {
         } else {
             format!("/{dir}/*")
         };
-        let mut file = FileOp::new(&state.root).copy(
-            &local,
-            &src,
-            "/pkg/",
-            CopyOptions {
-                create_dest_path: true,
-                follow_symlinks: true,
-                allow_wildcard: true,
-                allow_empty_wildcard: true,
-                ..Default::default()
-            },
-        );
+        let mut file = FileOp::new(&Output::scratch())
+            .mkdir("/pkg", 0o755, MKDIR_P)
+            .copy(
+                &local,
+                &src,
+                "/pkg/",
+                CopyOptions {
+                    create_dest_path: true,
+                    follow_symlinks: true,
+                    allow_wildcard: true,
+                    allow_empty_wildcard: true,
+                    ..Default::default()
+                },
+            );
         let mut templated: Vec<_> = package.templated.iter().collect();
         templated.sort_by(|a, b| a.path.cmp(&b.path));
         for t in templated {
@@ -466,16 +487,9 @@ impl Converter<'_> {
                 MkfileOptions::default(),
             );
         }
-        // The first step's build directory, made here rather than by an op of its own: one
-        // vertex fewer on every build's critical path.
-        if !package.pkg.steps.is_empty() {
-            file = file.mkdir(BUILD_DIR, 0o755, MKDIR_P);
-        }
-        let root = file
-            .custom_name(p.name("context -> /pkg"))
+        file.custom_name(p.name("context -> /pkg"))
             .output()
-            .map_err(err)?;
-        Ok(BuildState { root, ..state })
+            .map_err(err)
     }
 
     fn step(
@@ -494,8 +508,9 @@ impl Converter<'_> {
             index,
             env,
         };
-        // A script of an earlier step may have removed it; the first step's comes with the
-        // context (`Converter::context`).
+        // The first step's is made by its first exec: BuildKit creates a missing working
+        // directory (0755, as `mkdir -p` would), and downloads create it too. A later step's is
+        // made again in case a script of an earlier one removed it.
         let mut root = if index == 0 {
             state.root.clone()
         } else {

@@ -262,11 +262,22 @@ fn downloads_are_pinned_and_verified_without_network() {
 #[test]
 fn dependencies_merge_in_declared_order_with_subtree_copies() {
     let (d, _) = convert(&full_tree(), "hello", Platform::linux("amd64"), options());
-    let merge = match &d.named("[linux/amd64] hello: dependencies").op {
+    let top = d.named("[linux/amd64] hello: dependencies and context");
+    let merge = match &top.op {
         Some(OpKind::Merge(m)) => m.clone(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(merge.inputs.len(), 3, "base + stage + image copy");
+    // The scratch base adds nothing; the package's own directory comes last, so it wins.
+    assert_eq!(merge.inputs.len(), 3, "stage + image copy + context");
+    let names: Vec<String> = top.inputs.iter().map(|i| d.name(&i.digest)).collect();
+    assert_eq!(
+        names,
+        [
+            "[linux/amd64] base: finalize / -> /",
+            "[linux/amd64] hello: copy --from image tools:1 /bin -> /tools",
+            "[linux/amd64] hello: context -> /pkg"
+        ]
+    );
     let copy = d.file("[linux/amd64] hello: copy --from image tools:1 /bin -> /tools");
     match &copy.actions[0].action {
         Some(pb::file_action::Action::Copy(c)) => {
@@ -301,8 +312,18 @@ fn context_and_templates_land_in_pkg() {
         assert!(include.contains(&dir.to_string()), "{include:?}");
         assert!(include.contains(&format!("{dir}/**")), "{include:?}");
     }
-    let hello_copy = d.file("[linux/arm64] hello: context -> /pkg");
-    match &hello_copy.actions[0].action {
+    let hello_copy = d.named("[linux/arm64] hello: context -> /pkg");
+    // A layer of its own: /pkg made on scratch, then the package's directory copied into it.
+    let file = match &hello_copy.op {
+        Some(OpKind::File(f)) => f,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(hello_copy.inputs.len(), 1, "only the context is an input");
+    match &file.actions[0].action {
+        Some(pb::file_action::Action::Mkdir(m)) => assert_eq!(m.path, "/pkg"),
+        other => panic!("{other:?}"),
+    }
+    match &file.actions[1].action {
         Some(pb::file_action::Action::Copy(c)) => assert_eq!(c.src, "/hello/*"),
         other => panic!("{other:?}"),
     }
@@ -766,10 +787,7 @@ fn a_change_reaches_only_the_package_and_its_dependents() {
     let changed: Vec<&String> = before.keys().filter(|n| before[*n] != after[*n]).collect();
     // Package two, and whatever of one and app comes before the change, keeps its digests.
     for (name, digest) in &before {
-        if name.contains("] two: ")
-            || name.ends_with("mkdir /pkg")
-            || name.contains("context") && !name.contains("app:")
-        {
+        if name.contains("] two: ") || name.ends_with("context -> /pkg") {
             assert_eq!(
                 &after[name], digest,
                 "{name} does not depend on package one's script"
@@ -779,7 +797,7 @@ fn a_change_reaches_only_the_package_and_its_dependents() {
     for expected in [
         "[linux/amd64] one: build 1/1",
         "[linux/amd64] one: finalize / -> /",
-        "[linux/amd64] app: dependencies",
+        "[linux/amd64] app: dependencies and context",
         "[linux/amd64] app: build 1/1",
         "[linux/amd64] app: finalize / -> /",
     ] {
@@ -847,10 +865,9 @@ fn a_step_with_100000_scripts_converts() {
         .target("big", &Platform::linux("amd64"))
         .unwrap();
     let def = kiln_llb::marshal(&converted.image);
-    // mkdir /pkg, the context (local + copy with the build directory), the scripts, finalize,
-    // terminal.
-    assert_eq!(def.ops().len(), SCRIPTS + 5);
-    let last_script = kiln_proto::prost::Message::decode(def.ops()[SCRIPTS + 2].as_slice())
+    // The context (local + its layer), the scripts, finalize, terminal.
+    assert_eq!(def.ops().len(), SCRIPTS + 4);
+    let last_script = kiln_proto::prost::Message::decode(def.ops()[SCRIPTS + 1].as_slice())
         .map(|op: pb::Op| op)
         .unwrap();
     match last_script.op {
