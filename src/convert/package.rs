@@ -232,25 +232,27 @@ impl Converter<'_> {
         let mut state = self.base(&p)?;
         let mut layers = vec![state.root.clone()];
         layers.extend(self.dependency_layers(&p, &deps)?);
-        // The package's directory is a layer of its own, built alongside the dependencies and
-        // merged over them (last, so it wins as bldr's copy into /pkg does): one vertex fewer
-        // than copying it onto the merge, and not on the critical path.
-        let context = self.context_layer(&p)?;
-        if package.pkg.install.is_empty() {
-            layers.push(context);
-            state.root = Merge::new(&layers)
-                .custom_name(p.name("dependencies and context"))
-                .output();
-        } else {
+        layers.retain(|l| !l.is_scratch());
+        state.root = if !package.pkg.install.is_empty() {
             // `apk add` runs on the dependencies before the context arrives, as in bldr.
             state.root = Merge::new(&layers)
                 .custom_name(p.name("dependencies"))
                 .output();
             state = self.install(&p, state)?;
-            state.root = Merge::new(&[state.root, context])
-                .custom_name(p.name("context"))
-                .output();
-        }
+            self.context_onto(&p, &state.root)?
+        } else if layers.len() <= 1 {
+            // One root (or none): the context is copied onto it, as in bldr, with no merge.
+            let root = layers.pop().unwrap_or_else(Output::scratch);
+            self.context_onto(&p, &root)?
+        } else {
+            // Several: the package's directory is a layer of its own, built alongside them and
+            // merged over them (last, so it wins, as bldr's copy into /pkg does). One merge
+            // either way, and the copy is not on the critical path.
+            layers.push(self.context_onto(&p, &Output::scratch())?);
+            Merge::new(&layers)
+                .custom_name(p.name("dependencies and context"))
+                .output()
+        };
         let mut gates = Vec::new();
         for i in 0..package.pkg.steps.len() {
             state = self.step(&p, state, i, &mut gates)?;
@@ -305,7 +307,7 @@ impl Converter<'_> {
                     .root()
             }
         };
-        // A scratch base gets /pkg from the context layer; Alpine's `apk add` runs in it first.
+        // A scratch base gets /pkg with the context; Alpine's `apk add` runs in it first.
         let root = if root.is_scratch() {
             root
         } else {
@@ -444,8 +446,8 @@ impl Converter<'_> {
     }
 
     /// The package's own directory of the build context and its rendered templates, at `/pkg`
-    /// of an otherwise empty layer.
-    fn context_layer(&mut self, p: &Pkg<'_>) -> Result<Output, ConvertError> {
+    /// of `root`.
+    fn context_onto(&mut self, p: &Pkg<'_>, root: &Output) -> Result<Output, ConvertError> {
         let package = p.package;
         let err = |e| llb_err(package, package.pkg.span, e);
         let dir = &package.dir;
@@ -457,20 +459,18 @@ impl Converter<'_> {
         } else {
             format!("/{dir}/*")
         };
-        let mut file = FileOp::new(&Output::scratch())
-            .mkdir("/pkg", 0o755, MKDIR_P)
-            .copy(
-                &local,
-                &src,
-                "/pkg/",
-                CopyOptions {
-                    create_dest_path: true,
-                    follow_symlinks: true,
-                    allow_wildcard: true,
-                    allow_empty_wildcard: true,
-                    ..Default::default()
-                },
-            );
+        let mut file = FileOp::new(root).mkdir("/pkg", 0o755, MKDIR_P).copy(
+            &local,
+            &src,
+            "/pkg/",
+            CopyOptions {
+                create_dest_path: true,
+                follow_symlinks: true,
+                allow_wildcard: true,
+                allow_empty_wildcard: true,
+                ..Default::default()
+            },
+        );
         let mut templated: Vec<_> = package.templated.iter().collect();
         templated.sort_by(|a, b| a.path.cmp(&b.path));
         for t in templated {

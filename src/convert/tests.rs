@@ -296,6 +296,50 @@ fn dependencies_merge_in_declared_order_with_subtree_copies() {
 }
 
 #[test]
+fn one_dependency_takes_the_context_without_a_merge() {
+    let trees = tree(&[
+        (
+            "base/pkg.yaml",
+            "name: base\nvariant: scratch\ndependencies:\n  - image: kiln-test/busybox:latest\nfinalize:\n  - from: /\n    to: /\n".into(),
+        ),
+        (
+            "one/pkg.yaml",
+            "name: one\nvariant: scratch\ndependencies:\n  - stage: base\nsteps:\n  - build: [\"true\"]\nfinalize:\n  - from: /\n    to: /\n".into(),
+        ),
+    ]);
+    let (d, _) = convert(&trees, "one", Platform::linux("amd64"), options());
+    assert!(
+        !d.names().iter().any(|n| n.contains("one: dependencies")),
+        "{:?}",
+        d.names()
+    );
+    // As in bldr: /pkg made on the dependency's files, the package's directory copied into it.
+    let context = d.named("[linux/amd64] one: context -> /pkg");
+    let names: Vec<String> = context.inputs.iter().map(|i| d.name(&i.digest)).collect();
+    assert_eq!(names[0], "[linux/amd64] base: finalize / -> /");
+    let file = match &context.op {
+        Some(OpKind::File(f)) => f,
+        other => panic!("{other:?}"),
+    };
+    match &file.actions[0].action {
+        Some(pb::file_action::Action::Mkdir(m)) => assert_eq!(m.path, "/pkg"),
+        other => panic!("{other:?}"),
+    }
+    match &file.actions[1].action {
+        Some(pb::file_action::Action::Copy(c)) => assert_eq!(c.src, "/one/*"),
+        other => panic!("{other:?}"),
+    }
+    let build = d.named("[linux/amd64] one: build 1/1");
+    let context_digest = d
+        .ops
+        .iter()
+        .find(|(dg, _)| d.name(dg) == "[linux/amd64] one: context -> /pkg")
+        .map(|(dg, _)| dg.clone())
+        .unwrap();
+    assert_eq!(build.inputs[0].digest, context_digest);
+}
+
+#[test]
 fn context_and_templates_land_in_pkg() {
     let (d, _) = convert(&full_tree(), "hello", Platform::linux("arm64"), options());
     let locals: Vec<_> = d
