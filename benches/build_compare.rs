@@ -6,6 +6,11 @@
 //! (tests/support/chain_tree.rs), fully cached and after one leaf changed, checking from the
 //! progress trace that exactly the leaf's dependents rebuilt.
 //!
+//! A third build, "syntax", is the floor's Dockerfile built through kiln's image with
+//! `KILN_BENCH_FORWARD=1`, which hands it unchanged to the built-in frontend: what any `# syntax`
+//! frontend pays (resolving and starting its image) before doing any work of its own, so
+//! kiln/syntax is kiln's own share.
+//!
 //! Figures, never pass/fail: medians over the rounds, and ratios as the median of each round's
 //! kiln/floor pair (pairs share the machine's mood). Besides the wall time of `docker buildx build`,
 //! the `--progress=rawjson` trace gives the in-daemon time (first vertex started → last vertex
@@ -33,6 +38,13 @@ const BUSYBOX_IMAGE: &str = "kiln-test/busybox:latest";
 const PLATFORM_SETS: [&str; 2] = ["linux/amd64", "linux/amd64,linux/arm64"];
 const CHAIN_LEVELS: usize = 6;
 const CHAIN_WIDTH: usize = 5;
+
+/// One round of a case: the three contenders' builds.
+struct Triple {
+    kiln: Trace,
+    floor: Trace,
+    syntax: Trace,
+}
 
 /// What one build cost.
 struct Trace {
@@ -69,6 +81,10 @@ fn main() {
     let work = tempfile::tempdir().expect("temporary directory");
     let ext = work.path().join("extensions");
     copy_dir(&repo.join("extensions"), &ext);
+    // The syntax build runs the floor's very definition: a context of its own keeps its one-file
+    // change from being answered by the floor's cache.
+    let ext_syntax = work.path().join("extensions-syntax");
+    copy_dir(&repo.join("extensions"), &ext_syntax);
     let floor_file = repo.join("benches/floor/Dockerfile");
     let chain = ChainTree::write(
         &work.path().join("chain"),
@@ -82,22 +98,27 @@ fn main() {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let hello = ext.join("examples/hello-service/hello.sh");
+    let hello_syntax = ext_syntax.join("examples/hello-service/hello.sh");
     let hello_original = std::fs::read_to_string(&hello).expect("hello.sh");
 
     println!(
         "build_compare: {image} against the Dockerfile frontend, {rounds} rounds; seconds, medians; \
-         ratio = median of per-round kiln/floor"
+         ratio = median of per-round kiln/floor; syntax = the floor through {image} forwarding it \
+         (what any # syntax frontend pays), k/syn = kiln/syntax"
     );
     println!(
-        "{:<24} {:<10} {:>6} {:>6} {:>6} | {:>9} {:>9} {:>6} | {:>9} {:>8}",
+        "{:<24} {:<10} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>9} {:>9} {:>6} {:>9} | {:>9} {:>8}",
         "platforms",
         "case",
         "kiln",
         "floor",
         "ratio",
+        "syntax",
+        "k/syn",
         "kiln in",
         "floor in",
         "ratio",
+        "syntax in",
         "fe start",
         "kiln own"
     );
@@ -126,6 +147,20 @@ fn main() {
             }
             build(&args, platforms, &out.join(dest), &ext, None)
         };
+        let syntax = |dest: &str, no_cache: bool| {
+            let mut args = vec![
+                "-f".to_string(),
+                floor_file.display().to_string(),
+                "--build-arg".into(),
+                format!("BUILDKIT_SYNTAX={image}"),
+                "--build-arg".into(),
+                "KILN_BENCH_FORWARD=1".into(),
+            ];
+            if no_cache {
+                args.push("--no-cache".into());
+            }
+            build(&args, platforms, &out.join(dest), &ext_syntax, Some(&image))
+        };
         let chain_build = || {
             let args = vec![
                 "-f".to_string(),
@@ -146,44 +181,61 @@ fn main() {
 
         // Warm every cache, and make sure both frontends build the same image.
         std::fs::write(&hello, &hello_original).expect("hello.sh");
+        std::fs::write(&hello_syntax, &hello_original).expect("hello.sh");
         kiln("kiln", false);
         floor("floor", false);
-        if let Err(difference) = same_files(&out.join("kiln"), &out.join("floor")) {
-            println!("build_compare: kiln and the floor built different images ({difference}); not comparable");
-            return;
+        syntax("syntax", false);
+        for (other, what) in [("floor", "the floor"), ("syntax", "the forwarded floor")] {
+            if let Err(difference) = same_files(&out.join("kiln"), &out.join(other)) {
+                println!("build_compare: kiln and {what} built different images ({difference}); not comparable");
+                return;
+            }
         }
         chain_build();
 
-        let mut rows: BTreeMap<&str, Vec<(Trace, Trace)>> = BTreeMap::new();
+        let mut rows: BTreeMap<&str, Vec<Triple>> = BTreeMap::new();
         let mut chain_rows: BTreeMap<&str, Vec<(Trace, f64)>> = BTreeMap::new();
         let mut rebuilt_exactly = true;
         let leaf = chain.middle_leaf();
         let expected = chain.dependents(&leaf);
         for round in 0..rounds {
-            let pair = |a: &dyn Fn() -> Trace, b: &dyn Fn() -> Trace| {
-                if round % 2 == 0 {
-                    let x = a();
-                    (x, b())
-                } else {
-                    let y = b();
-                    (a(), y)
+            // Which goes first rotates, so no contender always meets a warmer daemon.
+            let triple = |no_cache: bool| {
+                let mut runs: [Option<Trace>; 3] = [None, None, None];
+                for k in 0..3 {
+                    let which = (round + k) % 3;
+                    runs[which] = Some(match which {
+                        0 => kiln("kiln", no_cache),
+                        1 => floor("floor", no_cache),
+                        _ => syntax("syntax", no_cache),
+                    });
+                }
+                let [Some(k), Some(f), Some(s)] = runs else {
+                    unreachable!("every contender ran")
+                };
+                Triple {
+                    kiln: k,
+                    floor: f,
+                    syntax: s,
                 }
             };
-            let cached = pair(&|| kiln("kiln", false), &|| floor("floor", false));
+            let cached = triple(false);
             let chain_cached = chain_build();
-            let small_wall = cached.0.wall;
+            let small_wall = cached.kiln.wall;
             chain_rows
                 .entry("cached")
                 .or_default()
                 .push((chain_cached, small_wall));
             rows.entry("cached").or_default().push(cached);
 
-            std::fs::write(
-                &hello,
-                format!("{hello_original}# change {nonce}-{platforms}-{round}\n"),
-            )
-            .expect("hello.sh");
-            let changed = pair(&|| kiln("kiln", false), &|| floor("floor", false));
+            for (file, who) in [(&hello, "kiln-floor"), (&hello_syntax, "syntax")] {
+                std::fs::write(
+                    file,
+                    format!("{hello_original}# change {nonce}-{platforms}-{round}-{who}\n"),
+                )
+                .expect("hello.sh");
+            }
+            let changed = triple(false);
             // The platform set too: a change the amd64 rounds already built would be cached here.
             chain.change(&leaf, &format!("{leaf} {nonce}-{platforms}-{round}\n"));
             let chain_changed = chain_build();
@@ -197,38 +249,40 @@ fn main() {
             chain_rows
                 .entry("leaf change")
                 .or_default()
-                .push((chain_changed, changed.0.wall));
+                .push((chain_changed, changed.kiln.wall));
             rows.entry("one file").or_default().push(changed);
 
-            let cold = pair(&|| kiln("kiln", true), &|| floor("floor", true));
+            let cold = triple(true);
             rows.entry("cold").or_default().push(cold);
         }
         std::fs::write(&hello, &hello_original).expect("hello.sh");
+        std::fs::write(&hello_syntax, &hello_original).expect("hello.sh");
 
         for case in ["cold", "cached", "one file"] {
-            let pairs = &rows[case];
-            let k = |f: fn(&Trace) -> f64| median(pairs.iter().map(|(a, _)| f(a)));
-            let fl = |f: fn(&Trace) -> f64| median(pairs.iter().map(|(_, b)| f(b)));
-            let ratio = |f: fn(&Trace) -> f64| median(pairs.iter().map(|(a, b)| f(a) / f(b)));
+            let runs = &rows[case];
+            let med = |f: &dyn Fn(&Triple) -> f64| median(runs.iter().map(f));
             println!(
-                "{:<24} {:<10} {:>6.3} {:>6.3} {:>6.2} | {:>9.3} {:>9.3} {:>6.2} | {:>9.3} {:>8.3}",
+                "{:<24} {:<10} {:>6.3} {:>6.3} {:>6.2} {:>6.3} {:>6.2} | {:>9.3} {:>9.3} {:>6.2} {:>9.3} | {:>9.3} {:>8.3}",
                 platforms,
                 case,
-                k(|t| t.wall),
-                fl(|t| t.wall),
-                ratio(|t| t.wall),
-                k(|t| t.daemon),
-                fl(|t| t.daemon),
-                ratio(|t| t.daemon),
-                k(|t| t.frontend_start),
-                k(Trace::own),
+                med(&|t| t.kiln.wall),
+                med(&|t| t.floor.wall),
+                med(&|t| t.kiln.wall / t.floor.wall),
+                med(&|t| t.syntax.wall),
+                med(&|t| t.kiln.wall / t.syntax.wall),
+                med(&|t| t.kiln.daemon),
+                med(&|t| t.floor.daemon),
+                med(&|t| t.kiln.daemon / t.floor.daemon),
+                med(&|t| t.syntax.daemon),
+                med(&|t| t.kiln.frontend_start),
+                med(&|t| t.kiln.own()),
             );
         }
         for case in ["cached", "leaf change"] {
             let runs = &chain_rows[case];
             let packages = chain.packages().len();
             println!(
-                "{:<24} {:<10} {:>6.3} {:>6} {:>6} | {:>9.3} {:>9} {:>6} | {:>9.3} {:>8.3}   \
+                "{:<24} {:<10} {:>6.3} {:>6} {:>6} {:>6} {:>6} | {:>9.3} {:>9} {:>6} {:>9} | {:>9.3} {:>8.3}   \
                  {packages}-package tree; {:.2}x the small extension's {case} build{}",
                 platforms,
                 if case == "cached" {
@@ -239,7 +293,10 @@ fn main() {
                 median(runs.iter().map(|(t, _)| t.wall)),
                 "",
                 "",
+                "",
+                "",
                 median(runs.iter().map(|(t, _)| t.daemon)),
+                "",
                 "",
                 "",
                 median(runs.iter().map(|(t, _)| t.frontend_start)),

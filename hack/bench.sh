@@ -5,7 +5,9 @@
 #   2. validating a generated 100,000-entry rootfs (cargo bench -p kiln-validate)
 #   3. kiln against BuildKit's built-in Dockerfile frontend building the same image
 #      (extensions/examples/hello-service, benches/floor/Dockerfile): cold, fully cached and one file changed,
-#      for linux/amd64 and both platforms, with the in-daemon time from the progress trace; then a
+#      for linux/amd64 and both platforms, with the in-daemon time from the progress trace, and the
+#      floor once more through kiln's image forwarding it unchanged (KILN_BENCH_FORWARD=1: what any
+#      `# syntax` frontend pays before its own work); then a
 #      generated 30-package tree, cached and with one leaf changed (benches/build_compare.rs).
 #      KILN_IMAGE=TAG picks the frontend image (default kiln:dev), KILN_BENCH_ROUNDS the rounds (5).
 set -euo pipefail

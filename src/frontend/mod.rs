@@ -74,6 +74,11 @@ pub fn main() -> i32 {
     code
 }
 
+/// For benchmarks only (hack/bench.sh): with `KILN_BENCH_FORWARD=1` kiln hands the whole build,
+/// unchanged, to BuildKit's built-in Dockerfile frontend, so a Dockerfile built through kiln's
+/// image measures what any `# syntax` frontend pays before doing any work of its own.
+pub const BENCH_FORWARD_BUILD_ARG: &str = "KILN_BENCH_FORWARD";
+
 /// The build arg that turns on [`Trace`]: `KILN_TRACE=1` (or `true`).
 pub const TRACE_BUILD_ARG: &str = "KILN_TRACE";
 
@@ -108,6 +113,13 @@ pub async fn build(
     let opts = trace
         .time("options", || BuildOptions::parse(&env.opts))
         .map_err(|e| plain_error(e.to_string()))?;
+    if opts
+        .build_args
+        .get(BENCH_FORWARD_BUILD_ARG)
+        .is_some_and(|v| v.trim() == "1")
+    {
+        return forward_to_dockerfile(client, env).await;
+    }
     let (files, load_vertex) = read_files(client, env, &opts, trace).await?;
     let native = native_platform(client, env);
     let platforms = request::platforms(&opts, &native).map_err(|e| plain_error(e.0))?;
@@ -202,6 +214,22 @@ async fn read_files(
         )));
     }
     Ok((files, load_vertex))
+}
+
+/// The build handed to the Dockerfile frontend with the options kiln was given (see
+/// [`BENCH_FORWARD_BUILD_ARG`]); BuildKit's `cmdline` option among them stops it from forwarding
+/// back to kiln.
+async fn forward_to_dockerfile(
+    client: &Client,
+    env: &FrontendEnv,
+) -> Result<gateway_pb::Result, Status> {
+    let req = SolveRequest {
+        frontend: "dockerfile.v0".to_string(),
+        frontend_opts: env.opts.clone(),
+        ..Default::default()
+    };
+    let solved = client.solve(req).await.map_err(|e| e.to_status())?;
+    Ok(kiln_gateway::result::forwarded(solved, client.caps()))
 }
 
 /// Transfers the build context alongside the solves rather than when they reach it: BuildKit

@@ -213,6 +213,34 @@ impl ResultBuilder {
     }
 }
 
+/// A sub-frontend's solve handed back unchanged as this frontend's result: its refs (as `Ref`
+/// messages when the daemon has the `proto.refarray` cap) and its metadata.
+pub fn forwarded(solved: crate::client::Solved, caps: &Caps) -> gw::Result {
+    use crate::client::SolvedRefs;
+    let ref_array = caps.gateway(crate::client::CAP_PROTO_REF_ARRAY);
+    let result = match solved.refs {
+        SolvedRefs::None => None,
+        SolvedRefs::Single(id) if ref_array => {
+            Some(gw::result::Result::Ref(gw::Ref { id, def: None }))
+        }
+        SolvedRefs::Single(id) => Some(gw::result::Result::RefDeprecated(id)),
+        SolvedRefs::Map(ids) if ref_array => Some(gw::result::Result::Refs(gw::RefMap {
+            refs: ids
+                .into_iter()
+                .map(|(k, id)| (k, gw::Ref { id, def: None }))
+                .collect(),
+        })),
+        SolvedRefs::Map(ids) => Some(gw::result::Result::RefsDeprecated(gw::RefMapDeprecated {
+            refs: ids,
+        })),
+    };
+    gw::Result {
+        result,
+        metadata: solved.metadata,
+        attestations: BTreeMap::new(),
+    }
+}
+
 /// A result carrying only metadata (subrequest answers).
 pub fn metadata_only(metadata: BTreeMap<String, Vec<u8>>) -> gw::Result {
     gw::Result {
@@ -469,6 +497,35 @@ mod tests {
             .unwrap();
         let res = rb.build(&ref_array_caps()).unwrap();
         assert!(matches!(res.result, Some(gw::result::Result::Refs(_))));
+    }
+
+    #[test]
+    fn a_forwarded_solve_keeps_its_refs_and_metadata() {
+        use crate::client::{Solved, SolvedRefs};
+        let solved = Solved {
+            refs: SolvedRefs::Map(BTreeMap::from([
+                ("linux/amd64".to_string(), "a".to_string()),
+                ("linux/arm64".to_string(), "b".to_string()),
+            ])),
+            metadata: BTreeMap::from([(PLATFORMS_KEY.to_string(), b"{}".to_vec())]),
+        };
+        let res = forwarded(solved.clone(), &ref_array_caps());
+        let Some(gw::result::Result::Refs(map)) = &res.result else {
+            panic!("{:?}", res.result);
+        };
+        assert_eq!(map.refs["linux/arm64"].id, "b");
+        assert_eq!(res.metadata[PLATFORMS_KEY], b"{}");
+        let old = forwarded(solved, &Caps::defaults());
+        assert!(matches!(
+            old.result,
+            Some(gw::result::Result::RefsDeprecated(_))
+        ));
+        let single = Solved {
+            refs: SolvedRefs::Single("c".into()),
+            metadata: BTreeMap::new(),
+        };
+        let res = forwarded(single, &ref_array_caps());
+        assert!(matches!(res.result, Some(gw::result::Result::Ref(r)) if r.id == "c"));
     }
 
     #[test]
