@@ -18,7 +18,8 @@
 //! vertices completing: every `# syntax` frontend pays it) and kiln's own work after it.
 //!
 //! `KILN_IMAGE=TAG cargo bench --bench build_compare` (default `kiln:dev`); `KILN_BENCH_ROUNDS`
-//! (default 5). Needs the environment of hack/env-up.sh; skips, saying so, without it.
+//! (default 5); `KILN_SYNTAX_IMAGE=TAG` the image that forwards the floor (default `KILN_IMAGE`; set
+//! it to compare a kiln older than `KILN_BENCH_FORWARD` against the same syntax floor). Needs the environment of hack/env-up.sh; skips, saying so, without it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -68,12 +69,18 @@ fn main() {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "kiln:dev".to_string());
+    // The image forwarding the floor; another than the one measured lets an older kiln (without
+    // KILN_BENCH_FORWARD) be compared against the same syntax floor.
+    let syntax_image = std::env::var("KILN_SYNTAX_IMAGE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| image.clone());
     let rounds: usize = std::env::var("KILN_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(5);
-    if let Err(missing) = environment(&image) {
+    if let Err(missing) = environment(&image).and_then(|()| environment(&syntax_image)) {
         println!("build_compare: skipped: {missing} (hack/env-up.sh, hack/frontend-image.sh)");
         return;
     }
@@ -103,7 +110,7 @@ fn main() {
 
     println!(
         "build_compare: {image} against the Dockerfile frontend, {rounds} rounds; seconds, medians; \
-         ratio = median of per-round kiln/floor; syntax = the floor through {image} forwarding it \
+         ratio = median of per-round kiln/floor; syntax = the floor through {syntax_image} forwarding it \
          (what any # syntax frontend pays), k/syn = kiln/syntax"
     );
     println!(
@@ -152,14 +159,20 @@ fn main() {
                 "-f".to_string(),
                 floor_file.display().to_string(),
                 "--build-arg".into(),
-                format!("BUILDKIT_SYNTAX={image}"),
+                format!("BUILDKIT_SYNTAX={syntax_image}"),
                 "--build-arg".into(),
                 "KILN_BENCH_FORWARD=1".into(),
             ];
             if no_cache {
                 args.push("--no-cache".into());
             }
-            build(&args, platforms, &out.join(dest), &ext_syntax, Some(&image))
+            build(
+                &args,
+                platforms,
+                &out.join(dest),
+                &ext_syntax,
+                Some(&syntax_image),
+            )
         };
         let chain_build = || {
             let args = vec![
