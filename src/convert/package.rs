@@ -233,14 +233,15 @@ impl Converter<'_> {
         let mut layers = vec![state.root.clone()];
         layers.extend(self.dependency_layers(&p, &deps)?);
         layers.retain(|l| !l.is_scratch());
-        state.root = if !package.pkg.install.is_empty() {
+        if !package.pkg.install.is_empty() {
             // `apk add` runs on the dependencies before the context arrives, as in bldr.
             state.root = Merge::new(&layers)
                 .custom_name(p.name("dependencies"))
                 .output();
             state = self.install(&p, state)?;
-            self.context_onto(&p, &state.root)?
-        } else if layers.len() <= 1 {
+            layers = vec![state.root.clone()];
+        }
+        state.root = if layers.len() <= 1 {
             // One root (or none): the context is copied onto it, as in bldr, with no merge.
             let root = layers.pop().unwrap_or_else(Output::scratch);
             self.context_onto(&p, &root)?
@@ -324,8 +325,8 @@ impl Converter<'_> {
         })
     }
 
-    /// Long by design: stage and image dependencies share the copy, platform and runtime handling.
     /// Each dependency's files as a layer to merge over the base, in order.
+    /// Long by design: stage and image dependencies share the copy, platform and runtime handling.
     fn dependency_layers(
         &mut self,
         p: &Pkg<'_>,

@@ -55,6 +55,15 @@ impl Decoded {
         &found[0].1
     }
 
+    /// The digest of the op whose vertex name is exactly `name`.
+    fn digest(&self, name: &str) -> String {
+        self.ops
+            .iter()
+            .find(|(d, _)| self.name(d) == name)
+            .map(|(d, _)| d.clone())
+            .unwrap_or_else(|| panic!("no op named {name:?}: {:?}", self.names()))
+    }
+
     fn names(&self) -> Vec<String> {
         self.ops
             .iter()
@@ -194,12 +203,7 @@ fn scripts_carry_their_pkg_yaml_lines() {
     assert!(source.infos.iter().any(|i| i.filename == "hello/pkg.yaml"
         && i.language == "yaml"
         && i.data.starts_with(b"name: hello")));
-    let digest = d
-        .ops
-        .iter()
-        .find(|(dg, _)| d.name(dg) == "[linux/amd64] hello: step 1 build 1/1")
-        .map(|(dg, _)| dg.clone())
-        .unwrap();
+    let digest = d.digest("[linux/amd64] hello: step 1 build 1/1");
     let locations = &source.locations[&digest].locations;
     let range = locations[0].ranges[0].start.as_ref().unwrap();
     // `- echo $GREETING > out` is line 20 of hello/pkg.yaml.
@@ -295,6 +299,18 @@ fn dependencies_merge_in_declared_order_with_subtree_copies() {
     let _ = tools;
 }
 
+/// A context op: `/pkg` made first, then the package's directory (`src`) copied into it.
+fn assert_pkg_then_copy(file: &pb::FileOp, src: &str) {
+    match &file.actions[0].action {
+        Some(pb::file_action::Action::Mkdir(m)) => assert_eq!(m.path, "/pkg"),
+        other => panic!("{other:?}"),
+    }
+    match &file.actions[1].action {
+        Some(pb::file_action::Action::Copy(c)) => assert_eq!(c.src, src),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn one_dependency_takes_the_context_without_a_merge() {
     let trees = tree(&[
@@ -317,25 +333,9 @@ fn one_dependency_takes_the_context_without_a_merge() {
     let context = d.named("[linux/amd64] one: context -> /pkg");
     let names: Vec<String> = context.inputs.iter().map(|i| d.name(&i.digest)).collect();
     assert_eq!(names[0], "[linux/amd64] base: finalize / -> /");
-    let file = match &context.op {
-        Some(OpKind::File(f)) => f,
-        other => panic!("{other:?}"),
-    };
-    match &file.actions[0].action {
-        Some(pb::file_action::Action::Mkdir(m)) => assert_eq!(m.path, "/pkg"),
-        other => panic!("{other:?}"),
-    }
-    match &file.actions[1].action {
-        Some(pb::file_action::Action::Copy(c)) => assert_eq!(c.src, "/one/*"),
-        other => panic!("{other:?}"),
-    }
+    assert_pkg_then_copy(d.file("[linux/amd64] one: context -> /pkg"), "/one/*");
     let build = d.named("[linux/amd64] one: build 1/1");
-    let context_digest = d
-        .ops
-        .iter()
-        .find(|(dg, _)| d.name(dg) == "[linux/amd64] one: context -> /pkg")
-        .map(|(dg, _)| dg.clone())
-        .unwrap();
+    let context_digest = d.digest("[linux/amd64] one: context -> /pkg");
     assert_eq!(build.inputs[0].digest, context_digest);
 }
 
@@ -358,19 +358,8 @@ fn context_and_templates_land_in_pkg() {
     }
     let hello_copy = d.named("[linux/arm64] hello: context -> /pkg");
     // A layer of its own: /pkg made on scratch, then the package's directory copied into it.
-    let file = match &hello_copy.op {
-        Some(OpKind::File(f)) => f,
-        other => panic!("{other:?}"),
-    };
     assert_eq!(hello_copy.inputs.len(), 1, "only the context is an input");
-    match &file.actions[0].action {
-        Some(pb::file_action::Action::Mkdir(m)) => assert_eq!(m.path, "/pkg"),
-        other => panic!("{other:?}"),
-    }
-    match &file.actions[1].action {
-        Some(pb::file_action::Action::Copy(c)) => assert_eq!(c.src, "/hello/*"),
-        other => panic!("{other:?}"),
-    }
+    assert_pkg_then_copy(d.file("[linux/arm64] hello: context -> /pkg"), "/hello/*");
     let ctx = d.file("[linux/arm64] hello: context -> /pkg");
     let mkfile = ctx
         .actions
@@ -411,14 +400,7 @@ fn tests_run_on_a_discarded_branch_the_result_waits_for() {
         ops: def.decode_ops().unwrap(),
         def,
     };
-    let digest = |name: &str| {
-        d.ops
-            .iter()
-            .find(|(dg, _)| d.name(dg) == name)
-            .map(|(dg, _)| dg.clone())
-            .unwrap()
-    };
-    let test = digest("[linux/amd64] hello: step 1 test 1/1");
+    let test = d.digest("[linux/amd64] hello: step 1 test 1/1");
     // The gate: the test branch against itself, an empty change set the result merges in.
     let gate = d.named("[linux/amd64] hello: step 1 test passed");
     match &gate.op {
@@ -432,10 +414,10 @@ fn tests_run_on_a_discarded_branch_the_result_waits_for() {
     }
     let top = d.named("[linux/amd64] hello: tested image");
     assert!(matches!(top.op, Some(OpKind::Merge(_))));
-    let gate_digest = digest("[linux/amd64] hello: step 1 test passed");
+    let gate_digest = d.digest("[linux/amd64] hello: step 1 test passed");
     assert!(top.inputs.iter().any(|i| i.digest == gate_digest));
     // The test runs on the first step's install, and the next step does not wait for it.
-    let install = digest("[linux/amd64] hello: step 1 install 1/1");
+    let install = d.digest("[linux/amd64] hello: step 1 install 1/1");
     let test_op = d.named("[linux/amd64] hello: step 1 test 1/1");
     assert_eq!(test_op.inputs[0].digest, install);
     let later = d.named("[linux/amd64] hello: step 2 install 1/1");
@@ -781,12 +763,7 @@ fn the_result_depends_on_validation_without_taking_its_files() {
         }
         other => panic!("{other:?}"),
     }
-    let validate_digest = d
-        .ops
-        .iter()
-        .find(|(dg, _)| d.name(dg) == "[linux/amd64] hello: validate extension image")
-        .map(|(dg, _)| dg.clone())
-        .unwrap();
+    let validate_digest = d.digest("[linux/amd64] hello: validate extension image");
     assert!(nothing.inputs.iter().any(|i| i.digest == validate_digest));
     let args = match &d.named("[linux/amd64] hello: validate extension image").op {
         Some(OpKind::Exec(e)) => e.meta.as_ref().unwrap().args.clone(),

@@ -178,16 +178,7 @@ impl ResultBuilder {
                 }
                 ids.insert(id, e.ref_id);
             }
-            if ref_array {
-                gw::result::Result::Refs(gw::RefMap {
-                    refs: ids
-                        .into_iter()
-                        .map(|(k, id)| (k, gw::Ref { id, def: None }))
-                        .collect(),
-                })
-            } else {
-                gw::result::Result::RefsDeprecated(gw::RefMapDeprecated { refs: ids })
-            }
+            ref_map(ids, ref_array)
         } else {
             let Some(e) = self.entries.into_iter().next() else {
                 return Err(ResultError::Empty);
@@ -196,14 +187,7 @@ impl ResultBuilder {
             if let Some(epoch) = self.epoch {
                 metadata.insert(EPOCH_KEY.to_string(), epoch.to_string().into_bytes());
             }
-            if ref_array {
-                gw::result::Result::Ref(gw::Ref {
-                    id: e.ref_id,
-                    def: None,
-                })
-            } else {
-                gw::result::Result::RefDeprecated(e.ref_id)
-            }
+            single_ref(e.ref_id, ref_array)
         };
         Ok(gw::Result {
             result: Some(result),
@@ -220,24 +204,36 @@ pub fn forwarded(solved: crate::client::Solved, caps: &Caps) -> gw::Result {
     let ref_array = caps.gateway(crate::client::CAP_PROTO_REF_ARRAY);
     let result = match solved.refs {
         SolvedRefs::None => None,
-        SolvedRefs::Single(id) if ref_array => {
-            Some(gw::result::Result::Ref(gw::Ref { id, def: None }))
-        }
-        SolvedRefs::Single(id) => Some(gw::result::Result::RefDeprecated(id)),
-        SolvedRefs::Map(ids) if ref_array => Some(gw::result::Result::Refs(gw::RefMap {
-            refs: ids
-                .into_iter()
-                .map(|(k, id)| (k, gw::Ref { id, def: None }))
-                .collect(),
-        })),
-        SolvedRefs::Map(ids) => Some(gw::result::Result::RefsDeprecated(gw::RefMapDeprecated {
-            refs: ids,
-        })),
+        SolvedRefs::Single(id) => Some(single_ref(id, ref_array)),
+        SolvedRefs::Map(ids) => Some(ref_map(ids, ref_array)),
     };
     gw::Result {
         result,
         metadata: solved.metadata,
         attestations: BTreeMap::new(),
+    }
+}
+
+/// One ref: a `Ref` message with the `proto.refarray` cap, a bare id without it.
+fn single_ref(id: String, ref_array: bool) -> gw::result::Result {
+    if ref_array {
+        gw::result::Result::Ref(gw::Ref { id, def: None })
+    } else {
+        gw::result::Result::RefDeprecated(id)
+    }
+}
+
+/// Refs keyed by platform id, as [`single_ref`] shapes one.
+fn ref_map(ids: BTreeMap<String, String>, ref_array: bool) -> gw::result::Result {
+    if ref_array {
+        gw::result::Result::Refs(gw::RefMap {
+            refs: ids
+                .into_iter()
+                .map(|(k, id)| (k, gw::Ref { id, def: None }))
+                .collect(),
+        })
+    } else {
+        gw::result::Result::RefsDeprecated(gw::RefMapDeprecated { refs: ids })
     }
 }
 
